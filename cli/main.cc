@@ -1,0 +1,45 @@
+// tokenmeter: what a training token really costs, measured on real hardware.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: tokenmeter COMMAND [FLAGS]   (tokenmeter COMMAND --help for its flags)\n"
+    "\n"
+    "daemons:\n"
+    "  coordinator   serve the gRPC API: registry, scheduler, rendezvous, results store\n"
+    "  worker        register this host's devices with a coordinator and run its tasks\n"
+    "benchmarks:\n"
+    "  run           run a workload (--local: on this machine) and print its result\n"
+    "  workloads     list the standard workloads and presets\n"
+    "inspection:\n"
+    "  status        the coordinator's workers and jobs\n"
+    "  results       stored results\n"
+    "  claim         check a training-cost claim against the FLOPs model and measurements\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace tokenmeter::cli;
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") ||
+      !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  const std::string command = argv[1];
+  const Args args(argv + 2, argv + argc);
+  if (command == "coordinator") return CoordinatorCommand(args);
+  if (command == "worker") return WorkerCommand(args);
+  if (command == "run") return RunCommand(args);
+  if (command == "status") return StatusCommand(args);
+  if (command == "results") return ResultsCommand(args);
+  if (command == "workloads") return WorkloadsCommand(args);
+  if (command == "claim") return ClaimCommand(args);
+  std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return kExitUsage;
+}

@@ -1,0 +1,38 @@
+# tokenmeter_warnings(target): the project's own code builds warning-free.
+function(tokenmeter_warnings target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Werror -Wno-unused-parameter>)
+endfunction()
+
+# tokenmeter_library(name SOURCES... DEPS...): one library per folder.
+function(tokenmeter_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  tokenmeter_warnings(${name})
+endfunction()
+
+# tokenmeter_test(file DEPS... [LABELS...] [TIMEOUT s]): one test binary per
+# file, registered with CTest (as LevelDB's leveldb_test() does).
+function(tokenmeter_test file)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "DEPS;LABELS" ${ARGN})
+  get_filename_component(name ${file} NAME_WE)
+  add_executable(${name} ${file})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  tokenmeter_warnings(${name})
+  # Integration tests find the tokenmeter binary through this definition.
+  target_compile_definitions(${name} PRIVATE
+    TOKENMETER_BINARY="$<TARGET_FILE:tokenmeter>"
+    TOKENMETER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+  add_dependencies(${name} tokenmeter)
+  add_test(NAME ${name} COMMAND ${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT})
+  if(ARG_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
+endfunction()

@@ -1,0 +1,55 @@
+#include "kernels/backend.h"
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/cpu_backend.h"
+#ifdef TOKENMETER_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
+
+namespace tokenmeter::kernels {
+
+absl::StatusOr<std::unique_ptr<Backend>> Backend::Create(std::string_view kind,
+                                                         const BackendOptions& options) {
+  if (options.world_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("world_size must be >= 1, got ", options.world_size));
+  }
+  if (options.rank < 0 || options.rank >= options.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("rank must be in [0, ", options.world_size,
+                                                   "), got ", options.rank));
+  }
+  if (options.world_size > 1 && options.store == nullptr) {
+    return absl::InvalidArgumentError("a store is required when world_size > 1");
+  }
+  if (kind == "cpu") return NewCpuBackend(options);
+#ifdef TOKENMETER_HAVE_CUDA
+  if (kind == "cuda") return NewCudaBackend(options);
+#else
+  if (kind == "cuda") {
+    return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");
+  }
+#endif
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", kind, "' (known: cpu, cuda)"));
+}
+
+absl::StatusOr<std::vector<DeviceDescription>> Backend::ListDevices(std::string_view kind) {
+  if (kind == "cpu") return ListCpuDevices();
+#ifdef TOKENMETER_HAVE_CUDA
+  if (kind == "cuda") return ListCudaDevices();
+#else
+  if (kind == "cuda") {
+    return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");
+  }
+#endif
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", kind, "' (known: cpu, cuda)"));
+}
+
+std::vector<std::string> Backend::AvailableKinds() {
+#ifdef TOKENMETER_HAVE_CUDA
+  return {"cpu", "cuda"};
+#else
+  return {"cpu"};
+#endif
+}
+
+}  // namespace tokenmeter::kernels

@@ -1,0 +1,98 @@
+// One Backend interface, several implementations behind it (as c10d's
+// Backend with ProcessGroupNCCL and ProcessGroupGloo):
+//   "cpu"  — OpenBLAS GEMM, Gloo collectives over TCP (kernels/cpu/);
+//   "cuda" — cuBLASLt GEMM, NCCL collectives, CUDA events (kernels/cuda/).
+// Callers never name an implementation; more (ROCm, OpenCL) plug in here.
+#ifndef TOKENMETER_KERNELS_BACKEND_H_
+#define TOKENMETER_KERNELS_BACKEND_H_
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/store.h"
+#include "kernels/types.h"
+
+namespace tokenmeter::kernels {
+
+struct BackendOptions {
+  // This rank's place in its job. world_size 1 needs no store.
+  int rank = 0;
+  int world_size = 1;
+  // Which of the host's devices this rank runs on (ignored by "cpu").
+  int device_index = 0;
+  // Rendezvous for the communicator; required when world_size > 1. Not owned;
+  // must outlive the backend. Keys are written under store_prefix, which must
+  // be unique per communicator (a job id and an attempt).
+  Store* store = nullptr;
+  std::string store_prefix = "tokenmeter";
+  // Bound on every rendezvous wait and every collective: a peer that dies
+  // makes the collective fail within this time, never hang.
+  std::chrono::milliseconds timeout = std::chrono::seconds(30);
+  // "cpu": BLAS threads for this rank; 0 = every core of the host.
+  int cpu_threads = 0;
+  // "cpu": the address this rank's Gloo transport listens on; peers must be
+  // able to reach it.
+  std::string collective_host = "127.0.0.1";
+};
+
+// A rank's compute device and its communicator to the other ranks of the job.
+// A Backend is used by one thread at a time.
+class Backend {
+ public:
+  // Creates a backend of `kind` ("cpu", "cuda") and, when world_size > 1,
+  // connects it to the other ranks through options.store.
+  // InvalidArgument for an unknown kind or bad options; Unavailable when the
+  // kind was not built in or has no device; DeadlineExceeded when the peers
+  // did not arrive within options.timeout.
+  static absl::StatusOr<std::unique_ptr<Backend>> Create(std::string_view kind,
+                                                         const BackendOptions& options);
+
+  // The devices `kind` sees on this host, without creating a communicator.
+  static absl::StatusOr<std::vector<DeviceDescription>> ListDevices(std::string_view kind);
+
+  // The kinds built into this binary ("cpu" always; "cuda" when built).
+  static std::vector<std::string> AvailableKinds();
+
+  virtual ~Backend() = default;
+
+  virtual std::string_view kind() const = 0;
+  virtual const DeviceDescription& device() const = 0;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+
+  // Whether RunGemm accepts dtype / RunCollective accepts op and dtype. A
+  // backend that lacks one says so with Unimplemented, naming both.
+  virtual bool SupportsGemm(DType dtype) const = 0;
+  virtual bool SupportsCollective(CollectiveOp op, DType dtype) const = 0;
+
+  // Multiplies fresh random operands of `problem`, checks the result once
+  // against a reference at a tolerance fit for the dtype, then runs
+  // plan.warmup untimed and plan.timed timed iterations, timed on the device.
+  // InvalidArgument for non-positive sizes; ResourceExhausted when the
+  // operands do not fit in device memory (checked before any allocation).
+  virtual absl::StatusOr<GemmRun> RunGemm(const GemmProblem& problem, const IterationPlan& plan) = 0;
+
+  // Runs `op` on `count` elements, counted as nccl-tests counts its size S:
+  // the buffer for all-reduce, broadcast and reduce; the whole gathered output
+  // for all-gather; the whole input for reduce-scatter and all-to-all (these
+  // three need count divisible by world_size: InvalidArgument otherwise).
+  // Runs plan.warmup untimed and plan.timed timed iterations, then checks
+  // every output element against its expected value. Collective across all
+  // ranks of the job: every rank calls it with the same arguments. A peer
+  // lost mid-way gives an error within options.timeout.
+  virtual absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,
+                                                      const IterationPlan& plan) = 0;
+
+  // Energy the device has used since the backend was created, in joules;
+  // Unimplemented where the device does not report it.
+  virtual absl::StatusOr<double> EnergyJoules() = 0;
+};
+
+}  // namespace tokenmeter::kernels
+
+#endif  // TOKENMETER_KERNELS_BACKEND_H_

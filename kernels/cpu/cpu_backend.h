@@ -1,0 +1,22 @@
+// The "cpu" backend: GEMM through OpenBLAS, collectives through Gloo's own
+// algorithms over TCP, rendezvous through kernels::Store.
+#ifndef TOKENMETER_KERNELS_CPU_CPU_BACKEND_H_
+#define TOKENMETER_KERNELS_CPU_CPU_BACKEND_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+
+namespace tokenmeter::kernels {
+
+// See Backend::Create.
+absl::StatusOr<std::unique_ptr<Backend>> NewCpuBackend(const BackendOptions& options);
+
+// One entry: the host's CPU (model name, host memory, cores).
+absl::StatusOr<std::vector<DeviceDescription>> ListCpuDevices();
+
+}  // namespace tokenmeter::kernels
+
+#endif  // TOKENMETER_KERNELS_CPU_CPU_BACKEND_H_

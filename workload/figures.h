@@ -1,0 +1,46 @@
+// The definitions every printed number follows (DESIGN.md, "Definitions").
+// One place for each formula; everything else calls these.
+#ifndef TOKENMETER_WORKLOAD_FIGURES_H_
+#define TOKENMETER_WORKLOAD_FIGURES_H_
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "tokenmeter/v1/result.pb.h"
+#include "tokenmeter/v1/workload.pb.h"
+
+namespace tokenmeter::workload {
+
+// GEMM FLOPs = 2·m·n·k.
+double GemmFlops(int64_t m, int64_t n, int64_t k);
+
+// TFLOP/s = flops / seconds / 1e12; 0 when seconds <= 0.
+double Tflops(double flops, double seconds);
+
+// nccl-tests' bus-bandwidth factor for `op` on `ranks` ranks: all-reduce
+// 2(n−1)/n; all-gather, reduce-scatter, all-to-all (n−1)/n; broadcast and
+// reduce 1.
+double BusBandwidthFactor(v1::CollectiveOp op, int ranks);
+
+struct Bandwidth {
+  double algbw_gbps = 0;  // S / t, 1 GB = 1e9 B
+  double busbw_gbps = 0;  // algbw × BusBandwidthFactor
+};
+Bandwidth CollectiveBandwidth(v1::CollectiveOp op, int ranks, int64_t size_bytes, double seconds);
+
+// Median, min, max, p10, p90 of the iteration times (sorted copy; the input is
+// left as measured). All zero for an empty input.
+v1::TimingSummary Summarize(std::span<const double> seconds);
+
+// Element size of a dtype in bytes (tf32 stored as fp32).
+int64_t DTypeBytes(v1::DType dtype);
+
+// Names as printed and accepted: "fp32", "tf32", "fp16", "bf16", "fp8_e4m3";
+// "all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce".
+std::string_view DTypeName(v1::DType dtype);
+std::string_view CollectiveOpName(v1::CollectiveOp op);
+
+}  // namespace tokenmeter::workload
+
+#endif  // TOKENMETER_WORKLOAD_FIGURES_H_

@@ -1,0 +1,50 @@
+// Workload specs: resolving a name to its standard spec, reading a spec a
+// user wrote, and validating a spec against bounds before anything runs.
+#ifndef TOKENMETER_WORKLOAD_SPEC_H_
+#define TOKENMETER_WORKLOAD_SPEC_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tokenmeter/v1/workload.pb.h"
+
+namespace tokenmeter::workload {
+
+// The standard workload called `name` ("gemm", "collective",
+// "collective/all-reduce", "train-step/<model>") at its current version.
+// InvalidArgument naming the known names when `name` is unknown.
+absl::StatusOr<v1::WorkloadSpec> ResolveWorkload(std::string_view name);
+
+// Every standard workload name ResolveWorkload accepts.
+std::vector<std::string> StandardWorkloadNames();
+
+// Reads a spec from a JSON file (protobuf's JSON reader; unknown fields are
+// errors). The error names the file and the offending field.
+absl::StatusOr<v1::WorkloadSpec> LoadSpecFile(const std::string& path);
+
+// Parses a spec from JSON text (as LoadSpecFile, without the file).
+absl::StatusOr<v1::WorkloadSpec> ParseSpecJson(std::string_view json);
+
+// What the spec will run on; bounds the sizes it may ask for.
+struct Placement {
+  int ranks = 1;
+  int64_t device_memory_bytes = 0;  // smallest device memory; 0 = unknown (not checked)
+};
+
+// Checks the spec for bounds: positive counts and sizes, iteration counts in
+// range, sizes that fit in device memory, sizes that divide among ranks.
+// InvalidArgument naming the field (e.g. "gemm.shapes[2].m") and the bound.
+absl::Status ValidateSpec(const v1::WorkloadSpec& spec, const Placement& placement);
+
+// Bounds applied by ValidateSpec.
+inline constexpr int kMaxRanks = 4096;
+inline constexpr int kMaxIterations = 100000;
+inline constexpr int64_t kMaxGemmDim = 1 << 20;
+
+}  // namespace tokenmeter::workload
+
+#endif  // TOKENMETER_WORKLOAD_SPEC_H_
