@@ -9,7 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
@@ -37,17 +37,19 @@ class FlagSet {
   bool help_requested() const { return help_requested_; }
   std::string Help() const;
 
-  bool Has(std::string_view name) const;  // given on the command line
-  bool GetSwitch(std::string_view name) const;
+  bool Has(absl::string_view name) const;  // given on the command line
+  bool GetSwitch(absl::string_view name) const;
   // The value given, else the fallback; nullopt when neither.
-  std::optional<std::string> Get(std::string_view name) const;
+  std::optional<std::string> Get(absl::string_view name) const;
   // Required value: InvalidArgument "--name is required" when absent.
-  absl::StatusOr<std::string> Require(std::string_view name) const;
+  absl::StatusOr<std::string> Require(absl::string_view name) const;
+  // Every value of a repeated flag, in order; the fallback alone when absent.
+  std::vector<std::string> GetAll(absl::string_view name) const;
 
   // Numeric values, with bounds checked and named in the error:
   // "--ranks must be an integer in [1, 4096], got '0'".
-  absl::StatusOr<int64_t> GetInt(std::string_view name, int64_t min, int64_t max) const;
-  absl::StatusOr<double> GetDouble(std::string_view name, double min, double max) const;
+  absl::StatusOr<int64_t> GetInt(absl::string_view name, int64_t min, int64_t max) const;
+  absl::StatusOr<double> GetDouble(absl::string_view name, double min, double max) const;
 
  private:
   struct Flag {
@@ -56,7 +58,7 @@ class FlagSet {
     std::string help;
     std::string fallback;
   };
-  const Flag* Find(std::string_view name) const;
+  const Flag* Find(absl::string_view name) const;
 
   std::string command_;
   std::string synopsis_;
@@ -67,12 +69,12 @@ class FlagSet {
 
 // Parses a number in plain or scientific form ("8", "1e9", "14.8e12") that
 // must be a whole number within [min, max]; the error names `what`.
-absl::StatusOr<int64_t> ParseInt(std::string_view text, std::string_view what, int64_t min, int64_t max);
-absl::StatusOr<double> ParseDouble(std::string_view text, std::string_view what, double min, double max);
+absl::StatusOr<int64_t> ParseInt(absl::string_view text, absl::string_view what, int64_t min, int64_t max);
+absl::StatusOr<double> ParseDouble(absl::string_view text, absl::string_view what, double min, double max);
 
 // Parses a size with an optional binary suffix: "8", "64K", "1M", "8G" (KiB,
 // MiB, GiB). InvalidArgument naming `what` otherwise.
-absl::StatusOr<int64_t> ParseBytes(std::string_view text, std::string_view what, int64_t min, int64_t max);
+absl::StatusOr<int64_t> ParseBytes(absl::string_view text, absl::string_view what, int64_t min, int64_t max);
 
 }  // namespace tokenmeter::cli
 

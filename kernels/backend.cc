@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Create(std::string_view kind,
     return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");
   }
 #endif
-  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", kind, "' (known: cpu, cuda)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", std::string(kind), "' (known: cpu, cuda)"));
 }
 
 absl::StatusOr<std::vector<DeviceDescription>> Backend::ListDevices(std::string_view kind) {
@@ -41,7 +41,7 @@ absl::StatusOr<std::vector<DeviceDescription>> Backend::ListDevices(std::string_
     return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");
   }
 #endif
-  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", kind, "' (known: cpu, cuda)"));
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", std::string(kind), "' (known: cpu, cuda)"));
 }
 
 std::vector<std::string> Backend::AvailableKinds() {

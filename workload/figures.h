@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <span>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "tokenmeter/v1/result.pb.h"
 #include "tokenmeter/v1/workload.pb.h"
@@ -33,13 +33,18 @@ Bandwidth CollectiveBandwidth(v1::CollectiveOp op, int ranks, int64_t size_bytes
 // left as measured). All zero for an empty input.
 v1::TimingSummary Summarize(std::span<const double> seconds);
 
+// Fills timing (from iteration_seconds) and tflops of a GEMM measurement.
+void CompleteGemmMeasurement(v1::GemmMeasurement* m);
+// Fills timing, algbw and busbw of a collective measurement on `ranks` ranks.
+void CompleteCollectiveMeasurement(v1::CollectiveMeasurement* m, int ranks);
+
 // Element size of a dtype in bytes (tf32 stored as fp32).
 int64_t DTypeBytes(v1::DType dtype);
 
 // Names as printed and accepted: "fp32", "tf32", "fp16", "bf16", "fp8_e4m3";
 // "all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "reduce".
-std::string_view DTypeName(v1::DType dtype);
-std::string_view CollectiveOpName(v1::CollectiveOp op);
+absl::string_view DTypeName(v1::DType dtype);
+absl::string_view CollectiveOpName(v1::CollectiveOp op);
 
 }  // namespace tokenmeter::workload
 

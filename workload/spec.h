@@ -5,7 +5,7 @@
 
 #include <cstdint>
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
@@ -17,7 +17,7 @@ namespace tokenmeter::workload {
 // The standard workload called `name` ("gemm", "collective",
 // "collective/all-reduce", "train-step/<model>") at its current version.
 // InvalidArgument naming the known names when `name` is unknown.
-absl::StatusOr<v1::WorkloadSpec> ResolveWorkload(std::string_view name);
+absl::StatusOr<v1::WorkloadSpec> ResolveWorkload(absl::string_view name);
 
 // Every standard workload name ResolveWorkload accepts.
 std::vector<std::string> StandardWorkloadNames();
@@ -27,7 +27,7 @@ std::vector<std::string> StandardWorkloadNames();
 absl::StatusOr<v1::WorkloadSpec> LoadSpecFile(const std::string& path);
 
 // Parses a spec from JSON text (as LoadSpecFile, without the file).
-absl::StatusOr<v1::WorkloadSpec> ParseSpecJson(std::string_view json);
+absl::StatusOr<v1::WorkloadSpec> ParseSpecJson(absl::string_view json);
 
 // What the spec will run on; bounds the sizes it may ask for.
 struct Placement {

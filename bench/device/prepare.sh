@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Run HERE (the build machine, no GPU): gathers what the GPU machine needs into
+# build-device/ (ignored by git, carried with `carry: ["build-device"]`):
+#   build-device/bin/   cuda_backend_test, tokenmeter_gpu_sweep (debug info stripped)
+#   build-device/lib/   the Debian shared libraries they need that the GPU
+#                       machine's image lacks (abseil; anything else ldd lists
+#                       outside glibc, libstdc++ and CUDA's own libraries)
+#   build-device/lib-fallback/  libstdc++/libgcc_s, used there only if the
+#                       image's own are too old for these binaries
+#   build-device/MANIFEST  sizes, GLIBC/GLIBCXX needs, source commit
+# CUDA's libraries (cudart, cuBLASLt, NCCL: hundreds of MiB) are NOT carried:
+# run-gpu-checks.sh finds the GPU machine's own.
+#
+# Usage: bench/device/prepare.sh [BUILD_DIR]   (default build-cuda; builds the
+#        two targets there first unless TOKENMETER_SKIP_BUILD=1)
+set -u
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BUILD="${1:-$ROOT/build-cuda}"
+DEST="$ROOT/build-device"
+LIMIT_MIB=60
+
+if [[ "${TOKENMETER_SKIP_BUILD:-0}" != 1 ]]; then
+  if [[ ! -f "$BUILD/build.ninja" && ! -f "$BUILD/Makefile" ]]; then
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DTOKENMETER_WITH_CUDA=ON || exit 1
+  fi
+  cmake --build "$BUILD" --target cuda_backend_test tokenmeter_gpu_sweep -j"$(nproc)" || {
+    echo "prepare: build failed (set TOKENMETER_SKIP_BUILD=1 to package existing binaries)" >&2
+    exit 1
+  }
+fi
+
+BINS=("$BUILD/tests/gpu/cuda_backend_test" "$BUILD/kernels/cuda/tokenmeter_gpu_sweep")
+for b in "${BINS[@]}"; do
+  [[ -x "$b" ]] || { echo "prepare: missing $b" >&2; exit 1; }
+done
+
+rm -rf "$DEST"
+mkdir -p "$DEST/bin" "$DEST/lib" "$DEST/lib-fallback"
+for b in "${BINS[@]}"; do
+  strip --strip-debug -o "$DEST/bin/$(basename "$b")" "$b"
+done
+
+# Shared libraries to carry: what ldd resolves, minus the C library, the C++
+# runtime (handled below), the dynamic loader, and CUDA's own libraries.
+skip_re='/(libc|libm|libdl|libpthread|librt|ld-linux-x86-64|libstdc\+\+|libgcc_s|libcudart|libcublas|libcublasLt|libnccl|libcuda|libnvidia-ml)\.so'
+for b in "${BINS[@]}"; do
+  ldd "$b" | awk '/=> \// {print $3}'
+done | sort -u | while read -r lib; do
+  if [[ ! "$lib" =~ $skip_re ]]; then
+    cp -L "$lib" "$DEST/lib/"
+  fi
+done
+# Their own dependencies (abseil's libraries need each other).
+for i in 1 2 3; do
+  for l in "$DEST"/lib/*.so*; do
+    ldd "$l" | awk '/=> \// {print $3}'
+  done | sort -u | while read -r lib; do
+    [[ "$lib" =~ $skip_re ]] && continue
+    [[ -e "$DEST/lib/$(basename "$lib")" ]] || cp -L "$lib" "$DEST/lib/"
+  done
+done
+cp -L /lib/x86_64-linux-gnu/libstdc++.so.6 /lib/x86_64-linux-gnu/libgcc_s.so.1 "$DEST/lib-fallback/"
+
+
+{
+  echo "built: $(date -u +%FT%TZ) from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
+  echo "glibc needed: $(objdump -T "$DEST"/bin/* "$DEST"/lib/*.so* 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)"
+  echo "libstdc++ needed: $(objdump -T "$DEST"/bin/* "$DEST"/lib/*.so* 2>/dev/null | grep -o 'GLIBCXX_[0-9.]*' | sort -uV | tail -1)"
+  echo "nccl built against: $(grep -m1 -o 'NCCL_VERSION_CODE [0-9]*' /usr/local/cuda/include/nccl.h)"
+  echo "needs on the GPU machine: libcudart.so.13 libcublasLt.so.13 libnccl.so.2 (found there by run-gpu-checks.sh)"
+  du -ab "$DEST" | sort -k2
+} > "$DEST/MANIFEST"
+
+total_mib=$(( $(du -sb "$DEST" | cut -f1) / 1048576 ))
+echo "prepare: $DEST is ${total_mib} MiB ($(ls "$DEST/lib" | wc -l) libraries)"
+cat "$DEST/MANIFEST" | head -5
+if (( total_mib > LIMIT_MIB )); then
+  echo "prepare: over ${LIMIT_MIB} MiB; the carry limit is 64 MiB with the tree" >&2
+  exit 1
+fi

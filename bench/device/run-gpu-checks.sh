@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Run THERE (the GPU machine) from the repository root, after HERE ran
+# bench/device/prepare.sh and build-device/ was carried:
+#   run: command "bash bench/device/run-gpu-checks.sh", carry ["build-device"]
+# Every step logs and carries on when it fails; results go under $OUT
+# (./out-gpu when unset). Budget: well under 8 minutes (each step is capped).
+#   $OUT/run.log          everything printed
+#   $OUT/gpu-tests.xml    GoogleTest results of tests/gpu/cuda_backend_test
+#   $OUT/sweep.jsonl      tokenmeter GEMM and collective results (JSON Lines)
+#   $OUT/torch.jsonl      torch.matmul on the same shapes
+#   $OUT/compare.txt      tokenmeter vs torch TFLOP/s, side by side
+set -u
+ROOT="$(pwd)"
+DEV="$ROOT/build-device"
+OUT="${OUT:-$ROOT/out-gpu}"
+mkdir -p "$OUT"
+exec > >(tee -a "$OUT/run.log") 2>&1
+START=$(date +%s)
+step() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
+
+# The shapes: square bf16 ceilings and transformer GEMMs (Llama-3 70B MLP
+# up/gate and down projections, Llama-3 8B MLP), plus other dtypes at 8192^3.
+GEMM_SHAPES="4096x4096x4096,8192x8192x8192,16384x16384x16384,8192x28672x8192,8192x8192x28672,4096x14336x4096"
+GEMM_SHAPES="$GEMM_SHAPES,8192x8192x8192:fp16,8192x8192x8192:fp8_e4m3,8192x8192x8192:tf32,4096x4096x4096:fp32"
+TORCH_SHAPES="$(echo "$GEMM_SHAPES" | tr ',' '\n' | sed '/:/!s/$/:bf16/' | paste -sd, -)"
+
+step "machine"
+nvidia-smi || echo "nvidia-smi failed"
+nvidia-smi --query-gpu=name,uuid,driver_version,memory.total,power.limit,clocks.max.sm --format=csv || true
+nproc; free -g | head -2; df -h . | tail -1
+ls -la "$DEV" "$DEV/bin" 2>&1 | head -20
+cat "$DEV/MANIFEST" 2>/dev/null | head -6
+
+step "finding CUDA libraries (cudart 13, cuBLASLt 13, NCCL 2) for the carried binaries"
+ldconfig -p | grep -E 'libcudart|libcublas|libnccl|libnvidia-ml' || echo "(none in ldconfig)"
+PY_SITES="$(python3 - <<'PY' 2>/dev/null
+import site, sys
+dirs = set(site.getsitepackages() + [site.getusersitepackages()])
+try:
+    import torch, os
+    dirs.add(os.path.dirname(os.path.dirname(torch.__file__)))
+    print("torch", torch.__version__, "cuda", torch.version.cuda, "nccl", torch.cuda.nccl.version(), file=sys.stderr)
+except Exception as e:
+    print("torch import failed:", e, file=sys.stderr)
+print("\n".join(d for d in dirs))
+PY
+)"
+find_lib() {  # prints the directory of the first $1 found
+  local name="$1" d
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+    [[ -e "$d/$name" ]] && { echo "$d"; return; }
+  done
+  local hit
+  hit="$(ldconfig -p | awk -v n="$name" '$1 == n {print $NF; exit}')"
+  [[ -n "$hit" ]] && { dirname "$hit"; return; }
+  for d in $PY_SITES; do
+    [[ -d "$d/nvidia" ]] || continue
+    hit="$(find "$d/nvidia" -name "$name" 2>/dev/null | head -1)"
+    [[ -n "$hit" ]] && { dirname "$hit"; return; }
+  done
+}
+LIBDIRS="$DEV/lib"
+for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2; do
+  d="$(find_lib "$lib")"
+  echo "$lib -> ${d:-NOT FOUND}"
+  [[ -n "$d" && ":$LIBDIRS:" != *":$d:"* ]] && LIBDIRS="$LIBDIRS:$d"
+done
+export LD_LIBRARY_PATH="$LIBDIRS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if ldd "$DEV/bin/cuda_backend_test" 2>&1 | grep -qE 'not found|version .* not found'; then
+  echo "some libraries missing or too old; adding lib-fallback (Debian's libstdc++/libgcc_s)"
+  export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$DEV/lib-fallback"
+fi
+echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+ldd "$DEV/bin/cuda_backend_test" | grep -vE 'libabsl' || true
+ldd "$DEV/bin/cuda_backend_test" | grep -E 'not found' && echo "WARNING: unresolved libraries above"
+
+step "GPU tests (cuda_backend_test)"
+# The missing-peer test aborts a half-initialised NCCL communicator: run it on
+# its own, so that if NCCL's abort ever hung, the other results still land.
+timeout 130 "$DEV/bin/cuda_backend_test" --gtest_filter='-*MissingPeer*' \
+  --gtest_output="xml:$OUT/gpu-tests.xml" || echo "cuda_backend_test exited with $?"
+timeout 40 "$DEV/bin/cuda_backend_test" --gtest_filter='*MissingPeer*' \
+  --gtest_output="xml:$OUT/gpu-tests-missing-peer.xml" || echo "cuda_backend_test (missing peer) exited with $?"
+
+step "GEMM sweep through tokenmeter's cuda backend"
+timeout 120 "$DEV/bin/tokenmeter_gpu_sweep" --no-collectives --gemm "$GEMM_SHAPES" \
+  --gemm-warmup 10 --gemm-timed 30 --jsonl "$OUT/sweep-gemm.jsonl" \
+  || echo "gpu_sweep (gemm) exited with $?"
+
+step "torch.matmul on the same shapes, same run"
+timeout 90 python3 "$ROOT/bench/device/torch_matmul.py" "$TORCH_SHAPES" --warmup 10 --timed 30 \
+  --jsonl "$OUT/torch.jsonl" || echo "torch_matmul exited with $?"
+
+step "collective sweep (one rank per GPU; 1 GPU gives world size 1)"
+timeout 90 "$DEV/bin/tokenmeter_gpu_sweep" --no-gemm --coll-dtype bf16 --min-bytes 8 \
+  --max-bytes $((1 << 30)) --coll-warmup 5 --coll-timed 20 --jsonl "$OUT/sweep-coll.jsonl" \
+  || echo "gpu_sweep (collectives) exited with $?"
+cat "$OUT/sweep-gemm.jsonl" "$OUT/sweep-coll.jsonl" > "$OUT/sweep.jsonl" 2>/dev/null
+
+step "tokenmeter vs torch"
+python3 - "$OUT" <<'PY' | tee "$OUT/compare.txt" || true
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    p = os.path.join(out, name)
+    return [json.loads(l) for l in open(p)] if os.path.exists(p) else []
+tm = {(r["dtype"], r["m"], r["n"], r["k"]): r for r in load("sweep-gemm.jsonl") if r.get("kind") == "gemm"}
+th = {(r["dtype"], r["m"], r["n"], r["k"]): r for r in load("torch.jsonl")}
+print(f"#{'dtype':>9} {'m':>6} {'n':>6} {'k':>6} {'tokenmeter':>11} {'torch':>8} {'ratio':>6}  (median TFLOP/s)")
+for key in sorted(set(tm) | set(th), key=lambda k: (k[0], k[1] * k[2] * k[3])):
+    a = tm.get(key, {}).get("tflops"); b = th.get(key, {}).get("tflops")
+    ratio = f"{a / b:6.2f}" if a and b else "     -"
+    print(f" {key[0]:>9} {key[1]:>6} {key[2]:>6} {key[3]:>6} {a or 0:11.1f} {b or 0:8.1f} {ratio}")
+PY
+
+step "done in $(( $(date +%s) - START ))s; files in $OUT"
+ls -la "$OUT"

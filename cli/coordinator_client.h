@@ -1,0 +1,50 @@
+// The CLI's client of the coordinator's public API: every call with a
+// deadline, every error naming the address.
+#ifndef TOKENMETER_CLI_COORDINATOR_CLIENT_H_
+#define TOKENMETER_CLI_COORDINATOR_CLIENT_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tokenmeter/v1/coordinator.grpc.pb.h"
+#include "worker/channel.h"
+
+namespace tokenmeter::cli {
+
+// Thread-safe (gRPC stubs are).
+class CoordinatorClient {
+ public:
+  // Connects within connect_timeout; Unavailable naming the address if not.
+  static absl::StatusOr<std::unique_ptr<CoordinatorClient>> Connect(const worker::ChannelOptions& options,
+                                                                    absl::Duration connect_timeout);
+
+  absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+  // Waits for the job to end, up to timeout, polling; returns its final status
+  // (DeadlineExceeded naming the job when it did not end in time). Stops early
+  // when *interrupted becomes true (Cancelled).
+  absl::StatusOr<v1::JobStatus> WaitForJob(const std::string& job_id, absl::Duration timeout,
+                                           const std::atomic<bool>* interrupted);
+  absl::Status Cancel(const std::string& job_id);
+  absl::StatusOr<std::vector<v1::WorkerStatus>> ListWorkers(bool include_lost);
+  absl::StatusOr<std::vector<v1::JobStatus>> ListJobs(int limit);
+  absl::StatusOr<std::vector<v1::JobResult>> ListResults(const std::string& workload, const std::string& setup,
+                                                         int limit);
+  // Waits until at least `devices` devices of live workers are registered.
+  absl::Status WaitForDevices(int devices, absl::Duration timeout);
+
+ private:
+  CoordinatorClient(std::string address, std::shared_ptr<grpc::Channel> channel);
+  absl::Status Error(const grpc::Status& s, absl::string_view what) const;
+
+  const std::string address_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+};
+
+}  // namespace tokenmeter::cli
+
+#endif  // TOKENMETER_CLI_COORDINATOR_CLIENT_H_

@@ -1,0 +1,36 @@
+// How results are shown: human tables on stdout (nccl-tests' layout for
+// collectives: '#' header and units rows, a closing average and an OK/FAILED
+// verdict) or JSON Lines, one object per row with a "schema" field.
+#ifndef TOKENMETER_CLI_OUTPUT_H_
+#define TOKENMETER_CLI_OUTPUT_H_
+
+#include <ostream>
+#include <vector>
+
+#include "tokenmeter/v1/coordinator.pb.h"
+
+namespace tokenmeter::cli {
+
+// The JSON Lines schema version; bumped when a key changes meaning.
+inline constexpr int kJsonSchema = 1;
+
+enum class Format { kTable, kJson, kCsv };
+
+// Whether every check in the result passed (GEMMs verified, no wrong
+// collective element).
+bool ResultPassed(const v1::JobResult& result);
+
+// A job's result in full: its GEMM table, its collective tables, its
+// train-step figures.
+void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& out);
+
+// One line per stored result (results and compare subcommands).
+void PrintResultSummaries(const std::vector<v1::JobResult>& results, Format format, std::ostream& out);
+
+// The fleet and the jobs (status subcommand).
+void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector<v1::JobStatus>& jobs, Format format,
+                 std::ostream& out);
+
+}  // namespace tokenmeter::cli
+
+#endif  // TOKENMETER_CLI_OUTPUT_H_

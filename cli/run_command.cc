@@ -1,0 +1,188 @@
+// tokenmeter run: submit workloads, wait for their results, print them.
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "cli/common_flags.h"
+#include "cli/coordinator_client.h"
+#include "cli/local_cluster.h"
+#include "cli/signals.h"
+#include "common/log.h"
+#include "workload/spec.h"
+
+namespace tokenmeter::cli {
+namespace {
+
+// Applies the command line's overrides to a spec; a changed spec is still
+// checked by ValidateSpec like any other.
+absl::Status ApplyOverrides(const FlagSet& flags, v1::WorkloadSpec* spec) {
+  if (flags.Has("warmup")) {
+    auto v = flags.GetInt("warmup", 0, workload::kMaxIterations);
+    if (!v.ok()) return v.status();
+    spec->set_warmup_iterations(static_cast<int32_t>(*v));
+  }
+  if (flags.Has("iterations")) {
+    auto v = flags.GetInt("iterations", 1, workload::kMaxIterations);
+    if (!v.ok()) return v.status();
+    spec->set_timed_iterations(static_cast<int32_t>(*v));
+  }
+  if (flags.Has("max-bytes")) {
+    if (!spec->has_collective()) return absl::InvalidArgumentError("--max-bytes applies to collective workloads only");
+    auto v = ParseBytes(*flags.Get("max-bytes"), "--max-bytes", 1, int64_t{1} << 50);
+    if (!v.ok()) return v.status();
+    spec->mutable_collective()->set_max_bytes(*v);
+  }
+  return absl::OkStatus();
+}
+
+int64_t HostMemoryBytes() { return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE); }
+
+}  // namespace
+
+int RunCommand(const Args& args) {
+  FlagSet flags("run", "(--local [--workers N] | --coordinator HOST:PORT) (--workload NAME | --spec FILE) [flags]");
+  flags.Switch("local", "start a coordinator and workers on this machine, run, and stop them");
+  flags.Value("workers", "N", "--local: worker processes to start", "2");
+  flags.Value("backend", "cpu|cuda", "--local: the workers' backend", "cpu");
+  flags.Value("coordinator", "HOST:PORT", "submit to this coordinator instead of --local");
+  flags.Value("workload", "NAME", "a standard workload (repeatable; see tokenmeter workloads)");
+  flags.Value("spec", "FILE", "a workload spec file (JSON; unknown fields are errors)");
+  flags.Value("ranks", "N", "devices to run on", "--local: every worker's device; else every live device");
+  flags.Value("setup", "NAME", "run only on workers of this setup");
+  flags.Value("store", "FILE.db", "--local: keep results in this SQLite file (default: a temporary one)");
+  flags.Value("price-per-device-hour", "USD", "--local: price of one device-hour, for the cost figures", "0");
+  flags.Value("warmup", "N", "override the workload's warm-up iterations");
+  flags.Value("iterations", "N", "override the workload's timed iterations");
+  flags.Value("max-bytes", "BYTES", "override a collective sweep's largest size (suffixes K, M, G)");
+  flags.Value("timeout", "SECONDS", "give up on a job after this long", "1800");
+  flags.Value("lost-after", "SECONDS", "--local: a worker silent this long is lost", "5");
+  flags.Switch("verbose", "--local: show the coordinator's and workers' logs on stderr");
+  DeclareClientTlsFlags(flags);
+  DeclareFormatFlags(flags, /*csv=*/true);
+  if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
+
+  const bool local = flags.GetSwitch("local");
+  if (local == flags.Has("coordinator")) {
+    return Fail("run", absl::InvalidArgumentError("give exactly one of --local and --coordinator HOST:PORT"), kExitUsage);
+  }
+  // Every spec is read and checked before anything starts.
+  std::vector<v1::WorkloadSpec> specs;
+  if (flags.Has("workload")) {
+    for (const auto& name : flags.GetAll("workload")) {
+      auto spec = workload::ResolveWorkload(name);
+      if (!spec.ok()) return Fail("run", spec.status(), kExitUsage);
+      specs.push_back(*std::move(spec));
+    }
+  }
+  if (flags.Has("spec")) {
+    auto spec = workload::LoadSpecFile(*flags.Get("spec"));
+    if (!spec.ok()) return Fail("run", spec.status(), kExitUsage);
+    specs.push_back(*std::move(spec));
+  }
+  if (specs.empty()) return Fail("run", absl::InvalidArgumentError("give --workload NAME or --spec FILE"), kExitUsage);
+  for (auto& spec : specs) {
+    if (auto s = ApplyOverrides(flags, &spec); !s.ok()) return Fail("run", s, kExitUsage);
+  }
+  int workers = 0;
+  if (local) {
+    auto w = flags.GetInt("workers", 1, 64);
+    if (!w.ok()) return Fail("run", w.status(), kExitUsage);
+    workers = static_cast<int>(*w);
+  }
+  int ranks = 0;
+  if (flags.Has("ranks")) {
+    auto r = flags.GetInt("ranks", 1, workload::kMaxRanks);
+    if (!r.ok()) return Fail("run", r.status(), kExitUsage);
+    ranks = static_cast<int>(*r);
+  } else if (local) {
+    ranks = workers;
+  }
+  if (local && ranks > workers) {
+    return Fail("run",
+                absl::InvalidArgumentError(absl::StrCat("--ranks (", ranks, ") must be at most --workers (", workers,
+                                                        ") with --local: one device per worker")),
+                kExitUsage);
+  }
+  if (local && flags.Get("backend") == "cpu") {
+    // Sizes are bounded by this host's memory before any process starts.
+    for (const auto& spec : specs) {
+      if (auto s = workload::ValidateSpec(spec, {ranks, HostMemoryBytes()}); !s.ok()) {
+        return Fail("run", absl::InvalidArgumentError(absl::StrCat(spec.name(), ": ", s.message())), kExitUsage);
+      }
+    }
+  }
+  auto timeout = GetSeconds(flags, "timeout", 1, 7 * 86400);
+  if (!timeout.ok()) return Fail("run", timeout.status(), kExitUsage);
+  auto price = flags.GetDouble("price-per-device-hour", 0, 1e6);
+  if (!price.ok()) return Fail("run", price.status(), kExitUsage);
+  auto lost_after = GetSeconds(flags, "lost-after", 0.1, 3600);
+  if (!lost_after.ok()) return Fail("run", lost_after.status(), kExitUsage);
+  const Format format = OutputFormat(flags);
+
+  std::atomic<bool> interrupted{false};
+  HandleShutdownSignals([&](int) {
+    interrupted = true;
+    Log("run", "interrupted: cancelling and shutting down");
+  });
+
+  std::unique_ptr<LocalCluster> cluster;
+  std::string address;
+  if (local) {
+    LocalClusterOptions o;
+    o.workers = workers;
+    o.backend = *flags.Get("backend");
+    o.store_path = flags.Get("store").value_or("");
+    o.setup = flags.Get("setup").value_or("");
+    o.price_per_device_hour = *price;
+    o.verbose = flags.GetSwitch("verbose");
+    o.lost_after = *lost_after;
+    auto c = LocalCluster::Start(o);
+    if (!c.ok()) return Fail("run", c.status());
+    cluster = *std::move(c);
+    address = cluster->address();
+  } else {
+    address = *flags.Get("coordinator");
+  }
+  auto client = CoordinatorClient::Connect(ClientChannelOptions(flags, address), absl::Seconds(5));
+  if (!client.ok()) return Fail("run", client.status());
+  if (ranks == 0) {
+    auto live = (*client)->ListWorkers(false);
+    if (!live.ok()) return Fail("run", live.status());
+    for (const auto& w : *live) ranks += w.inventory().devices_size();
+    if (ranks == 0) return Fail("run", absl::FailedPreconditionError(absl::StrCat("no worker is registered with ", address)));
+  }
+
+  int exit_code = kExitOk;
+  for (const auto& spec : specs) {
+    if (interrupted) break;
+    auto job_id = (*client)->Submit(spec, ranks, flags.Get("setup").value_or(""));
+    if (!job_id.ok()) {
+      exit_code = Fail("run", absl::Status(job_id.status().code(), absl::StrCat(spec.name(), ": ", job_id.status().message())));
+      break;
+    }
+    Log("run", "job ", *job_id, ": ", spec.name(), " on ", ranks, " ranks");
+    auto job = (*client)->WaitForJob(*job_id, *timeout, &interrupted);
+    if (!job.ok()) {
+      (*client)->Cancel(*job_id).IgnoreError();
+      exit_code = Fail("run", job.status());
+      break;
+    }
+    if (job->state() != v1::JOB_SUCCEEDED) {
+      exit_code = Fail("run", absl::AbortedError(absl::StrCat("job ", *job_id, " (", spec.name(), ") ",
+                                                              v1::JobState_Name(job->state()), ": ", job->error())));
+      break;
+    }
+    PrintJobResult(job->result(), format, std::cout);
+    std::cout.flush();
+    if (!ResultPassed(job->result())) exit_code = kExitFailed;
+  }
+  if (cluster) {
+    if (!flags.Get("store").value_or("").empty()) Log("run", "results stored in ", cluster->store_path());
+    cluster->Stop();
+  }
+  if (interrupted && exit_code == kExitOk) exit_code = 130;
+  return exit_code;
+}
+
+}  // namespace tokenmeter::cli

@@ -1,0 +1,121 @@
+#include "coordinator/placement.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "workload/figures.h"
+
+namespace tokenmeter::coordinator {
+namespace {
+
+bool Has(const google::protobuf::RepeatedField<int>& have, v1::DType want) {
+  return std::find(have.begin(), have.end(), static_cast<int>(want)) != have.end();
+}
+
+// Empty when the worker can run the request's dtypes, else what it lacks.
+std::string Lacks(const PlacementRequest& request, const v1::WorkerInventory& inv) {
+  for (auto d : request.gemm_dtypes) {
+    if (!Has(inv.gemm_dtypes(), d)) return absl::StrCat("GEMM in ", workload::DTypeName(d));
+  }
+  for (auto d : request.collective_dtypes) {
+    if (!Has(inv.collective_dtypes(), d)) return absl::StrCat("collectives in ", workload::DTypeName(d));
+  }
+  return "";
+}
+
+bool Matches(const PlacementRequest& request, const v1::WorkerStatus& w) {
+  return (request.setup.empty() || w.inventory().setup() == request.setup) && Lacks(request, w.inventory()).empty();
+}
+
+std::string GroupKey(const v1::WorkerInventory& inv) {
+  return absl::StrCat(inv.backend(), "/", inv.devices(0).model());
+}
+
+}  // namespace
+
+PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup) {
+  PlacementRequest r;
+  r.ranks = ranks;
+  r.setup = setup;
+  switch (spec.kind_case()) {
+    case v1::WorkloadSpec::kGemm:
+      for (int d : spec.gemm().dtypes()) r.gemm_dtypes.push_back(static_cast<v1::DType>(d));
+      break;
+    case v1::WorkloadSpec::kCollective:
+      r.collective_dtypes.push_back(spec.collective().dtype());
+      break;
+    case v1::WorkloadSpec::kTrainStep:
+      r.gemm_dtypes.push_back(spec.train_step().dtype());
+      break;
+    case v1::WorkloadSpec::KIND_NOT_SET:
+      break;
+  }
+  return r;
+}
+
+absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& idle) {
+  // Groups in order of their first worker; each keeps registration order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const v1::WorkerStatus*>> groups;
+  std::map<std::string, int> devices;
+  for (const auto* w : idle) {
+    if (w->inventory().devices().empty() || !Matches(request, *w)) continue;
+    const std::string key = GroupKey(w->inventory());
+    if (!groups.count(key)) order.push_back(key);
+    groups[key].push_back(w);
+    devices[key] += w->inventory().devices_size();
+  }
+  for (const auto& key : order) {
+    if (devices[key] < request.ranks) continue;
+    PlacementPlan plan;
+    int next_rank = 0;
+    for (const auto* w : groups[key]) {
+      if (next_rank == request.ranks) break;
+      WorkerShare share;
+      share.worker_id = w->worker_id();
+      for (const auto& d : w->inventory().devices()) {
+        if (next_rank == request.ranks) break;
+        v1::RankAssignment a;
+        a.set_rank(next_rank++);
+        a.set_device_index(d.index());
+        share.ranks.push_back(a);
+        if (share.min_device_memory_bytes == 0 || d.memory_bytes() < share.min_device_memory_bytes) {
+          share.min_device_memory_bytes = d.memory_bytes();
+        }
+      }
+      if (plan.min_device_memory_bytes == 0 || share.min_device_memory_bytes < plan.min_device_memory_bytes) {
+        plan.min_device_memory_bytes = share.min_device_memory_bytes;
+      }
+      plan.shares.push_back(std::move(share));
+    }
+    return plan;
+  }
+  return absl::UnavailableError(absl::StrCat("waiting for ", request.ranks, " idle devices of one model",
+                                             request.setup.empty() ? "" : absl::StrCat(" in setup ", request.setup)));
+}
+
+absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live) {
+  if (live.empty()) return absl::OkStatus();
+  std::map<std::string, int> devices;
+  std::vector<std::string> refusals;
+  for (const auto* w : live) {
+    if (!request.setup.empty() && w->inventory().setup() != request.setup) continue;
+    if (std::string lacks = Lacks(request, w->inventory()); !lacks.empty()) {
+      refusals.push_back(absl::StrCat(w->worker_id(), " (backend ", w->inventory().backend(), ") lacks ", lacks));
+      continue;
+    }
+    devices[GroupKey(w->inventory())] += w->inventory().devices_size();
+  }
+  if (devices.empty()) {
+    if (refusals.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat("no registered worker is in setup '", request.setup, "'"));
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("no registered worker can run this job: ", absl::StrJoin(refusals, "; ")));
+  }
+  return absl::OkStatus();  // enough devices may still register
+}
+
+}  // namespace tokenmeter::coordinator

@@ -1,0 +1,50 @@
+// Placement: which workers and devices a job runs on, and which ranks each
+// gets. A pure function of the request and the workers' states.
+#ifndef TOKENMETER_COORDINATOR_PLACEMENT_H_
+#define TOKENMETER_COORDINATOR_PLACEMENT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tokenmeter/v1/coordinator.pb.h"
+
+namespace tokenmeter::coordinator {
+
+struct PlacementRequest {
+  int ranks = 1;
+  std::string setup;                     // "" = any setup
+  std::vector<v1::DType> gemm_dtypes;    // the dtypes its GEMMs need
+  std::vector<v1::DType> collective_dtypes;
+};
+
+// The dtypes a spec needs from a backend.
+PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+
+struct WorkerShare {
+  std::string worker_id;
+  std::vector<v1::RankAssignment> ranks;  // consecutive ranks, one per device
+  int64_t min_device_memory_bytes = 0;
+};
+
+struct PlacementPlan {
+  std::vector<WorkerShare> shares;        // in rank order
+  int64_t min_device_memory_bytes = 0;    // smallest device used
+};
+
+// Places a job on `idle` workers (in registration order): the first group of
+// one backend and one device model (a setup is one device model) whose
+// devices suffice; ranks are given out consecutively, filling each worker's
+// devices in index order. Workers lacking a needed dtype are skipped.
+// Unavailable when the idle workers do not suffice now.
+absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& idle);
+
+// OK when some group of `live` workers could ever run the job (whether busy
+// or idle now). FailedPrecondition naming what is missing when workers exist
+// but none can (a dtype no backend has, a setup with too few devices); OK
+// when no worker is registered yet, since one may still come.
+absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live);
+
+}  // namespace tokenmeter::coordinator
+
+#endif  // TOKENMETER_COORDINATOR_PLACEMENT_H_

@@ -1,0 +1,185 @@
+#include "coordinator/results_store.h"
+
+#include <sqlite3.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace tokenmeter::coordinator {
+namespace {
+
+// Schema v1. Bulky figures live in serialized protobuf blobs; the columns
+// that filters use are duplicated as plain columns.
+constexpr char kSchemaV1[] = R"sql(
+CREATE TABLE IF NOT EXISTS jobs (
+  job_id        TEXT PRIMARY KEY,
+  state         INTEGER NOT NULL,
+  submitted_at  INTEGER NOT NULL,
+  status        BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  job_id        TEXT PRIMARY KEY,
+  workload      TEXT NOT NULL,
+  setup         TEXT NOT NULL,
+  device_model  TEXT NOT NULL,
+  finished_at   INTEGER NOT NULL,
+  result        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_workload ON results(workload, setup, finished_at);
+)sql";
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  bool ok() const { return rc_ == SQLITE_OK; }
+  sqlite3_stmt* get() { return stmt_; }
+  void Text(int i, const std::string& s) { sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Blob(int i, const std::string& s) { sqlite3_bind_blob(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT); }
+  void Int(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  std::string ColumnBlob(int i) {
+    const void* p = sqlite3_column_blob(stmt_, i);
+    return std::string(static_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, i)));
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+absl::Status SqlError(sqlite3* db, absl::string_view what) {
+  return absl::UnavailableError(absl::StrCat("results store: ", what, ": ", sqlite3_errmsg(db)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ResultsStore>> ResultsStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+      SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("cannot open results store '", path, "': ", msg));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  std::unique_ptr<ResultsStore> store(new ResultsStore(path, db));
+  absl::MutexLock lock(&store->mu_);
+  int version = 0;
+  {
+    Statement st(db, "PRAGMA user_version");
+    if (!st.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", path, "' is not a tokenmeter results store: ", sqlite3_errmsg(db)));
+    }
+    if (sqlite3_step(st.get()) == SQLITE_ROW) version = sqlite3_column_int(st.get(), 0);
+  }
+  if (version > kSchemaVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("results store '", path, "' has schema version ", version,
+                                                   ", newer than this tokenmeter's ", kSchemaVersion));
+  }
+  // WAL keeps readers off the writer and survives a killed process.
+  if (auto s = store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !s.ok()) return s;
+  if (auto s = store->Exec(kSchemaV1); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a tokenmeter results store: ", s.message()));
+  }
+  if (version < kSchemaVersion) {
+    if (auto s = store->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str()); !s.ok()) return s;
+  }
+  return store;
+}
+
+ResultsStore::~ResultsStore() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status ResultsStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::UnavailableError(absl::StrCat("results store '", path_, "': ", msg));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResultsStore::PutJob(const v1::JobStatus& job) {
+  v1::JobStatus slim = job;
+  slim.clear_result();
+  Statement st(db_, "INSERT OR REPLACE INTO jobs(job_id, state, submitted_at, status) VALUES(?, ?, ?, ?)");
+  if (!st.ok()) return SqlError(db_, "prepare job insert");
+  st.Text(1, job.job_id());
+  st.Int(2, job.state());
+  st.Int(3, job.submitted_at().seconds() * 1000000000LL + job.submitted_at().nanos());
+  st.Blob(4, slim.SerializeAsString());
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return SqlError(db_, absl::StrCat("save job ", job.job_id()));
+  return absl::OkStatus();
+}
+
+absl::Status ResultsStore::SaveJob(const v1::JobStatus& job) {
+  absl::MutexLock lock(&mu_);
+  return PutJob(job);
+}
+
+absl::Status ResultsStore::SaveFinishedJob(const v1::JobStatus& job, const v1::JobResult& result) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [&](absl::Status s) {
+    Exec("ROLLBACK").IgnoreError();
+    return s;
+  };
+  if (auto s = PutJob(job); !s.ok()) return fail(s);
+  Statement st(db_,
+               "INSERT OR REPLACE INTO results(job_id, workload, setup, device_model, finished_at, result) "
+               "VALUES(?, ?, ?, ?, ?, ?)");
+  if (!st.ok()) return fail(SqlError(db_, "prepare result insert"));
+  st.Text(1, result.job_id());
+  st.Text(2, result.spec().name());
+  st.Text(3, result.setup());
+  st.Text(4, result.device_model());
+  st.Int(5, result.finished_at().seconds() * 1000000000LL + result.finished_at().nanos());
+  st.Blob(6, result.SerializeAsString());
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(SqlError(db_, absl::StrCat("save result ", job.job_id())));
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<std::vector<v1::JobStatus>> ResultsStore::LoadJobs() {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::JobStatus> jobs;
+  Statement st(db_,
+               "SELECT jobs.status, results.result FROM jobs LEFT JOIN results ON jobs.job_id = results.job_id "
+               "ORDER BY jobs.submitted_at, jobs.job_id");
+  if (!st.ok()) return SqlError(db_, "prepare job query");
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    v1::JobStatus job;
+    if (!job.ParseFromString(st.ColumnBlob(0))) return absl::DataLossError("results store: a job row does not parse");
+    if (sqlite3_column_type(st.get(), 1) != SQLITE_NULL && !job.mutable_result()->ParseFromString(st.ColumnBlob(1))) {
+      return absl::DataLossError(absl::StrCat("results store: the result of ", job.job_id(), " does not parse"));
+    }
+    jobs.push_back(std::move(job));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "read jobs");
+  return jobs;
+}
+
+absl::StatusOr<std::vector<v1::JobResult>> ResultsStore::ListResults(const ResultFilter& filter) {
+  absl::MutexLock lock(&mu_);
+  Statement st(db_,
+               "SELECT result FROM results WHERE (?1 = '' OR workload = ?1) AND (?2 = '' OR setup = ?2) "
+               "ORDER BY finished_at DESC, job_id DESC LIMIT ?3");
+  if (!st.ok()) return SqlError(db_, "prepare result query");
+  st.Text(1, filter.workload);
+  st.Text(2, filter.setup);
+  st.Int(3, filter.limit > 0 ? filter.limit : -1);
+  std::vector<v1::JobResult> results;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    v1::JobResult r;
+    if (!r.ParseFromString(st.ColumnBlob(0))) return absl::DataLossError("results store: a result row does not parse");
+    results.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "read results");
+  return results;
+}
+
+}  // namespace tokenmeter::coordinator

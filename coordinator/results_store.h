@@ -1,0 +1,68 @@
+// The results store: every job and every result, in one SQLite file that
+// survives restarts. The schema is created and versioned by the program
+// (PRAGMA user_version); a file from a newer tokenmeter is refused, not
+// rewritten.
+#ifndef TOKENMETER_COORDINATOR_RESULTS_STORE_H_
+#define TOKENMETER_COORDINATOR_RESULTS_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "tokenmeter/v1/coordinator.pb.h"
+
+struct sqlite3;
+
+namespace tokenmeter::coordinator {
+
+struct ResultFilter {
+  std::string workload;  // "" = all
+  std::string setup;     // "" = all
+  int limit = 0;         // 0 = all; newest first
+};
+
+// Safe for concurrent use from several threads.
+class ResultsStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (creating if absent) the store at path. InvalidArgument when the
+  // file is not a tokenmeter store or is from a newer schema; Unavailable
+  // when it cannot be opened or written.
+  static absl::StatusOr<std::unique_ptr<ResultsStore>> Open(const std::string& path);
+
+  ~ResultsStore();
+  ResultsStore(const ResultsStore&) = delete;
+  ResultsStore& operator=(const ResultsStore&) = delete;
+
+  const std::string& path() const { return path_; }
+
+  // Inserts or replaces a job's status (its result, if any, is not stored
+  // here: see SaveFinishedJob).
+  absl::Status SaveJob(const v1::JobStatus& job);
+
+  // Stores a succeeded job and its result in one transaction.
+  absl::Status SaveFinishedJob(const v1::JobStatus& job, const v1::JobResult& result);
+
+  // Every stored job, oldest first, with its result attached when it has one.
+  absl::StatusOr<std::vector<v1::JobStatus>> LoadJobs();
+
+  // Stored results matching filter, newest first.
+  absl::StatusOr<std::vector<v1::JobResult>> ListResults(const ResultFilter& filter);
+
+ private:
+  ResultsStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
+  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PutJob(const v1::JobStatus& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::string path_;
+  absl::Mutex mu_;
+  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace tokenmeter::coordinator
+
+#endif  // TOKENMETER_COORDINATOR_RESULTS_STORE_H_

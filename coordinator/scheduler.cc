@@ -1,0 +1,387 @@
+#include "coordinator/scheduler.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "coordinator/ids.h"
+#include "google/protobuf/util/time_util.h"
+#include "workload/result_assembly.h"
+#include "workload/spec.h"
+
+namespace tokenmeter::coordinator {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+bool IsFinal(v1::JobState s) { return s == v1::JOB_SUCCEEDED || s == v1::JOB_FAILED || s == v1::JOB_CANCELLED; }
+
+int64_t LargestDeviceMemory(const std::vector<const v1::WorkerStatus*>& workers) {
+  int64_t largest = 0;
+  for (const auto* w : workers) {
+    for (const auto& d : w->inventory().devices()) largest = std::max(largest, d.memory_bytes());
+  }
+  return largest;
+}
+
+}  // namespace
+
+Scheduler::Scheduler(SchedulerOptions options, ResultsStore* store, RendezvousStore* rendezvous, const Clock* clock)
+    : options_(std::move(options)),
+      store_(store),
+      rendezvous_(rendezvous),
+      clock_(clock),
+      registry_(options_.registry) {}
+
+google::protobuf::Timestamp Scheduler::NowProto() const {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_->Now()));
+}
+
+void Scheduler::Persist(const v1::JobStatus& status) {
+  if (auto s = store_->SaveJob(status); !s.ok()) Log("coordinator", "cannot store job ", status.job_id(), ": ", s.message());
+}
+
+absl::Status Scheduler::Recover() {
+  auto jobs = store_->LoadJobs();
+  if (!jobs.ok()) return jobs.status();
+  {
+    absl::MutexLock lock(&mu_);
+    int requeued = 0, failed = 0;
+    for (auto& status : *jobs) {
+      Job& job = jobs_[status.job_id()];
+      job.status = std::move(status);
+      if (job.status.state() == v1::JOB_QUEUED) {
+        queue_.push_back(job.status.job_id());
+        ++requeued;
+      } else if (job.status.state() == v1::JOB_RUNNING) {
+        job.status.set_state(v1::JOB_FAILED);
+        job.status.set_error("the coordinator restarted while the job was running");
+        *job.status.mutable_finished_at() = NowProto();
+        Persist(job.status);
+        ++failed;
+      }
+    }
+    if (!jobs_.empty()) {
+      Log("coordinator", "recovered ", jobs_.size(), " jobs from ", store_->path(), " (", requeued, " queued again, ",
+          failed, " failed by the restart)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup) {
+  auto id = SubmitLocked(spec, ranks, setup);
+  Announce();
+  return id;
+}
+
+void Scheduler::Announce() {
+  std::vector<v1::JobStatus> finished;
+  {
+    absl::MutexLock lock(&mu_);
+    finished.swap(finished_);
+  }
+  if (options_.on_job_finished) {
+    for (const auto& j : finished) options_.on_job_finished(j);
+  }
+}
+
+absl::StatusOr<std::string> Scheduler::SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup) {
+  absl::MutexLock lock(&mu_);
+  const auto live = registry_.LiveWorkers();
+  // Bound sizes by the largest device registered now; placement checks again
+  // against the devices actually chosen.
+  if (auto s = workload::ValidateSpec(spec, {ranks, LargestDeviceMemory(live)}); !s.ok()) return s;
+  if (auto s = CheckSatisfiable(RequestFor(spec, ranks, setup), live); !s.ok()) return s;
+  Job job;
+  job.status.set_job_id(NewJobId(clock_->Now()));
+  job.status.set_state(v1::JOB_QUEUED);
+  *job.status.mutable_spec() = spec;
+  job.status.set_ranks(ranks);
+  *job.status.mutable_submitted_at() = NowProto();
+  if (auto s = store_->SaveJob(job.status); !s.ok()) return s;
+  const std::string id = job.status.job_id();
+  Log("coordinator", "job ", id, " queued: ", spec.name(), " on ", ranks, " ranks");
+  jobs_.emplace(id, std::move(job));
+  queue_.push_back(id);
+  TrySchedule();
+  return id;
+}
+
+void Scheduler::TrySchedule() {
+  while (!queue_.empty()) {
+    Job& job = jobs_.at(queue_.front());
+    if (job.status.state() != v1::JOB_QUEUED) {
+      queue_.pop_front();
+      continue;
+    }
+    const PlacementRequest request = RequestFor(job.status.spec(), job.status.ranks(), "");
+    auto plan = Place(request, registry_.IdleWorkers());
+    if (!plan.ok()) {
+      // Fail at once when no registered worker could ever run it.
+      if (auto s = CheckSatisfiable(request, registry_.LiveWorkers()); !s.ok()) {
+        queue_.pop_front();
+        FinishJob(job, v1::JOB_FAILED, std::string(s.message()), nullptr);
+        continue;
+      }
+      return;  // FIFO: later jobs wait behind the head
+    }
+    queue_.pop_front();
+    if (auto s = workload::ValidateSpec(job.status.spec(), {job.status.ranks(), plan->min_device_memory_bytes}); !s.ok()) {
+      FinishJob(job, v1::JOB_FAILED, std::string(s.message()), nullptr);
+      continue;
+    }
+    StartJob(job, *std::move(plan));
+  }
+}
+
+void Scheduler::StartJob(Job& job, PlacementPlan plan) {
+  const std::string& id = job.status.job_id();
+  job.status.set_state(v1::JOB_RUNNING);
+  *job.status.mutable_started_at() = NowProto();
+  rendezvous_->OpenJob(id);
+  for (auto& share : plan.shares) {
+    v1::Task task;
+    task.set_job_id(id);
+    *task.mutable_spec() = job.status.spec();
+    task.set_world_size(job.status.ranks());
+    for (const auto& r : share.ranks) *task.add_ranks() = r;
+    task.set_collective_timeout_ms(absl::ToInt64Milliseconds(options_.collective_timeout));
+    pending_tasks_[share.worker_id] = std::move(task);
+    registry_.SetBusy(share.worker_id, id);
+    job.status.add_worker_ids(share.worker_id);
+    job.unreported.insert(share.worker_id);
+    if (const auto* w = registry_.Find(share.worker_id)) job.inventory.push_back(w->inventory());
+  }
+  job.shares = std::move(plan.shares);
+  Persist(job.status);
+  Log("coordinator", "job ", id, " running on ", job.shares.size(), " workers");
+}
+
+void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result) {
+  const std::string& id = job.status.job_id();
+  job.status.set_state(state);
+  job.status.set_error(error);
+  *job.status.mutable_finished_at() = NowProto();
+  if (result != nullptr) {
+    if (auto s = store_->SaveFinishedJob(job.status, *result); !s.ok()) {
+      job.status.set_state(v1::JOB_FAILED);
+      job.status.set_error(absl::StrCat("the result could not be stored: ", s.message()));
+      Persist(job.status);
+    } else {
+      *job.status.mutable_result() = *result;
+    }
+  } else {
+    Persist(job.status);
+  }
+  rendezvous_->CloseJob(id);
+  for (const auto& worker : job.unreported) {
+    // A worker that has not taken its task yet is simply freed; one that is
+    // running it is told to abort on its next heart-beat.
+    auto pending = pending_tasks_.find(worker);
+    if (pending != pending_tasks_.end() && pending->second.job_id() == id) {
+      pending_tasks_.erase(pending);
+      registry_.SetIdle(worker);
+    } else if (registry_.IsAlive(worker)) {
+      aborts_[worker].insert(id);
+    }
+  }
+  job.unreported.clear();
+  job.rank_results.clear();
+  Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
+      job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
+  finished_.push_back(job.status);
+}
+
+absl::StatusOr<v1::JobStatus> Scheduler::GetJob(const std::string& job_id, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+  const Job* job = &it->second;
+  auto done = [job]() { return IsFinal(job->status.state()); };
+  mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+  return job->status;
+}
+
+absl::Status Scheduler::Cancel(const std::string& job_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
+    if (!IsFinal(it->second.status.state())) FinishJob(it->second, v1::JOB_CANCELLED, "cancelled by the user", nullptr);
+    TrySchedule();
+  }
+  Announce();
+  return absl::OkStatus();
+}
+
+std::vector<v1::WorkerStatus> Scheduler::ListWorkers(bool include_lost) {
+  absl::MutexLock lock(&mu_);
+  return registry_.List(clock_->Now(), include_lost);
+}
+
+std::vector<v1::JobStatus> Scheduler::ListJobs(int limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::JobStatus> out;
+  for (const auto& [id, job] : jobs_) {
+    out.push_back(job.status);
+    out.back().clear_result();
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return TimeUtil::TimestampToNanoseconds(a.submitted_at()) > TimeUtil::TimestampToNanoseconds(b.submitted_at());
+  });
+  if (limit > 0 && static_cast<int>(out.size()) > limit) out.resize(limit);
+  return out;
+}
+
+absl::StatusOr<v1::RegisterResponse> Scheduler::RegisterWorker(const v1::WorkerInventory& inventory) {
+  auto response = RegisterLocked(inventory);
+  Announce();
+  return response;
+}
+
+absl::StatusOr<v1::RegisterResponse> Scheduler::RegisterLocked(const v1::WorkerInventory& inventory) {
+  absl::MutexLock lock(&mu_);
+  auto id = registry_.Register(inventory, clock_->Now());
+  if (!id.ok()) return id.status();
+  Log("coordinator", "registered ", registry_.Describe(*id), ": ", inventory.devices_size(), " x ",
+      inventory.devices(0).model(), " (", inventory.backend(), ", setup ", inventory.setup(), ")");
+  v1::RegisterResponse response;
+  response.set_worker_id(*id);
+  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(registry_.options().heartbeat_interval));
+  response.set_lost_after_ms(absl::ToInt64Milliseconds(registry_.options().lost_after));
+  TrySchedule();
+  return response;
+}
+
+absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(const std::string& worker_id) {
+  absl::MutexLock lock(&mu_);
+  if (auto s = registry_.Heartbeat(worker_id, clock_->Now()); !s.ok()) return s;
+  std::vector<std::string> aborts;
+  if (auto it = aborts_.find(worker_id); it != aborts_.end()) {
+    aborts.assign(it->second.begin(), it->second.end());
+  }
+  return aborts;
+}
+
+absl::StatusOr<std::optional<v1::Task>> Scheduler::PollTask(const std::string& worker_id, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  if (!registry_.IsAlive(worker_id)) {
+    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
+  }
+  auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return pending_tasks_.count(worker_id) > 0 || !registry_.IsAlive(worker_id);
+  };
+  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
+  auto it = pending_tasks_.find(worker_id);
+  if (it == pending_tasks_.end()) return std::optional<v1::Task>();
+  v1::Task task = std::move(it->second);
+  pending_tasks_.erase(it);
+  return std::optional<v1::Task>(std::move(task));
+}
+
+absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
+  absl::Status status = absl::OkStatus();
+  {
+    absl::MutexLock lock(&mu_);
+    const std::string& worker = report.worker_id();
+    auto it = jobs_.find(report.job_id());
+    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", report.job_id()));
+    Job& job = it->second;
+    // Whatever the job's state, the worker is done with it now.
+    if (auto a = aborts_.find(worker); a != aborts_.end()) a->second.erase(report.job_id());
+    registry_.SetIdle(worker);
+    if (IsFinal(job.status.state())) {
+      // A late report of a job that already ended (a peer was lost): ignored.
+    } else if (!job.unreported.count(worker)) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat(registry_.Describe(worker), " is not placed on job ", report.job_id(), " or already reported"));
+    } else if (!report.error().empty()) {
+      FinishJob(job, v1::JOB_FAILED, absl::StrCat(registry_.Describe(worker), ": ", report.error()), nullptr);
+    } else {
+      // Every rank the worker was given must be in its report.
+      const auto share = std::find_if(job.shares.begin(), job.shares.end(),
+                                      [&](const WorkerShare& s) { return s.worker_id == worker; });
+      std::set<int> expected, got;
+      for (const auto& r : share->ranks) expected.insert(r.rank());
+      for (const auto& r : report.ranks()) got.insert(r.rank());
+      if (expected != got) {
+        FinishJob(job, v1::JOB_FAILED,
+                  absl::StrCat(registry_.Describe(worker), " reported ranks that differ from those it was given"),
+                  nullptr);
+      } else {
+        job.unreported.erase(worker);
+        for (const auto& r : report.ranks()) job.rank_results.push_back(r);
+        if (job.unreported.empty()) {
+          v1::JobResult result = workload::AssembleJobResult(job.status.job_id(), job.status.spec(), job.inventory,
+                                                             std::move(job.rank_results));
+          *result.mutable_started_at() = job.status.started_at();
+          *result.mutable_finished_at() = NowProto();
+          result.set_tokenmeter_version(TOKENMETER_VERSION);
+          FinishJob(job, v1::JOB_SUCCEEDED, "", &result);
+        }
+      }
+    }
+    TrySchedule();
+  }
+  Announce();
+  return status;
+}
+
+void Scheduler::Goodbye(const std::string& worker_id) {
+  {
+    absl::MutexLock lock(&mu_);
+    Log("coordinator", registry_.Describe(worker_id), " said goodbye");
+    registry_.Deregister(worker_id);
+    pending_tasks_.erase(worker_id);
+    aborts_.erase(worker_id);
+    for (auto& [id, job] : jobs_) {
+      if (job.status.state() == v1::JOB_RUNNING && job.unreported.count(worker_id)) {
+        FinishJob(job, v1::JOB_FAILED, absl::StrCat(registry_.Describe(worker_id), " left while running the job"),
+                  nullptr);
+      }
+    }
+  }
+  CheckLiveness();  // announces and reschedules
+}
+
+bool Scheduler::IsPlaced(const std::string& job_id, const std::string& worker_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second.status.state() != v1::JOB_RUNNING) return false;
+  const auto& ids = it->second.status.worker_ids();
+  return std::find(ids.begin(), ids.end(), worker_id) != ids.end();
+}
+
+void Scheduler::CheckLiveness() {
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (const auto& worker : registry_.ExpireSilent(now)) {
+      const std::string who = registry_.Describe(worker);
+      Log("coordinator", who, " lost: no heart-beat for ",
+          absl::FormatDuration(registry_.options().lost_after));
+      pending_tasks_.erase(worker);
+      aborts_.erase(worker);
+      for (auto& [id, job] : jobs_) {
+        if (job.status.state() == v1::JOB_RUNNING && job.unreported.count(worker)) {
+          FinishJob(job, v1::JOB_FAILED,
+                    absl::StrCat(who, " lost: no heart-beat for ", absl::FormatDuration(registry_.options().lost_after)),
+                    nullptr);
+        }
+      }
+    }
+    TrySchedule();
+  }
+  Announce();
+}
+
+Scheduler::Counts Scheduler::Snapshot() {
+  absl::MutexLock lock(&mu_);
+  Counts counts;
+  for (const auto& w : registry_.List(clock_->Now(), true)) counts.workers[w.state()]++;
+  for (const auto& [id, job] : jobs_) counts.jobs[job.status.state()]++;
+  return counts;
+}
+
+}  // namespace tokenmeter::coordinator

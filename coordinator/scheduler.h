@@ -1,0 +1,119 @@
+// The scheduler: the job queue, placement of jobs on workers, the life of a
+// job (queued → running → succeeded / failed / cancelled), and the workers'
+// side of it (registration, heart-beats, tasks, reports). It owns the worker
+// registry and persists every job change to the results store, so a
+// coordinator restart loses no stored result and no queued job.
+#ifndef TOKENMETER_COORDINATOR_SCHEDULER_H_
+#define TOKENMETER_COORDINATOR_SCHEDULER_H_
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "coordinator/clock.h"
+#include "coordinator/placement.h"
+#include "coordinator/rendezvous_store.h"
+#include "coordinator/results_store.h"
+#include "coordinator/worker_registry.h"
+#include "tokenmeter/v1/coordinator.pb.h"
+
+namespace tokenmeter::coordinator {
+
+struct SchedulerOptions {
+  RegistryOptions registry;
+  // Given to every task: the bound on any rendezvous wait or collective.
+  absl::Duration collective_timeout = absl::Seconds(30);
+  // Called (under no lock) whenever a job reaches a final state.
+  std::function<void(const v1::JobStatus&)> on_job_finished;
+};
+
+// Thread-safe: every method may be called from any gRPC thread. Long-polls
+// (PollTask, GetJob) block only their caller, up to the deadline given.
+class Scheduler {
+ public:
+  // store, rendezvous and clock are not owned and must outlive the scheduler.
+  Scheduler(SchedulerOptions options, ResultsStore* store, RendezvousStore* rendezvous, const Clock* clock);
+
+  // Reloads jobs from the store: queued jobs queue again; jobs that were
+  // running when the coordinator stopped fail with that reason.
+  absl::Status Recover();
+
+  // ---- public API
+  // Validates and queues a job; returns its id. InvalidArgument naming the
+  // field for a bad spec; FailedPrecondition when registered workers exist
+  // but none can run it.
+  absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+  // The job's status; with a future deadline, waits until the job reaches a
+  // final state or the deadline passes. NotFound for an unknown id.
+  absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id, absl::Time deadline);
+  absl::Status Cancel(const std::string& job_id);
+  std::vector<v1::WorkerStatus> ListWorkers(bool include_lost);
+  std::vector<v1::JobStatus> ListJobs(int limit);
+
+  // ---- worker side
+  absl::StatusOr<v1::RegisterResponse> RegisterWorker(const v1::WorkerInventory& inventory);
+  // Returns the jobs the worker must abort. NotFound: register again.
+  absl::StatusOr<std::vector<std::string>> Heartbeat(const std::string& worker_id);
+  // The worker's next task, waiting up to deadline; nullopt when none came.
+  absl::StatusOr<std::optional<v1::Task>> PollTask(const std::string& worker_id, absl::Time deadline);
+  absl::Status ReportResult(const v1::ReportResultRequest& report);
+  void Goodbye(const std::string& worker_id);
+  // Whether worker_id is placed on job_id (rendezvous access check).
+  bool IsPlaced(const std::string& job_id, const std::string& worker_id);
+
+  // Marks silent workers lost and fails their jobs. Called periodically.
+  void CheckLiveness();
+
+  // Counts for metrics.
+  struct Counts {
+    std::map<v1::WorkerState, int> workers;
+    std::map<v1::JobState, int> jobs;
+  };
+  Counts Snapshot();
+
+ private:
+  struct Job {
+    v1::JobStatus status;
+    std::vector<WorkerShare> shares;
+    std::set<std::string> unreported;  // placed workers that have not reported
+    std::vector<v1::RankResult> rank_results;
+    std::vector<v1::WorkerInventory> inventory;
+  };
+
+  absl::StatusOr<std::string> SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+  absl::StatusOr<v1::RegisterResponse> RegisterLocked(const v1::WorkerInventory& inventory);
+  // Hands finished jobs to options_.on_job_finished, outside the lock.
+  void Announce() ABSL_LOCKS_EXCLUDED(mu_);
+  void TrySchedule() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void StartJob(Job& job, PlacementPlan plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Moves a job to a final state, persists it, frees and aborts its workers.
+  void FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Persist(const v1::JobStatus& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  google::protobuf::Timestamp NowProto() const;
+
+  const SchedulerOptions options_;
+  ResultsStore* const store_;
+  RendezvousStore* const rendezvous_;
+  const Clock* const clock_;
+
+  absl::Mutex mu_;
+  WorkerRegistry registry_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::Task> pending_tasks_ ABSL_GUARDED_BY(mu_);          // by worker
+  std::map<std::string, std::set<std::string>> aborts_ ABSL_GUARDED_BY(mu_);    // by worker
+  std::vector<v1::JobStatus> finished_ ABSL_GUARDED_BY(mu_);  // to announce outside the lock
+};
+
+}  // namespace tokenmeter::coordinator
+
+#endif  // TOKENMETER_COORDINATOR_SCHEDULER_H_

@@ -1,0 +1,80 @@
+// The coordinator process: the gRPC server (three services plus gRPC's
+// standard health service), the scheduler and registry, the rendezvous store,
+// the SQLite results store, the liveness monitor and the metrics exposer.
+#ifndef TOKENMETER_COORDINATOR_SERVER_H_
+#define TOKENMETER_COORDINATOR_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "coordinator/clock.h"
+#include "coordinator/metrics.h"
+#include "coordinator/rendezvous_store.h"
+#include "coordinator/results_store.h"
+#include "coordinator/scheduler.h"
+#include "coordinator/service.h"
+#include "grpcpp/server.h"
+
+namespace tokenmeter::coordinator {
+
+struct CoordinatorOptions {
+  // gRPC address; port 0 picks a free port (see CoordinatorServer::port()).
+  std::string listen_address = "127.0.0.1:7070";
+  // SQLite results store; created when absent. Required.
+  std::string store_path;
+  // Prometheus /metrics address; "" = no exposer.
+  std::string metrics_address;
+  // Heart-beat period and the silence after which a worker is lost.
+  RegistryOptions registry;
+  // Bound on every rendezvous wait and collective in the tasks it hands out.
+  absl::Duration collective_timeout = absl::Seconds(30);
+  // Server TLS (PEM files); all empty = plaintext. With tls_ca, clients must
+  // present a certificate signed by it (mutual TLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_ca_file;
+};
+
+// Start() returns a running coordinator; Shutdown() (or the destructor) stops
+// it, letting in-flight calls finish within a short grace period. Stored
+// results are never lost: every change is committed before it is answered.
+class CoordinatorServer {
+ public:
+  // InvalidArgument for bad options; Unavailable when the address cannot be
+  // bound (in use) or the store cannot be opened.
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const CoordinatorOptions& options);
+  ~CoordinatorServer();
+
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
+
+  // Stops serving and the monitor; idempotent.
+  void Shutdown();
+
+ private:
+  CoordinatorServer() = default;
+  void Monitor();
+
+  CoordinatorOptions options_;
+  SystemClock clock_;
+  std::unique_ptr<ResultsStore> store_;
+  RendezvousStore rendezvous_;
+  std::unique_ptr<CoordinatorMetrics> metrics_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<CoordinatorService> coordinator_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<RendezvousServiceImpl> rendezvous_service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  absl::Notification stopping_;
+  std::thread monitor_;
+  bool shut_down_ = false;
+};
+
+}  // namespace tokenmeter::coordinator
+
+#endif  // TOKENMETER_COORDINATOR_SERVER_H_

@@ -1,0 +1,122 @@
+#include "coordinator/worker_registry.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/ids.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace tokenmeter::coordinator {
+
+absl::StatusOr<std::string> WorkerRegistry::Register(const v1::WorkerInventory& inventory, absl::Time now) {
+  if (inventory.backend().empty()) return absl::InvalidArgumentError("inventory.backend must be set");
+  if (inventory.devices().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("inventory.devices: worker on ", inventory.hostname(),
+                                                   " registered no device"));
+  }
+  std::string id = NewWorkerId(inventory.hostname());
+  while (workers_.count(id)) id = NewWorkerId(inventory.hostname());
+  Entry& e = workers_[id];
+  e.status.set_worker_id(id);
+  *e.status.mutable_inventory() = inventory;
+  e.status.set_state(v1::WORKER_IDLE);
+  *e.status.mutable_registered_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
+  e.last_heartbeat = now;
+  e.order = next_order_++;
+  return id;
+}
+
+absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id, absl::Time now) {
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end() || it->second.status.state() == v1::WORKER_LOST ||
+      it->second.status.state() == v1::WORKER_GONE) {
+    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
+  }
+  it->second.last_heartbeat = now;
+  return absl::OkStatus();
+}
+
+std::vector<std::string> WorkerRegistry::ExpireSilent(absl::Time now) {
+  std::vector<std::string> lost;
+  for (auto& [id, e] : workers_) {
+    const auto state = e.status.state();
+    if ((state == v1::WORKER_IDLE || state == v1::WORKER_BUSY) && now - e.last_heartbeat > options_.lost_after) {
+      e.status.set_state(v1::WORKER_LOST);
+      lost.push_back(id);
+    }
+  }
+  return lost;
+}
+
+void WorkerRegistry::Deregister(const std::string& worker_id) {
+  if (auto it = workers_.find(worker_id); it != workers_.end()) it->second.status.set_state(v1::WORKER_GONE);
+}
+
+void WorkerRegistry::SetBusy(const std::string& worker_id, const std::string& job_id) {
+  if (auto it = workers_.find(worker_id); it != workers_.end() && it->second.status.state() == v1::WORKER_IDLE) {
+    it->second.status.set_state(v1::WORKER_BUSY);
+    it->second.status.set_job_id(job_id);
+  }
+}
+
+void WorkerRegistry::SetIdle(const std::string& worker_id) {
+  if (auto it = workers_.find(worker_id); it != workers_.end() && it->second.status.state() == v1::WORKER_BUSY) {
+    it->second.status.set_state(v1::WORKER_IDLE);
+    it->second.status.clear_job_id();
+  }
+}
+
+const v1::WorkerStatus* WorkerRegistry::Find(const std::string& worker_id) const {
+  auto it = workers_.find(worker_id);
+  return it == workers_.end() ? nullptr : &it->second.status;
+}
+
+bool WorkerRegistry::IsAlive(const std::string& worker_id) const {
+  const auto* s = Find(worker_id);
+  return s != nullptr && (s->state() == v1::WORKER_IDLE || s->state() == v1::WORKER_BUSY);
+}
+
+namespace {
+template <typename Map, typename Pred>
+std::vector<const v1::WorkerStatus*> InOrder(const Map& workers, Pred keep) {
+  std::vector<std::pair<uint64_t, const v1::WorkerStatus*>> picked;
+  for (const auto& [id, e] : workers) {
+    if (keep(e.status)) picked.emplace_back(e.order, &e.status);
+  }
+  std::sort(picked.begin(), picked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<const v1::WorkerStatus*> out;
+  for (auto& p : picked) out.push_back(p.second);
+  return out;
+}
+}  // namespace
+
+std::vector<const v1::WorkerStatus*> WorkerRegistry::IdleWorkers() const {
+  return InOrder(workers_, [](const v1::WorkerStatus& s) { return s.state() == v1::WORKER_IDLE; });
+}
+
+std::vector<const v1::WorkerStatus*> WorkerRegistry::LiveWorkers() const {
+  return InOrder(workers_, [](const v1::WorkerStatus& s) {
+    return s.state() == v1::WORKER_IDLE || s.state() == v1::WORKER_BUSY;
+  });
+}
+
+std::vector<v1::WorkerStatus> WorkerRegistry::List(absl::Time now, bool include_lost) const {
+  std::vector<v1::WorkerStatus> out;
+  for (const auto* s : InOrder(workers_, [&](const v1::WorkerStatus& s) {
+         return include_lost || s.state() == v1::WORKER_IDLE || s.state() == v1::WORKER_BUSY;
+       })) {
+    v1::WorkerStatus copy = *s;
+    copy.set_heartbeat_age_seconds(absl::ToDoubleSeconds(now - workers_.at(s->worker_id()).last_heartbeat));
+    out.push_back(std::move(copy));
+  }
+  return out;
+}
+
+std::string WorkerRegistry::Describe(const std::string& worker_id) const {
+  const auto* s = Find(worker_id);
+  if (s == nullptr) return absl::StrCat("worker ", worker_id);
+  return absl::StrCat("worker ", worker_id, " (", s->inventory().hostname(), ", pid ", s->inventory().pid(), ")");
+}
+
+}  // namespace tokenmeter::coordinator

@@ -1,0 +1,80 @@
+// The registry of workers: who is registered, what they have, whether they are
+// alive (heart-beats), and which job each runs. As Ray's GcsNodeManager and
+// GcsHealthCheckManager together: a worker silent for longer than lost_after
+// is marked lost.
+#ifndef TOKENMETER_COORDINATOR_WORKER_REGISTRY_H_
+#define TOKENMETER_COORDINATOR_WORKER_REGISTRY_H_
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tokenmeter/v1/coordinator.pb.h"
+
+namespace tokenmeter::coordinator {
+
+struct RegistryOptions {
+  // Workers send a heart-beat this often.
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  // A worker silent for this long is lost; its job fails.
+  absl::Duration lost_after = absl::Seconds(5);
+};
+
+// Not thread-safe: the Coordinator calls it under its own mutex.
+class WorkerRegistry {
+ public:
+  explicit WorkerRegistry(RegistryOptions options) : options_(options) {}
+
+  const RegistryOptions& options() const { return options_; }
+
+  // Adds a worker; returns its new id. InvalidArgument when the inventory has
+  // no device or no backend.
+  absl::StatusOr<std::string> Register(const v1::WorkerInventory& inventory, absl::Time now);
+
+  // Records a heart-beat. NotFound for an unknown worker (the coordinator
+  // restarted, or it was lost): the worker must register again.
+  absl::Status Heartbeat(const std::string& worker_id, absl::Time now);
+
+  // Marks workers silent since before now - lost_after as lost and returns
+  // their ids (only those that became lost by this call).
+  std::vector<std::string> ExpireSilent(absl::Time now);
+
+  // Removes a worker that said goodbye. Its status stays listed as gone.
+  void Deregister(const std::string& worker_id);
+
+  // Job bookkeeping: a busy worker runs exactly one job.
+  void SetBusy(const std::string& worker_id, const std::string& job_id);
+  void SetIdle(const std::string& worker_id);
+
+  // nullptr when unknown.
+  const v1::WorkerStatus* Find(const std::string& worker_id) const;
+  bool IsAlive(const std::string& worker_id) const;
+
+  // Workers that are alive and idle, in registration order.
+  std::vector<const v1::WorkerStatus*> IdleWorkers() const;
+  // Workers that are alive (idle or busy), in registration order.
+  std::vector<const v1::WorkerStatus*> LiveWorkers() const;
+
+  // A snapshot with heart-beat ages as of now.
+  std::vector<v1::WorkerStatus> List(absl::Time now, bool include_lost) const;
+
+  // Human name for errors: "worker <id> (<host>, pid <pid>)".
+  std::string Describe(const std::string& worker_id) const;
+
+ private:
+  struct Entry {
+    v1::WorkerStatus status;
+    absl::Time last_heartbeat;
+    uint64_t order = 0;
+  };
+  RegistryOptions options_;
+  std::map<std::string, Entry> workers_;
+  uint64_t next_order_ = 0;
+};
+
+}  // namespace tokenmeter::coordinator
+
+#endif  // TOKENMETER_COORDINATOR_WORKER_REGISTRY_H_

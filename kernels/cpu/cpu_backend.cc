@@ -1,0 +1,102 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <cblas.h>
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cpu/cpu_gemm.h"
+#include "kernels/cpu/cpu_info.h"
+#include "kernels/cpu/gloo_collectives.h"
+#include "kernels/cpu/rapl_energy.h"
+
+namespace tokenmeter::kernels {
+namespace {
+
+DeviceDescription DescribeHost(int compute_units) {
+  DeviceDescription device;
+  device.model = cpu::CpuModelName();
+  // Stable across runs on one host; one CPU "device" per host.
+  device.uuid = absl::StrCat(cpu::HostName(), "-cpu");
+  device.memory_bytes = cpu::HostMemoryTotalBytes();
+  device.compute_units = compute_units;
+  // The BLAS build doing the arithmetic, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen MAX_THREADS=64".
+  device.driver_version = openblas_get_config();
+  return device;
+}
+
+class CpuBackend : public Backend {
+ public:
+  CpuBackend(const BackendOptions& options, int threads,
+             std::unique_ptr<cpu::GlooCommunicator> communicator,
+             absl::StatusOr<cpu::RaplEnergy> energy)
+      : options_(options),
+        threads_(threads),
+        device_(DescribeHost(threads)),
+        communicator_(std::move(communicator)),
+        energy_(std::move(energy)) {}
+
+  std::string_view kind() const override { return "cpu"; }
+  const DeviceDescription& device() const override { return device_; }
+  int rank() const override { return options_.rank; }
+  int world_size() const override { return options_.world_size; }
+
+  bool SupportsGemm(DType dtype) const override { return cpu::CpuGemmSupports(dtype); }
+  bool SupportsCollective(CollectiveOp op, DType dtype) const override {
+    return cpu::GlooCommunicator::Supports(op, dtype);
+  }
+
+  absl::StatusOr<GemmRun> RunGemm(const GemmProblem& problem, const IterationPlan& plan) override {
+    return cpu::RunCpuGemm(problem, plan, threads_);
+  }
+
+  absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,
+                                              const IterationPlan& plan) override {
+    return communicator_->Run(op, count, dtype, plan);
+  }
+
+  absl::StatusOr<double> EnergyJoules() override {
+    if (!energy_.ok()) return energy_.status();
+    return energy_->Joules();
+  }
+
+ private:
+  BackendOptions options_;
+  int threads_;
+  DeviceDescription device_;
+  std::unique_ptr<cpu::GlooCommunicator> communicator_;
+  absl::StatusOr<cpu::RaplEnergy> energy_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> NewCpuBackend(const BackendOptions& options) {
+  if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("rank ", options.rank, " / world_size ",
+                                                   options.world_size, " is not a valid placement"));
+  }
+  if (options.cpu_threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cpu_threads must be >= 0 (0 = every core), got ", options.cpu_threads));
+  }
+  if (options.timeout.count() <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("timeout must be positive, got ", options.timeout.count(), " ms"));
+  }
+  if (options.collective_host.empty()) {
+    return absl::InvalidArgumentError("collective_host must name an address to listen on");
+  }
+  const int threads = options.cpu_threads > 0 ? options.cpu_threads : cpu::HostCores();
+  absl::StatusOr<std::unique_ptr<cpu::GlooCommunicator>> communicator =
+      cpu::GlooCommunicator::Connect(options);
+  if (!communicator.ok()) return communicator.status();
+  return std::make_unique<CpuBackend>(options, threads, *std::move(communicator),
+                                      cpu::RaplEnergy::Start());
+}
+
+absl::StatusOr<std::vector<DeviceDescription>> ListCpuDevices() {
+  return std::vector<DeviceDescription>{DescribeHost(cpu::HostCores())};
+}
+
+}  // namespace tokenmeter::kernels

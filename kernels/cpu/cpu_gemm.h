@@ -1,0 +1,37 @@
+// GEMM on the CPU through OpenBLAS's cblas_sgemm (fp32 only: the Debian 12
+// OpenBLAS declares cblas_sbgemm but does not export it).
+#ifndef TOKENMETER_KERNELS_CPU_CPU_GEMM_H_
+#define TOKENMETER_KERNELS_CPU_CPU_GEMM_H_
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "kernels/types.h"
+
+namespace tokenmeter::kernels::cpu {
+
+// Whether RunCpuGemm accepts dtype (fp32 only).
+bool CpuGemmSupports(DType dtype);
+
+// Bytes RunCpuGemm allocates for `problem`: A, B, C and the checker's
+// scratch. ResourceExhausted-style overflow gives INT64_MAX.
+int64_t CpuGemmBytes(const GemmProblem& problem);
+
+// Runs Backend::RunGemm's contract on the host: fresh random operands in
+// [-1, 1), one checked multiplication (gemm_check.h), plan.warmup untimed and
+// plan.timed timed calls, each timed with steady_clock around the one
+// synchronous cblas_sgemm call.
+// InvalidArgument for non-positive sizes (naming m, n or k), sizes over
+// OpenBLAS's 32-bit index, or a negative plan; Unimplemented for any dtype but
+// fp32; ResourceExhausted when the buffers exceed the host's available memory
+// (checked before any allocation).
+// `threads` is passed to openblas_set_num_threads, which is process-global:
+// it is set again at each call, so ranks that share a process and call in
+// turn each get their own count, but ranks running GEMMs concurrently in one
+// process would share the last one set (one rank per process avoids this).
+absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPlan& plan,
+                                   int threads);
+
+}  // namespace tokenmeter::kernels::cpu
+
+#endif  // TOKENMETER_KERNELS_CPU_CPU_GEMM_H_

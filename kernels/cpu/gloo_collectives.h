@@ -1,0 +1,92 @@
+// Collectives between the ranks of a job through Gloo over TCP.
+//
+// Algorithms are Gloo's own: gloo::allreduce (ring), gloo::allgather (ring),
+// gloo::alltoall (pairwise), gloo::broadcast (binomial tree, root 0),
+// gloo::reduce (ring reduce-scatter, then gather to root 0). Gloo 0.5.0 has
+// no reduce-scatter in its function API; its one reduce-scatter is the class
+// gloo::ReduceScatterHalvingDoubling (old class API). The class API and the
+// function API must not share a context (BUILD-NOTES: mixing them made later
+// calls 100× slower), so reduce-scatter runs on a second context of its own,
+// with its own rendezvous prefix, connected on the first reduce-scatter call
+// (a collective call, so every rank connects it at the same point). That
+// algorithm reduces in place and indexes with int: its input is restored
+// from a pristine copy before every iteration (untimed), and counts above
+// INT_MAX elements are refused.
+//
+// Timing. Every iteration is timed separately with steady_clock around the
+// one blocking Gloo call. Ranks are aligned once, by a gloo barrier after the
+// warm-up and before the first timed iteration; after that the collectives
+// themselves keep ranks in step (each needs data from its peers). Rooted ops
+// (broadcast, reduce) let the root run up to one socket buffer ahead, so
+// their per-rank times can differ; take the slowest rank's time per
+// iteration, as nccl-tests reports the slowest rank. A second barrier after
+// the timed loop makes sure no rank returns (and perhaps tears down its
+// connections) while a peer still waits on it.
+//
+// Checking. Input element i of rank r holds (r+1) + (i mod 13): small
+// integers, so fp32 sums over any number of ranks up to ~10^6 are exact in
+// any order and every output element has a closed-form expected value.
+// Outputs start as NaN so an element Gloo never wrote cannot pass. After the
+// timed loop every output element this rank owns is compared exactly:
+// checked_elements is per rank — count for all-reduce, all-gather,
+// all-to-all and broadcast; count/world_size for reduce-scatter; count on
+// the root and 0 elsewhere for reduce.
+#ifndef TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
+#define TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "kernels/types.h"
+
+namespace gloo {
+class Context;
+namespace transport {
+class Device;
+}
+}  // namespace gloo
+
+namespace tokenmeter::kernels::cpu {
+
+// One rank's communicator. Used by one thread at a time. After a collective
+// fails (a lost peer, a timeout) the communicator is unusable: every later
+// call returns Unavailable naming the first failure.
+class GlooCommunicator {
+ public:
+  // Connects this rank to every other (a full TCP mesh on
+  // options.collective_host), rendezvousing through options.store under
+  // options.store_prefix + "/gloo". world_size 1 needs no store.
+  // DeadlineExceeded when a peer does not arrive within options.timeout;
+  // Unavailable when the transport cannot be set up.
+  static absl::StatusOr<std::unique_ptr<GlooCommunicator>> Connect(const BackendOptions& options);
+
+  ~GlooCommunicator();
+
+  // fp32 only, every op.
+  static bool Supports(CollectiveOp op, DType dtype);
+
+  // Backend::RunCollective's contract (see the header comment for timing
+  // and checking). InvalidArgument for a non-positive count, a count not
+  // divisible by world_size where the op splits it, or a negative plan;
+  // Unimplemented for an unsupported dtype; ResourceExhausted when the
+  // buffers exceed available host memory (checked before allocating);
+  // DeadlineExceeded / Unavailable when a peer is lost, naming op, size and
+  // rank.
+  absl::StatusOr<CollectiveRun> Run(CollectiveOp op, int64_t count, DType dtype,
+                                    const IterationPlan& plan);
+
+  // Host bytes Run allocates on `rank` for `op` over `count` fp32 elements.
+  static int64_t BytesNeeded(CollectiveOp op, int64_t count, int world_size, int rank);
+
+ private:
+  struct Impl;
+  explicit GlooCommunicator(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tokenmeter::kernels::cpu
+
+#endif  // TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_

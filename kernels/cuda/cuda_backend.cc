@@ -1,0 +1,152 @@
+// CudaBackend: composes the device description, the cuBLASLt GEMM, the NCCL
+// communicator and NVML energy behind kernels::Backend. Each part lives in
+// its own file; this one owns their lifetimes and the current-device rule.
+#include "kernels/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda/cuda_gemm.h"
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/device_info.h"
+#include "kernels/cuda/nccl_comm.h"
+#include "kernels/cuda/nvml_loader.h"
+
+namespace tokenmeter::kernels {
+namespace {
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const BackendOptions& options, DeviceDescription device)
+      : options_(options), device_(std::move(device)) {}
+
+  ~CudaBackend() override {
+    // The current device is per thread: make ours current before teardown.
+    cudaSetDevice(options_.device_index);
+    comm_.reset();
+    gemm_.reset();
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+  }
+
+  // Everything that can fail in construction; see NewCudaBackend.
+  absl::Status Init() {
+    const int dev = options_.device_index;
+    TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(dev), "cudaSetDevice(", dev, ")");
+    TM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+                            "cudaStreamCreate on device ", dev);
+    absl::StatusOr<std::unique_ptr<cuda::CublasLtGemm>> gemm =
+        cuda::CublasLtGemm::Create(dev, device_, stream_);
+    if (!gemm.ok()) return gemm.status();
+    gemm_ = *std::move(gemm);
+
+    // Energy baseline; NVML missing is not an error, only energy is then
+    // Unimplemented.
+    absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get();
+    if (nvml.ok()) {
+      if (absl::StatusOr<std::string> v = (*nvml)->DriverVersion(); v.ok()) device_.driver_version = *v;
+      absl::StatusOr<cuda::NvmlDevice> d = (*nvml)->DeviceByUuid(device_.uuid);
+      if (d.ok()) {
+        absl::StatusOr<double> e0 = d->TotalEnergyJoules();
+        if (e0.ok()) {
+          nvml_device_ = *d;
+          energy_at_start_ = *e0;
+        } else {
+          energy_status_ = absl::UnimplementedError(
+              absl::StrCat("device ", dev, " (", device_.model, ") does not report energy: ",
+                           e0.status().message()));
+        }
+      } else {
+        energy_status_ = absl::UnimplementedError(
+            absl::StrCat("NVML does not know device ", dev, ": ", d.status().message()));
+      }
+    } else {
+      energy_status_ = nvml.status();
+    }
+
+    // world_size > 1 joins the job now (Backend::Create's contract); a lone
+    // rank creates its communicator on first use.
+    if (options_.world_size > 1) return EnsureComm();
+    return absl::OkStatus();
+  }
+
+  std::string_view kind() const override { return "cuda"; }
+  const DeviceDescription& device() const override { return device_; }
+  int rank() const override { return options_.rank; }
+  int world_size() const override { return options_.world_size; }
+
+  bool SupportsGemm(DType dtype) const override { return gemm_->Supports(dtype); }
+  bool SupportsCollective(CollectiveOp op, DType dtype) const override {
+    return cuda::NcclComm::Supports(op, dtype);
+  }
+
+  absl::StatusOr<GemmRun> RunGemm(const GemmProblem& problem, const IterationPlan& plan) override {
+    TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device_index), "cudaSetDevice(",
+                            options_.device_index, ")");
+    return gemm_->Run(problem, plan);
+  }
+
+  absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,
+                                              const IterationPlan& plan) override {
+    TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device_index), "cudaSetDevice(",
+                            options_.device_index, ")");
+    if (absl::Status s = EnsureComm(); !s.ok()) return s;
+    return comm_->Run(op, count, dtype, plan);
+  }
+
+  absl::StatusOr<double> EnergyJoules() override {
+    if (!nvml_device_.has_value()) return energy_status_;
+    absl::StatusOr<double> now = nvml_device_->TotalEnergyJoules();
+    if (!now.ok()) return now.status();
+    return *now - energy_at_start_;
+  }
+
+ private:
+  absl::Status EnsureComm() {
+    if (comm_ != nullptr) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<cuda::NcclComm>> comm = cuda::NcclComm::Create(options_, stream_);
+    if (!comm.ok()) return comm.status();
+    comm_ = *std::move(comm);
+    return absl::OkStatus();
+  }
+
+  BackendOptions options_;
+  DeviceDescription device_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<cuda::CublasLtGemm> gemm_;
+  std::unique_ptr<cuda::NcclComm> comm_;
+  std::optional<cuda::NvmlDevice> nvml_device_;
+  double energy_at_start_ = 0;
+  absl::Status energy_status_ = absl::UnimplementedError("NVML not available");
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> NewCudaBackend(const BackendOptions& options) {
+  // Backend::Create checks these too; NewCudaBackend may be called directly.
+  if (options.world_size < 1 || options.rank < 0 || options.rank >= options.world_size) {
+    return absl::InvalidArgumentError(absl::StrCat("rank must be in [0, world_size): rank=",
+                                                   options.rank, " world_size=", options.world_size));
+  }
+  if (options.world_size > 1 && options.store == nullptr) {
+    return absl::InvalidArgumentError("a store is required when world_size > 1");
+  }
+  absl::StatusOr<int> count = cuda::CudaDeviceCount();
+  if (!count.ok()) {
+    return absl::UnavailableError(absl::StrCat("no CUDA device: ", count.status().message()));
+  }
+  if (options.device_index < 0 || options.device_index >= *count) {
+    return absl::InvalidArgumentError(absl::StrCat("device_index ", options.device_index,
+                                                   " is out of range: this host has ", *count,
+                                                   " CUDA device(s)"));
+  }
+  absl::StatusOr<DeviceDescription> device = cuda::DescribeCudaDevice(options.device_index);
+  if (!device.ok()) return device.status();
+  auto backend = std::make_unique<CudaBackend>(options, *std::move(device));
+  if (absl::Status s = backend->Init(); !s.ok()) return s;
+  return backend;
+}
+
+}  // namespace tokenmeter::kernels

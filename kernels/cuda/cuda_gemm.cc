@@ -1,0 +1,289 @@
+#include "kernels/cuda/cuda_gemm.h"
+
+#include <cstdint>
+#include <random>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/device_kernels.h"
+
+namespace tokenmeter::kernels::cuda {
+namespace {
+
+// How one dtype is stored and computed (see cuda_gemm.h), and its check.
+struct DTypeRecipe {
+  cudaDataType_t in_type;
+  cudaDataType_t out_type;
+  cublasComputeType_t compute;
+  ElemType in_elem;
+  ElemType out_elem;
+  int64_t in_bytes;
+  int64_t out_bytes;
+  bool round_inputs_to_tf32;
+  // Unit roundoff of the output type: the result is rounded once to it.
+  double out_unit_roundoff;
+  // Extra error allowed relative to S = Σ|a·b| beyond fp32 accumulation.
+  double extra_sum_rel;
+};
+
+DTypeRecipe RecipeFor(DType dtype) {
+  switch (dtype) {
+    case DType::kFp32:
+      return {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F, ElemType::kF32, ElemType::kF32, 4, 4,
+              false, 0x1p-24, 0};
+    case DType::kTf32:
+      return {CUDA_R_32F, CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32, ElemType::kF32, ElemType::kF32,
+              4, 4, true, 0x1p-24, 0};
+    case DType::kFp16:
+      return {CUDA_R_16F, CUDA_R_16F, CUBLAS_COMPUTE_32F, ElemType::kF16, ElemType::kF16, 2, 2,
+              false, 0x1p-11, 0};
+    case DType::kBf16:
+      return {CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F, ElemType::kBf16, ElemType::kBf16, 2, 2,
+              false, 0x1p-8, 0};
+    case DType::kFp8E4M3:
+      // Hopper's fp8 tensor cores accumulate with ~14 significant bits inside
+      // a k-chunk before cuBLASLt promotes to fp32 (DeepSeek-V3 report, §3.3);
+      // 2^-9·S bounds that with margin and still fails any wrong layout.
+      return {CUDA_R_8F_E4M3, CUDA_R_16BF, CUBLAS_COMPUTE_32F, ElemType::kFp8E4M3, ElemType::kBf16,
+              1, 2, false, 0x1p-8, 0x1p-9};
+  }
+  return {};
+}
+
+// Tolerance model (why these numbers). The fill kernel writes inputs already
+// rounded to the storage type (tf32 inputs to 10 mantissa bits), so cuBLASLt
+// and the reference read identical values; every product a·b is exact in
+// fp32 for fp16/bf16/tf32/fp8 (≤ 11+11 significant bits) and off by at most
+// u32·|a·b| for fp32 (covered by the doubling below). What remains:
+//  1. fp32 accumulation in some order/tree: |err| <= (k−1)·u32·S with
+//     S = Σ|a·b| (the classical worst-case bound for any summation order);
+//     doubled, because tensor cores truncate rather than round inside an MMA.
+//  2. one rounding of the result to the output type: <= u_out·|ref|.
+//  3. fp8 only: reduced-precision accumulation (extra_sum_rel above).
+// So tol = u_out·|ref| + (2·k·2^-24 + extra)·S + 1e-6. For uniform[-1,1)
+// data |ref| ~ √k/3 and S ~ k/4: at k = 8192 bf16 allows ~0.2 + 1 while a
+// wrong element is off by ~30, so the check still bites.
+GemmCheckParams CheckParamsFor(const GemmProblem& p, const DTypeRecipe& r, uint64_t seed) {
+  GemmCheckParams c;
+  c.m = p.m;
+  c.n = p.n;
+  c.k = p.k;
+  c.in_type = r.in_elem;
+  c.out_type = r.out_elem;
+  c.out_rel = r.out_unit_roundoff;
+  c.sum_rel = 2.0 * static_cast<double>(p.k) * 0x1p-24 + r.extra_sum_rel;
+  c.abs_floor = 1e-6;
+  c.max_checked = CublasLtGemm::kMaxCheckedElements;
+  c.seed = seed;
+  return c;
+}
+
+uint64_t FreshSeed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+std::string Shape(const GemmProblem& p) {
+  return absl::StrCat(p.m, "x", p.n, "x", p.k, " ", std::string(DTypeName(p.dtype)));
+}
+
+// Owners for cuBLASLt descriptors.
+struct DescDeleter {
+  void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
+  void operator()(cublasLtMatrixLayoutOpaque_t* d) const { cublasLtMatrixLayoutDestroy(d); }
+  void operator()(cublasLtMatmulPreferenceOpaque_t* d) const { cublasLtMatmulPreferenceDestroy(d); }
+};
+using MatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, DescDeleter>;
+using Layout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, DescDeleter>;
+using Preference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, DescDeleter>;
+
+absl::StatusOr<Layout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
+                                  const std::string& what) {
+  cublasLtMatrixLayout_t raw = nullptr;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&raw, type, static_cast<uint64_t>(rows),
+                                                       static_cast<uint64_t>(cols), ld),
+                            "cublasLtMatrixLayoutCreate for ", what);
+  return Layout(raw);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CublasLtGemm>> CublasLtGemm::Create(int device_index,
+                                                                   const DeviceDescription& device,
+                                                                   cudaStream_t stream) {
+  std::unique_ptr<CublasLtGemm> gemm(new CublasLtGemm(device_index, device, stream));
+  TM_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&gemm->cc_major_, cudaDevAttrComputeCapabilityMajor,
+                                                 device_index),
+                          "cudaDeviceGetAttribute(compute capability) on device ", device_index);
+  TM_CUDA_RETURN_IF_ERROR(cudaDeviceGetAttribute(&gemm->cc_minor_, cudaDevAttrComputeCapabilityMinor,
+                                                 device_index),
+                          "cudaDeviceGetAttribute(compute capability) on device ", device_index);
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtCreate(&gemm->handle_), "cublasLtCreate on device ",
+                            device_index);
+  if (absl::Status s = gemm->workspace_.Allocate(kWorkspaceBytes, "cuBLASLt workspace"); !s.ok()) {
+    return s;
+  }
+  return gemm;
+}
+
+CublasLtGemm::~CublasLtGemm() {
+  if (handle_ != nullptr) cublasLtDestroy(handle_);
+}
+
+bool CublasLtGemm::Supports(DType dtype) const {
+  if (dtype == DType::kFp8E4M3) return cc_major_ * 10 + cc_minor_ >= 89;
+  return true;
+}
+
+absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const IterationPlan& plan) {
+  const std::string shape = Shape(problem);
+  if (problem.m <= 0 || problem.n <= 0 || problem.k <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gemm sizes must be positive: m=", problem.m, " n=", problem.n, " k=", problem.k));
+  }
+  if (plan.warmup < 0 || plan.timed < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
+                                                   plan.warmup, " timed=", plan.timed));
+  }
+  if (!Supports(problem.dtype)) {
+    return absl::UnimplementedError(absl::StrCat(
+        "backend cuda does not support gemm in ", std::string(DTypeName(problem.dtype)), " on device ",
+        device_index_, " (", device_.model, ", compute capability ", device_.compute_capability,
+        "): it needs compute capability >= 8.9"));
+  }
+  if (problem.dtype == DType::kFp8E4M3 &&
+      (problem.m % 16 != 0 || problem.n % 16 != 0 || problem.k % 16 != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "gemm in fp8_e4m3 needs m, n and k to be multiples of 16 (cuBLASLt's 16-byte operand "
+        "alignment), got ", shape));
+  }
+  const DTypeRecipe r = RecipeFor(problem.dtype);
+
+  // Size check before any allocation.
+  int64_t a_elems = 0, b_elems = 0, c_elems = 0;
+  const bool overflow = __builtin_mul_overflow(problem.m, problem.k, &a_elems) ||
+                        __builtin_mul_overflow(problem.k, problem.n, &b_elems) ||
+                        __builtin_mul_overflow(problem.m, problem.n, &c_elems);
+  const int64_t a_bytes = overflow ? -1 : CheckedBytes(a_elems, r.in_bytes);
+  const int64_t b_bytes = overflow ? -1 : CheckedBytes(b_elems, r.in_bytes);
+  const int64_t c_bytes = overflow ? -1 : CheckedBytes(c_elems, r.out_bytes);
+  size_t free_bytes = 0, total_bytes = 0;
+  TM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo on device ",
+                          device_index_);
+  int64_t needed = -1;
+  if (a_bytes >= 0 && b_bytes >= 0 && c_bytes >= 0 &&
+      !__builtin_add_overflow(a_bytes, b_bytes, &needed) &&
+      !__builtin_add_overflow(needed, c_bytes, &needed)) {
+    // needed holds A + B + C.
+  } else {
+    needed = -1;
+  }
+  if (needed < 0 || needed + kHeadroomBytes > static_cast<int64_t>(free_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "gemm ", shape, " needs ",
+        needed < 0 ? std::string("more than 2^63") : absl::StrCat(needed), " bytes of device memory (A ",
+        a_bytes, ", B ", b_bytes, ", C ", c_bytes, ", plus ", kHeadroomBytes,
+        " headroom) but device ", device_index_, " (", device_.model, ") has ", free_bytes,
+        " bytes free of ", total_bytes));
+  }
+
+  DeviceBuffer a, b, c, check;
+  if (absl::Status s = a.Allocate(a_bytes, absl::StrCat("gemm A of ", shape)); !s.ok()) return s;
+  if (absl::Status s = b.Allocate(b_bytes, absl::StrCat("gemm B of ", shape)); !s.ok()) return s;
+  if (absl::Status s = c.Allocate(c_bytes, absl::StrCat("gemm C of ", shape)); !s.ok()) return s;
+  if (absl::Status s = check.Allocate(sizeof(GemmCheckResult), "gemm check result"); !s.ok()) {
+    return s;
+  }
+  TM_CUDA_RETURN_IF_ERROR(LaunchFillUniform(a.get(), r.in_elem, a_elems, FreshSeed(),
+                                            r.round_inputs_to_tf32, stream_),
+                          "filling A of gemm ", shape);
+  TM_CUDA_RETURN_IF_ERROR(LaunchFillUniform(b.get(), r.in_elem, b_elems, FreshSeed(),
+                                            r.round_inputs_to_tf32, stream_),
+                          "filling B of gemm ", shape);
+
+  // Descriptors: TN column-major (see cuda_gemm.h).
+  cublasLtMatmulDesc_t raw_desc = nullptr;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&raw_desc, r.compute, CUDA_R_32F),
+                            "cublasLtMatmulDescCreate for gemm ", shape);
+  MatmulDesc desc(raw_desc);
+  const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA,
+                                                           &trans_a, sizeof(trans_a)),
+                            "setting TRANSA for gemm ", shape);
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSB,
+                                                           &trans_b, sizeof(trans_b)),
+                            "setting TRANSB for gemm ", shape);
+  absl::StatusOr<Layout> a_layout = MakeLayout(r.in_type, problem.k, problem.m, problem.k, "A");
+  if (!a_layout.ok()) return a_layout.status();
+  absl::StatusOr<Layout> b_layout = MakeLayout(r.in_type, problem.k, problem.n, problem.k, "B");
+  if (!b_layout.ok()) return b_layout.status();
+  absl::StatusOr<Layout> c_layout = MakeLayout(r.out_type, problem.m, problem.n, problem.m, "C");
+  if (!c_layout.ok()) return c_layout.status();
+
+  cublasLtMatmulPreference_t raw_pref = nullptr;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&raw_pref),
+                            "cublasLtMatmulPreferenceCreate");
+  Preference pref(raw_pref);
+  const size_t workspace_bytes = workspace_.bytes();
+  TM_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                           &workspace_bytes, sizeof(workspace_bytes)),
+      "setting max workspace");
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  TM_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulAlgoGetHeuristic(handle_, desc.get(), a_layout->get(), b_layout->get(),
+                                     c_layout->get(), c_layout->get(), pref.get(), 1, &heuristic,
+                                     &found),
+      "cublasLtMatmulAlgoGetHeuristic for gemm ", shape, " on ", device_.model);
+  if (found == 0) {
+    return absl::UnimplementedError(absl::StrCat("cuBLASLt has no algorithm for gemm ", shape,
+                                                 " (TN layout) on ", device_.model));
+  }
+
+  const float alpha = 1.0f, beta = 0.0f;
+  auto matmul = [&]() {
+    return cublasLtMatmul(handle_, desc.get(), &alpha, a.get(), a_layout->get(), b.get(),
+                          b_layout->get(), &beta, c.get(), c_layout->get(), c.get(),
+                          c_layout->get(), &heuristic.algo, workspace_.get(), workspace_bytes,
+                          stream_);
+  };
+
+  // Check once, on the first product.
+  TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul for gemm ", shape);
+  const uint64_t check_seed = FreshSeed();
+  TM_CUDA_RETURN_IF_ERROR(
+      LaunchGemmCheck(a.get(), b.get(), c.get(), CheckParamsFor(problem, r, check_seed),
+                      static_cast<GemmCheckResult*>(check.get()), stream_),
+      "launching the reference check of gemm ", shape);
+  GemmCheckResult result{};
+  TM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(&result, check.get(), sizeof(result),
+                                          cudaMemcpyDeviceToHost, stream_),
+                          "copying the check result of gemm ", shape);
+  TM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), "gemm ", shape, " (first run and check)");
+  GemmRun run;
+  run.verified = result.checked > 0;
+  float max_error = 0;
+  static_assert(sizeof(max_error) == sizeof(result.max_error_bits));
+  __builtin_memcpy(&max_error, &result.max_error_bits, sizeof(max_error));
+  run.max_error = max_error;
+  run.wrong_elements = static_cast<int64_t>(result.wrong);
+
+  // Warm-up, then each timed iteration between its own pair of events.
+  IterationTimer timer;
+  if (absl::Status s = timer.Create(plan.timed); !s.ok()) return s;
+  for (int i = 0; i < plan.warmup; ++i) {
+    TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul (warm-up) for gemm ", shape);
+  }
+  for (int i = 0; i < plan.timed; ++i) {
+    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.start(i), stream_), "cudaEventRecord");
+    TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul (timed) for gemm ", shape);
+    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.stop(i), stream_), "cudaEventRecord");
+  }
+  TM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), "gemm ", shape, " (timed iterations)");
+  if (absl::Status s = timer.Read(&run.iteration_seconds); !s.ok()) return s;
+  return run;
+}
+
+}  // namespace tokenmeter::kernels::cuda

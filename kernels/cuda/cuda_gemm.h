@@ -1,0 +1,78 @@
+// GEMM on one GPU through cuBLASLt, with the one-time reference check and
+// per-iteration CUDA-event timing that Backend::RunGemm promises.
+//
+// Layout convention (one for every dtype, because fp8 allows only this one):
+// column-major, C = op(A)·B with op(A) = Aᵀ ("TN"). In memory:
+//   A (m×k): each row contiguous,    A[i,p] = a[i*k + p]  (lda = k)
+//   B (k×n): each column contiguous, B[p,j] = b[j*k + p]  (ldb = k)
+//   C (m×n): column-major,           C[i,j] = c[j*m + i]  (ldc = m)
+// i.e. both operands are K-contiguous, as a transformer's weights and
+// activations usually are, and the FLOPs are the same 2·m·n·k.
+//
+// Storage and compute per dtype (scale type fp32, α = 1, β = 0):
+//   fp32      A,B,C fp32, CUBLAS_COMPUTE_32F
+//   tf32      A,B,C fp32, CUBLAS_COMPUTE_32F_FAST_TF32
+//   fp16      A,B,C fp16, CUBLAS_COMPUTE_32F (fp32 accumulation)
+//   bf16      A,B,C bf16, CUBLAS_COMPUTE_32F
+//   fp8_e4m3  A,B e4m3, C bf16, CUBLAS_COMPUTE_32F, scales left at 1, no fast
+//             accumulation; needs compute capability >= 8.9 and m, n, k
+//             multiples of 16 (cuBLASLt's 16-byte alignment of fp8 operands).
+#ifndef TOKENMETER_KERNELS_CUDA_CUDA_GEMM_H_
+#define TOKENMETER_KERNELS_CUDA_CUDA_GEMM_H_
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "kernels/cuda/device_resources.h"
+#include "kernels/types.h"
+
+namespace tokenmeter::kernels::cuda {
+
+// Not thread-safe: one thread at a time, with the owning device current.
+class CublasLtGemm {
+ public:
+  // cuBLASLt's workspace: 32 MiB is what NVIDIA recommends for Hopper (and
+  // is ample for earlier parts, which ask for 4 MiB).
+  static constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+  // Device memory left free beyond the operands, for cuBLASLt's internals
+  // and the CUDA context's growth.
+  static constexpr int64_t kHeadroomBytes = int64_t{256} << 20;
+  // Elements of C the reference recomputes: all of C up to this many (2048²),
+  // else a sample of this size (4096 tiles of 32×32 at random places).
+  static constexpr int64_t kMaxCheckedElements = int64_t{1} << 22;
+
+  // REQUIRES: `device_index` is the current device; `stream` outlives this.
+  // `device` is used in messages and for the fp8 capability check.
+  static absl::StatusOr<std::unique_ptr<CublasLtGemm>> Create(int device_index,
+                                                              const DeviceDescription& device,
+                                                              cudaStream_t stream);
+  ~CublasLtGemm();
+
+  // Whether this device runs `dtype` (fp8_e4m3 needs compute capability 8.9+).
+  bool Supports(DType dtype) const;
+
+  // See Backend::RunGemm. InvalidArgument for non-positive sizes, negative
+  // iteration counts or fp8 sizes off the 16-multiple; Unimplemented for a
+  // dtype the device lacks or a shape cuBLASLt has no algorithm for;
+  // ResourceExhausted (bytes needed and free) before any allocation.
+  absl::StatusOr<GemmRun> Run(const GemmProblem& problem, const IterationPlan& plan);
+
+ private:
+  CublasLtGemm(int device_index, const DeviceDescription& device, cudaStream_t stream)
+      : device_index_(device_index), device_(device), stream_(stream) {}
+
+  int device_index_;
+  DeviceDescription device_;
+  int cc_major_ = 0;
+  int cc_minor_ = 0;
+  cudaStream_t stream_;
+  cublasLtHandle_t handle_ = nullptr;
+  DeviceBuffer workspace_;
+};
+
+}  // namespace tokenmeter::kernels::cuda
+
+#endif  // TOKENMETER_KERNELS_CUDA_CUDA_GEMM_H_

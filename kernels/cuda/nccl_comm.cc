@@ -1,0 +1,353 @@
+#include "kernels/cuda/nccl_comm.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/device_kernels.h"
+#include "kernels/cuda/device_resources.h"
+
+namespace tokenmeter::kernels::cuda {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// How long to sleep between polls: short against collectives of microseconds,
+// long enough not to starve other ranks' threads on a small host.
+constexpr auto kPollInterval = std::chrono::microseconds(50);
+
+ncclDataType_t NcclType(DType dtype) {
+  switch (dtype) {
+    case DType::kFp16: return ncclFloat16;
+    case DType::kBf16: return ncclBfloat16;
+    default: return ncclFloat32;
+  }
+}
+
+ElemType ElemFor(DType dtype) {
+  switch (dtype) {
+    case DType::kFp16: return ElemType::kF16;
+    case DType::kBf16: return ElemType::kBf16;
+    default: return ElemType::kF32;
+  }
+}
+
+CollKind KindFor(CollectiveOp op) {
+  switch (op) {
+    case CollectiveOp::kAllReduce: return CollKind::kAllReduce;
+    case CollectiveOp::kAllGather: return CollKind::kAllGather;
+    case CollectiveOp::kReduceScatter: return CollKind::kReduceScatter;
+    case CollectiveOp::kAllToAll: return CollKind::kAllToAll;
+    case CollectiveOp::kBroadcast: return CollKind::kBroadcast;
+    case CollectiveOp::kReduce: return CollKind::kReduce;
+  }
+  return CollKind::kAllReduce;
+}
+
+// Largest integer up to which every integer is exact in the dtype: sums of
+// the reducing ops' inputs must stay below it.
+int64_t ExactIntegerLimit(DType dtype) {
+  switch (dtype) {
+    case DType::kFp16: return int64_t{1} << 11;
+    case DType::kBf16: return int64_t{1} << 8;
+    default: return int64_t{1} << 24;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NcclComm>> NcclComm::Create(const BackendOptions& options,
+                                                           cudaStream_t stream) {
+  std::unique_ptr<NcclComm> self(new NcclComm(options, stream));
+  const std::string who = absl::StrCat("rank ", options.rank, " of ", options.world_size);
+  const Clock::time_point deadline = Clock::now() + options.timeout;
+
+  ncclUniqueId id;
+  std::memset(&id, 0, sizeof(id));
+  const std::string key = absl::StrCat(options.store_prefix, "/nccl_unique_id");
+  if (options.rank == 0) {
+    if (ncclResult_t r = ncclGetUniqueId(&id); r != ncclSuccess) {
+      return NcclStatus(r, absl::StrCat("ncclGetUniqueId (", who, ")"));
+    }
+    if (options.world_size > 1) {
+      if (options.store == nullptr) {
+        return absl::InvalidArgumentError("a store is required when world_size > 1");
+      }
+      // Hex, so that any store (one backed by text protocols too) carries it.
+      absl::Status s = options.store->Set(
+          key, absl::BytesToHexString(absl::string_view(id.internal, sizeof(id.internal))));
+      if (!s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("publishing the NCCL unique id under '", key,
+                                                   "' (", who, "): ", s.message()));
+      }
+    }
+  } else {
+    if (options.store == nullptr) {
+      return absl::InvalidArgumentError("a store is required when world_size > 1");
+    }
+    absl::StatusOr<std::string> hex = options.store->Get(key, options.timeout);
+    if (!hex.ok()) {
+      return absl::Status(hex.status().code(),
+                          absl::StrCat("waiting for the NCCL unique id under '", key, "' (", who,
+                                       ", timeout ", options.timeout.count(),
+                                       " ms): ", hex.status().message()));
+    }
+    const std::string bytes = absl::HexStringToBytes(*hex);
+    if (bytes.size() != sizeof(id.internal)) {
+      return absl::InternalError(absl::StrCat("the NCCL unique id under '", key, "' has ",
+                                              bytes.size(), " bytes, expected ",
+                                              sizeof(id.internal)));
+    }
+    std::memcpy(id.internal, bytes.data(), sizeof(id.internal));
+  }
+
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;  // every wait is our poll, so a missing peer cannot hang us
+  ncclResult_t r = ncclCommInitRankConfig(&self->comm_, options.world_size, id, options.rank, &config);
+  if (r != ncclSuccess && r != ncclInProgress) {
+    if (self->comm_ != nullptr) ncclCommAbort(self->comm_);
+    self->comm_ = nullptr;
+    return NcclStatus(r, absl::StrCat("ncclCommInitRankConfig (", who, ")"));
+  }
+  if (absl::Status s = self->WaitComm(deadline, absl::StrCat("NCCL communicator init (", who,
+                                                             ", key '", key, "')"));
+      !s.ok()) {
+    self->comm_ = nullptr;  // aborted by WaitComm
+    return s;
+  }
+  return self;
+}
+
+NcclComm::~NcclComm() {
+  if (comm_ == nullptr || aborted_) return;
+  // Finalize flushes outstanding work; in non-blocking mode it is polled too.
+  const Clock::time_point deadline = Clock::now() + timeout_;
+  ncclResult_t r = ncclCommFinalize(comm_);
+  ncclResult_t state = r;
+  while (state == ncclInProgress && Clock::now() < deadline) {
+    std::this_thread::sleep_for(kPollInterval);
+    if (ncclCommGetAsyncError(comm_, &state) != ncclSuccess) break;
+  }
+  if (state == ncclSuccess) {
+    ncclCommDestroy(comm_);
+  } else {
+    ncclCommAbort(comm_);
+  }
+}
+
+bool NcclComm::Supports(CollectiveOp op, DType dtype) {
+  (void)op;
+  return dtype == DType::kFp32 || dtype == DType::kFp16 || dtype == DType::kBf16;
+}
+
+absl::Status NcclComm::Abort(absl::Status status) {
+  if (comm_ != nullptr && !aborted_) {
+    ncclCommAbort(comm_);
+    aborted_ = true;
+    abort_reason_ = std::string(status.message());
+  }
+  return status;
+}
+
+absl::Status NcclComm::WaitComm(Clock::time_point deadline, const std::string& what) {
+  while (true) {
+    ncclResult_t state = ncclSuccess;
+    ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+    if (r != ncclSuccess) return Abort(NcclStatus(r, absl::StrCat("ncclCommGetAsyncError during ", what)));
+    if (state == ncclSuccess) return absl::OkStatus();
+    if (state != ncclInProgress) return Abort(NcclStatus(state, what));
+    if (Clock::now() >= deadline) {
+      return Abort(absl::DeadlineExceededError(absl::StrCat(
+          what, " did not complete within ", timeout_.count(),
+          " ms (a peer missing or stuck?); communicator aborted")));
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+absl::Status NcclComm::WaitStream(Clock::time_point deadline, const std::string& what) {
+  cudaEvent_t done = nullptr;
+  TM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&done, cudaEventDisableTiming),
+                          "cudaEventCreate for ", what);
+  struct EventOwner {
+    cudaEvent_t e;
+    ~EventOwner() { cudaEventDestroy(e); }
+  } owner{done};
+  TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(done, stream_), "cudaEventRecord for ", what);
+  while (true) {
+    cudaError_t q = cudaEventQuery(done);
+    if (q == cudaSuccess) return absl::OkStatus();
+    if (q != cudaErrorNotReady) return Abort(CudaStatus(q, what));
+    ncclResult_t state = ncclSuccess;
+    ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+    if (r != ncclSuccess) return Abort(NcclStatus(r, absl::StrCat("ncclCommGetAsyncError during ", what)));
+    if (state != ncclSuccess && state != ncclInProgress) {
+      return Abort(NcclStatus(state, absl::StrCat(what, " (a peer failed?)")));
+    }
+    if (Clock::now() >= deadline) {
+      return Abort(absl::DeadlineExceededError(absl::StrCat(
+          what, " did not complete within ", timeout_.count(),
+          " ms (a peer lost or stuck?); communicator aborted")));
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DType dtype,
+                                            const IterationPlan& plan) {
+  const int64_t esize = DTypeBytes(dtype);
+  const std::string what = absl::StrCat(std::string(CollectiveOpName(op)), " of ", count, " ", std::string(DTypeName(dtype)),
+                                        " elements (", count * esize, " bytes) on rank ", rank_,
+                                        " of ", world_size_);
+  if (aborted_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": the communicator was aborted earlier (", abort_reason_, "); create a new backend"));
+  }
+  if (count <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("collective count must be positive, got ", count));
+  }
+  if (plan.warmup < 0 || plan.timed < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
+                                                   plan.warmup, " timed=", plan.timed));
+  }
+  if (!Supports(op, dtype)) {
+    return absl::UnimplementedError(absl::StrCat("backend cuda does not support ",
+                                                 std::string(CollectiveOpName(op)), " in ", std::string(DTypeName(dtype)),
+                                                 " (NCCL collectives run in fp32, fp16, bf16)"));
+  }
+  const bool split = op == CollectiveOp::kAllGather || op == CollectiveOp::kReduceScatter ||
+                     op == CollectiveOp::kAllToAll;
+  if (split && count % world_size_ != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        std::string(CollectiveOpName(op)), " needs count divisible by world_size: count=", count,
+        " world_size=", world_size_));
+  }
+  const int64_t chunk = count / world_size_;
+  const int64_t in_count = op == CollectiveOp::kAllGather ? chunk : count;
+  const int64_t out_count = op == CollectiveOp::kReduceScatter ? chunk : count;
+  const int64_t in_bytes = CheckedBytes(in_count, esize);
+  const int64_t out_bytes = CheckedBytes(out_count, esize);
+
+  size_t free_bytes = 0, total_bytes = 0;
+  TM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo for ", what);
+  if (in_bytes < 0 || out_bytes < 0 ||
+      in_bytes + out_bytes + kHeadroomBytes > static_cast<int64_t>(free_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, " needs ", in_bytes, " + ", out_bytes, " bytes of device memory (input + output, plus ",
+        kHeadroomBytes, " headroom) but the device has ", free_bytes, " bytes free of ",
+        total_bytes));
+  }
+
+  DeviceBuffer in, out, wrong;
+  if (absl::Status s = in.Allocate(in_bytes, absl::StrCat("input of ", what)); !s.ok()) return s;
+  if (absl::Status s = out.Allocate(out_bytes, absl::StrCat("output of ", what)); !s.ok()) return s;
+  if (absl::Status s = wrong.Allocate(sizeof(unsigned long long), "collective check"); !s.ok()) {
+    return s;
+  }
+
+  CollectivePattern pattern;
+  pattern.op = KindFor(op);
+  pattern.type = ElemFor(dtype);
+  pattern.rank = rank_;
+  pattern.world_size = world_size_;
+  pattern.root = 0;
+  pattern.count = count;
+  pattern.reduce_max =
+      static_cast<int>(std::clamp<int64_t>(ExactIntegerLimit(dtype) / world_size_, 1, 12));
+  TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveFill(in.get(), in_count, pattern, stream_),
+                          "filling the input of ", what);
+  // Poison the output so that an op that writes nothing cannot pass.
+  TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out.get(), 0xFF, out_bytes, stream_),
+                          "clearing the output of ", what);
+
+  const ncclDataType_t type = NcclType(dtype);
+  auto* send = static_cast<char*>(in.get());
+  auto* recv = static_cast<char*>(out.get());
+  auto issue = [&]() -> ncclResult_t {
+    switch (op) {
+      case CollectiveOp::kAllReduce:
+        return ncclAllReduce(send, recv, count, type, ncclSum, comm_, stream_);
+      case CollectiveOp::kAllGather:
+        return ncclAllGather(send, recv, chunk, type, comm_, stream_);
+      case CollectiveOp::kReduceScatter:
+        return ncclReduceScatter(send, recv, chunk, type, ncclSum, comm_, stream_);
+      case CollectiveOp::kBroadcast:
+        return ncclBroadcast(send, recv, count, type, /*root=*/0, comm_, stream_);
+      case CollectiveOp::kReduce:
+        return ncclReduce(send, recv, count, type, ncclSum, /*root=*/0, comm_, stream_);
+      case CollectiveOp::kAllToAll: {
+        // Grouped point-to-point, as nccl-tests' alltoall does: available in
+        // every NCCL since 2.7 (ncclAlltoAll only since 2.28, and the GPU
+        // machine's NCCL may be older than the one built against).
+        if (ncclResult_t r = ncclGroupStart(); r != ncclSuccess) return r;
+        for (int peer = 0; peer < world_size_; ++peer) {
+          const int64_t offset = peer * chunk * esize;
+          if (ncclResult_t r = ncclSend(send + offset, chunk, type, peer, comm_, stream_);
+              r != ncclSuccess && r != ncclInProgress) {
+            ncclGroupEnd();
+            return r;
+          }
+          if (ncclResult_t r = ncclRecv(recv + offset, chunk, type, peer, comm_, stream_);
+              r != ncclSuccess && r != ncclInProgress) {
+            ncclGroupEnd();
+            return r;
+          }
+        }
+        return ncclGroupEnd();
+      }
+    }
+    return ncclInvalidArgument;
+  };
+  auto enqueue = [&](Clock::time_point deadline, const char* phase) -> absl::Status {
+    ncclResult_t r = issue();
+    if (r == ncclInProgress) return WaitComm(deadline, absl::StrCat(what, " (", phase, ")"));
+    if (r != ncclSuccess) return Abort(NcclStatus(r, absl::StrCat(what, " (", phase, ")")));
+    return absl::OkStatus();
+  };
+
+  // Warm-up, bounded by the timeout.
+  Clock::time_point deadline = Clock::now() + timeout_;
+  for (int i = 0; i < plan.warmup; ++i) {
+    if (absl::Status s = enqueue(deadline, "warm-up"); !s.ok()) return s;
+  }
+  if (absl::Status s = WaitStream(deadline, absl::StrCat(what, " (warm-up)")); !s.ok()) return s;
+
+  // Timed iterations, each between its own event pair; bounded by the timeout.
+  IterationTimer timer;
+  if (absl::Status s = timer.Create(plan.timed); !s.ok()) return s;
+  deadline = Clock::now() + timeout_;
+  for (int i = 0; i < plan.timed; ++i) {
+    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.start(i), stream_), "cudaEventRecord for ", what);
+    if (absl::Status s = enqueue(deadline, "timed"); !s.ok()) return s;
+    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.stop(i), stream_), "cudaEventRecord for ", what);
+  }
+  // With no iterations at all, run once so that there is an output to check.
+  if (plan.warmup == 0 && plan.timed == 0) {
+    if (absl::Status s = enqueue(deadline, "check run"); !s.ok()) return s;
+  }
+  if (absl::Status s = WaitStream(deadline, absl::StrCat(what, " (timed)")); !s.ok()) return s;
+
+  CollectiveRun run;
+  if (absl::Status s = timer.Read(&run.iteration_seconds); !s.ok()) return s;
+
+  // Check every output element (on the device: outputs can be gigabytes).
+  // Reduce's result exists only on the root.
+  const int64_t checked = (op == CollectiveOp::kReduce && rank_ != 0) ? 0 : out_count;
+  TM_CUDA_RETURN_IF_ERROR(
+      LaunchCollectiveCheck(out.get(), checked, pattern,
+                            static_cast<unsigned long long*>(wrong.get()), stream_),
+      "checking the output of ", what);
+  unsigned long long wrong_host = 0;
+  TM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(&wrong_host, wrong.get(), sizeof(wrong_host),
+                                          cudaMemcpyDeviceToHost, stream_),
+                          "copying the check result of ", what);
+  TM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), "checking the output of ", what);
+  run.checked_elements = checked;
+  run.wrong_elements = static_cast<int64_t>(wrong_host);
+  return run;
+}
+
+}  // namespace tokenmeter::kernels::cuda

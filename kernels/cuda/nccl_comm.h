@@ -1,0 +1,83 @@
+// One rank's NCCL communicator and the collectives Backend::RunCollective
+// runs on it.
+//
+// Rendezvous: rank 0 calls ncclGetUniqueId and publishes it (hex) under
+// "<store_prefix>/nccl_unique_id" in the job's Store; the other ranks Get it
+// with options.timeout. World size 1 needs no store.
+//
+// Never hang: the communicator is created non-blocking (config.blocking = 0)
+// so that every wait is a poll this class bounds itself. Initialisation, the
+// warm-up loop and the timed loop are each bounded by options.timeout: while
+// waiting it polls the stream and ncclCommGetAsyncError; on a deadline or an
+// asynchronous error it calls ncclCommAbort (which stops NCCL's kernels) and
+// returns DeadlineExceeded (or the error) naming the op, the size and the
+// rank. An aborted communicator stays unusable: later calls fail with
+// FailedPrecondition, and the job must create a new backend.
+#ifndef TOKENMETER_KERNELS_CUDA_NCCL_COMM_H_
+#define TOKENMETER_KERNELS_CUDA_NCCL_COMM_H_
+
+#include <cuda_runtime_api.h>
+#include <nccl.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "kernels/types.h"
+
+namespace tokenmeter::kernels::cuda {
+
+// Not thread-safe: one thread at a time, with the rank's device current.
+class NcclComm {
+ public:
+  // Device memory left free beyond the buffers of a collective.
+  static constexpr int64_t kHeadroomBytes = int64_t{256} << 20;
+
+  // Joins the job's communicator. REQUIRES: options.world_size >= 1,
+  // 0 <= options.rank < world_size, options.store set when world_size > 1,
+  // and the rank's device current. DeadlineExceeded when the unique id or the
+  // peers do not arrive within options.timeout.
+  static absl::StatusOr<std::unique_ptr<NcclComm>> Create(const BackendOptions& options,
+                                                          cudaStream_t stream);
+  // Finalizes and destroys the communicator (aborts it if that does not
+  // finish within the timeout).
+  ~NcclComm();
+
+  // Whether `op` runs in `dtype`: fp32, fp16 and bf16 for every op (tf32 is
+  // a compute mode, not a wire type; fp8 collectives are not offered).
+  static bool Supports(CollectiveOp op, DType dtype);
+
+  // See Backend::RunCollective: runs out of place, times every timed
+  // iteration with its own event pair, then checks every output element on
+  // the device against the formula in device_kernels.h.
+  absl::StatusOr<CollectiveRun> Run(CollectiveOp op, int64_t count, DType dtype,
+                                    const IterationPlan& plan);
+
+ private:
+  NcclComm(const BackendOptions& options, cudaStream_t stream)
+      : rank_(options.rank), world_size_(options.world_size), timeout_(options.timeout),
+        stream_(stream) {}
+
+  // Polls until the communicator is no longer ncclInProgress (after a
+  // non-blocking call), aborting it at `deadline`.
+  absl::Status WaitComm(std::chrono::steady_clock::time_point deadline, const std::string& what);
+  // Polls until everything enqueued on the stream so far has finished,
+  // watching NCCL's asynchronous errors; aborts at `deadline`.
+  absl::Status WaitStream(std::chrono::steady_clock::time_point deadline, const std::string& what);
+  // Aborts the communicator and returns `status`.
+  absl::Status Abort(absl::Status status);
+
+  int rank_;
+  int world_size_;
+  std::chrono::milliseconds timeout_;
+  cudaStream_t stream_;
+  ncclComm_t comm_ = nullptr;
+  bool aborted_ = false;
+  std::string abort_reason_;
+};
+
+}  // namespace tokenmeter::kernels::cuda
+
+#endif  // TOKENMETER_KERNELS_CUDA_NCCL_COMM_H_

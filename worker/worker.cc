@@ -1,0 +1,224 @@
+#include "worker/worker.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "worker/grpc_store.h"
+#include "worker/metrics.h"
+
+namespace tokenmeter::worker {
+namespace {
+
+constexpr absl::Duration kCallTimeout = absl::Seconds(5);
+constexpr absl::Duration kPollWait = absl::Seconds(2);
+constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
+
+bool IsTransient(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& options) {
+  std::unique_ptr<Worker> w(new Worker());
+  w->options_ = options;
+  auto channel = MakeChannel(options.coordinator);
+  if (!channel.ok()) return channel.status();
+  w->channel_ = *std::move(channel);
+  w->stub_ = v1::WorkerService::NewStub(w->channel_);
+  if (w->options_.inventory.collective_host.empty()) {
+    w->options_.inventory.collective_host = LocalAddressToward(options.coordinator.address);
+  }
+  auto inventory = BuildInventory(w->options_.inventory);
+  if (!inventory.ok()) return inventory.status();
+  w->inventory_ = *std::move(inventory);
+  if (!options.metrics_address.empty()) {
+    auto metrics = StartWorkerMetrics(options.metrics_address, w->inventory_, &w->metrics_port_);
+    if (!metrics.ok()) return metrics.status();
+    w->metrics_ = *std::move(metrics);
+  }
+  return w;
+}
+
+Worker::~Worker() {
+  Stop();
+  if (heartbeat_.joinable()) heartbeat_.join();
+}
+
+void Worker::Stop() {
+  stopping_ = true;
+  abort_task_ = true;
+  if (!stopped_.HasBeenNotified()) stopped_.Notify();
+}
+
+absl::Status Worker::Register(absl::Duration timeout) {
+  if (auto s = WaitForConnected(*channel_, options_.coordinator.address, timeout); !s.ok()) return s;
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(kCallTimeout));
+  v1::RegisterRequest request;
+  *request.mutable_inventory() = inventory_;
+  v1::RegisterResponse response;
+  grpc::Status s = stub_->Register(&context, request, &response);
+  if (!s.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                        absl::StrCat("registering with ", options_.coordinator.address, ": ", s.error_message()));
+  }
+  absl::MutexLock lock(&mu_);
+  worker_id_ = response.worker_id();
+  heartbeat_interval_ = absl::Milliseconds(std::max<int64_t>(50, response.heartbeat_interval_ms()));
+  must_register_ = false;
+  last_contact_ = absl::Now();
+  Log("worker", "registered as ", worker_id_, " with ", options_.coordinator.address, ": ", inventory_.devices_size(),
+      " x ", inventory_.devices(0).model(), " (", inventory_.backend(), ")");
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Run() {
+  if (auto s = Register(options_.connect_timeout); !s.ok()) return s;
+  heartbeat_ = std::thread([this] { HeartbeatLoop(); });
+  absl::Status exit_status;
+  while (!stopping_) {
+    bool must_register;
+    std::string worker_id;
+    absl::Time last_contact;
+    {
+      absl::MutexLock lock(&mu_);
+      must_register = must_register_;
+      worker_id = worker_id_;
+      last_contact = last_contact_;
+    }
+    if (absl::Now() - last_contact > options_.reconnect_timeout) {
+      exit_status = absl::UnavailableError(absl::StrCat("lost the coordinator at ", options_.coordinator.address,
+                                                        " for longer than ",
+                                                        absl::FormatDuration(options_.reconnect_timeout)));
+      break;
+    }
+    if (must_register) {
+      if (!Register(kCallTimeout).ok()) stopped_.WaitForNotificationWithTimeout(kRetryPause);
+      continue;
+    }
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineIn(kPollWait + kCallTimeout));
+    v1::PollTaskRequest request;
+    request.set_worker_id(worker_id);
+    request.set_wait_ms(absl::ToInt64Milliseconds(kPollWait));
+    v1::PollTaskResponse response;
+    grpc::Status s = stub_->PollTask(&context, request, &response);
+    if (s.ok()) {
+      {
+        absl::MutexLock lock(&mu_);
+        last_contact_ = absl::Now();
+      }
+      if (response.has_task()) ServeTask(response.task());
+    } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      Log("worker", "the coordinator does not know ", worker_id, " (it restarted?); registering again");
+      absl::MutexLock lock(&mu_);
+      must_register_ = true;
+    } else {
+      stopped_.WaitForNotificationWithTimeout(kRetryPause);
+    }
+  }
+  stopping_ = true;
+  if (heartbeat_.joinable()) heartbeat_.join();
+  if (exit_status.ok()) {
+    // Say goodbye so the coordinator frees this worker at once.
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineIn(absl::Seconds(1)));
+    v1::GoodbyeRequest request;
+    {
+      absl::MutexLock lock(&mu_);
+      request.set_worker_id(worker_id_);
+    }
+    v1::GoodbyeResponse response;
+    stub_->Goodbye(&context, request, &response);
+    Log("worker", "stopped");
+  }
+  return exit_status;
+}
+
+void Worker::HeartbeatLoop() {
+  while (!stopping_) {
+    std::string worker_id, job;
+    absl::Duration interval;
+    bool must_register;
+    {
+      absl::MutexLock lock(&mu_);
+      worker_id = worker_id_;
+      job = running_job_;
+      interval = heartbeat_interval_;
+      must_register = must_register_;
+    }
+    if (!must_register) {
+      grpc::ClientContext context;
+      context.set_deadline(DeadlineIn(std::max(interval * 2, absl::Seconds(1))));
+      v1::HeartbeatRequest request;
+      request.set_worker_id(worker_id);
+      request.set_job_id(job);
+      v1::HeartbeatResponse response;
+      grpc::Status s = stub_->Heartbeat(&context, request, &response);
+      absl::MutexLock lock(&mu_);
+      if (s.ok()) {
+        last_contact_ = absl::Now();
+        for (const auto& id : response.abort_job_ids()) {
+          if (id == running_job_ && !abort_task_) {
+            Log("worker", "the coordinator ended job ", id, "; aborting it");
+            abort_task_ = true;
+          }
+        }
+      } else if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        must_register_ = true;
+        if (!running_job_.empty()) abort_task_ = true;  // the job died with the coordinator's memory of us
+      }
+    }
+    stopped_.WaitForNotificationWithTimeout(interval);
+  }
+}
+
+void Worker::ServeTask(const v1::Task& task) {
+  std::string worker_id;
+  {
+    absl::MutexLock lock(&mu_);
+    running_job_ = task.job_id();
+    worker_id = worker_id_;
+  }
+  abort_task_ = stopping_.load();
+  Log("worker", "job ", task.job_id(), ": ", task.spec().name(), ", ranks ", task.ranks(0).rank(), "..",
+      task.ranks(task.ranks_size() - 1).rank(), " of ", task.world_size());
+  GrpcStore store(channel_, task.job_id(), worker_id);
+  TaskEnvironment env;
+  env.backend = inventory_.backend();
+  env.worker_id = worker_id;
+  env.collective_host = inventory_.collective_host();
+  env.cpu_threads_per_rank = inventory_.cpu_threads_per_rank();
+  env.inventory = &inventory_;
+  env.store = &store;
+  env.abort = &abort_task_;
+  env.observer = metrics_.get();
+  auto ranks = RunTask(task, env);
+
+  v1::ReportResultRequest report;
+  report.set_worker_id(worker_id);
+  report.set_job_id(task.job_id());
+  if (ranks.ok()) {
+    for (auto& r : *ranks) *report.add_ranks() = std::move(r);
+  } else {
+    report.set_error(std::string(ranks.status().message()));
+    Log("worker", "job ", task.job_id(), " failed here: ", ranks.status().message());
+  }
+  // The report is the job's result: retry it through a coordinator restart.
+  const absl::Time give_up = absl::Now() + options_.reconnect_timeout;
+  while (true) {
+    grpc::ClientContext context;
+    context.set_deadline(DeadlineIn(kCallTimeout));
+    v1::ReportResultResponse response;
+    grpc::Status s = stub_->ReportResult(&context, report, &response);
+    if (s.ok() || !IsTransient(s.error_code()) || absl::Now() > give_up) {
+      if (!s.ok()) Log("worker", "could not report job ", task.job_id(), ": ", s.error_message());
+      break;
+    }
+    stopped_.WaitForNotificationWithTimeout(kRetryPause);
+  }
+  absl::MutexLock lock(&mu_);
+  running_job_.clear();
+}
+
+}  // namespace tokenmeter::worker

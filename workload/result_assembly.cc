@@ -1,0 +1,82 @@
+#include "workload/result_assembly.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "absl/strings/str_join.h"
+#include "workload/figures.h"
+
+namespace tokenmeter::workload {
+
+std::string JobSetupName(const std::vector<v1::WorkerInventory>& inventory) {
+  std::set<std::string> setups;
+  for (const auto& inv : inventory) setups.insert(inv.setup());
+  return absl::StrJoin(setups, "+");
+}
+
+v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpec& spec,
+                                const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks) {
+  std::sort(ranks.begin(), ranks.end(), [](const auto& a, const auto& b) { return a.rank() < b.rank(); });
+  v1::JobResult result;
+  result.set_job_id(job_id);
+  *result.mutable_spec() = spec;
+  result.set_setup(JobSetupName(inventory));
+  if (!ranks.empty()) result.set_device_model(ranks.front().device().model());
+  result.set_world_size(static_cast<int32_t>(ranks.size()));
+  for (const auto& inv : inventory) *result.add_inventory() = inv;
+
+  using GemmKey = std::tuple<std::string, int64_t, int64_t, int64_t, int>;
+  std::map<GemmKey, v1::GemmMeasurement> gemm;
+  std::vector<GemmKey> gemm_order;
+  using CollectiveKey = std::tuple<int, int64_t>;
+  std::map<CollectiveKey, v1::CollectiveMeasurement> collective;
+  std::vector<CollectiveKey> collective_order;
+
+  for (const auto& rank : ranks) {
+    for (const auto& g : rank.gemm()) {
+      GemmKey key{g.shape().name(), g.shape().m(), g.shape().n(), g.shape().k(), g.dtype()};
+      auto [it, inserted] = gemm.try_emplace(key, g);
+      if (inserted) {
+        gemm_order.push_back(key);
+        continue;
+      }
+      const bool verified = it->second.verified() && g.verified();
+      const int64_t wrong = it->second.wrong_elements() + g.wrong_elements();
+      const double max_error = std::max(it->second.max_error(), g.max_error());
+      if (g.timing().median_seconds() > it->second.timing().median_seconds()) it->second = g;
+      it->second.set_verified(verified);
+      it->second.set_wrong_elements(wrong);
+      it->second.set_max_error(max_error);
+    }
+    for (const auto& c : rank.collective()) {
+      CollectiveKey key{c.op(), c.size_bytes()};
+      auto [it, inserted] = collective.try_emplace(key, c);
+      if (inserted) {
+        collective_order.push_back(key);
+        continue;
+      }
+      const int64_t wrong = it->second.wrong_elements() + c.wrong_elements();
+      if (c.timing().median_seconds() > it->second.timing().median_seconds()) it->second = c;
+      it->second.set_wrong_elements(wrong);
+    }
+  }
+  double mamf = 0;
+  for (const auto& key : gemm_order) {
+    auto& g = gemm[key];
+    CompleteGemmMeasurement(&g);
+    mamf = std::max(mamf, g.tflops());
+    *result.add_gemm() = g;
+  }
+  result.set_mamf_tflops(mamf);
+  for (const auto& key : collective_order) {
+    auto& c = collective[key];
+    CompleteCollectiveMeasurement(&c, result.world_size());
+    *result.add_collective() = c;
+  }
+  for (auto& rank : ranks) *result.add_ranks() = std::move(rank);
+  return result;
+}
+
+}  // namespace tokenmeter::workload

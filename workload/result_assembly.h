@@ -1,0 +1,28 @@
+// Combining what the ranks of a job measured into the job's figures.
+#ifndef TOKENMETER_WORKLOAD_RESULT_ASSEMBLY_H_
+#define TOKENMETER_WORKLOAD_RESULT_ASSEMBLY_H_
+
+#include <string>
+#include <vector>
+
+#include "tokenmeter/v1/result.pb.h"
+#include "tokenmeter/v1/workload.pb.h"
+
+namespace tokenmeter::workload {
+
+// The setup name of a job: the workers' common setup, or their distinct
+// setups joined with "+" (a job spanning setups is a setup of its own).
+std::string JobSetupName(const std::vector<v1::WorkerInventory>& inventory);
+
+// Builds a job's result from its ranks' measurements. A job is as fast as its
+// slowest rank: each GEMM shape and collective size takes the measurement of
+// the rank with the highest median time, with every iteration of that rank
+// kept; wrong elements add up over ranks; a GEMM row counts as verified only
+// when every rank verified it. mamf_tflops is the best job-level GEMM row.
+// `ranks` need not be sorted. Timestamps and version are left to the caller.
+v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpec& spec,
+                                const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks);
+
+}  // namespace tokenmeter::workload
+
+#endif  // TOKENMETER_WORKLOAD_RESULT_ASSEMBLY_H_

@@ -1,0 +1,114 @@
+// The step plan: the ordered operations of one `train-step/<model>` step on
+// one rank, each with its shape, bytes and model FLOPs (docs/workloads.md).
+// The worker executes the plan op by op; the coordinator sums it. Pure
+// functions; thread-safe.
+#ifndef TOKENMETER_WORKLOAD_STEP_PLAN_H_
+#define TOKENMETER_WORKLOAD_STEP_PLAN_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "tokenmeter/v1/workload.pb.h"
+
+namespace tokenmeter::workload {
+
+// The ranks a collective runs among (layout in models.h: rank =
+// data_index · tensor + tensor_index).
+enum class CommGroup {
+  kNone,        // not a collective
+  kTensor,      // the `tensor` ranks sharing one data index
+  kData,        // the `data` ranks sharing one tensor index
+  kExpert,      // `expert` consecutive data indices at one tensor index
+  kExpertData,  // data / expert ranks holding the same experts
+  kWorld,       // every rank
+};
+
+// One operation of the step. Every rank's plan has the same ops and shapes.
+struct PlannedOp {
+  enum Kind { kGemm, kAttention, kElementwise, kCollective, kOptimizer };
+  Kind kind = kGemm;
+  std::string name;  // e.g. "layer3.ffn.up.fwd", "layer3.grad_sync"
+  int layer = -1;    // index among the layers run; -1 outside the layers
+  // kGemm, kAttention: C[m×n] = A[m×k]·B[k×n], `count` times (batched over
+  // sequences × heads for attention, over local experts for MoE).
+  int64_t m = 0, n = 0, k = 0;
+  int64_t count = 1;
+  // kCollective: the op, its group and S in bytes as nccl-tests counts it
+  // (all-reduce: the buffer; all-gather: the gathered output; reduce-scatter:
+  // the whole input; all-to-all: the whole send buffer). kElementwise and
+  // kOptimizer: the bytes of the tensors one pass reads and writes.
+  v1::CollectiveOp op = v1::COLLECTIVE_OP_UNSPECIFIED;
+  CommGroup group = CommGroup::kNone;
+  int group_size = 1;
+  int64_t bytes = 0;
+  // Model FLOPs of the op (2·m·n·k·count) for matmuls; 0 for everything
+  // else, so a plan's FLOPs are exactly the model FLOPs (DESIGN.md).
+  double flops = 0;
+  // "gemm", "attention", "elementwise", "communication" or "optimizer"
+  // (TrainStepMeasurement.phase_seconds keys).
+  std::string phase;
+  // May run concurrently with compute (gradient sync when
+  // TrainStep.overlap_grad_sync is set).
+  bool overlappable = false;
+  // How many times this op stands for at full depth: per-layer ops are
+  // multiplied by DepthPlan's dense or MoE scale; ops outside the layers by 1.
+  // Time and FLOPs at full depth = Σ op × depth_scale.
+  double depth_scale = 1;
+};
+
+// The ops of one training step on one rank, in execution order:
+//   embedding lookup;
+//   per layer run, forward: attention projections (Q/K/V fused, or MLA's
+//     down/up projections), scores QKᵀ and values PV per local head, softmax,
+//     output projection, tensor all-reduce; dense FFN (up, activation, down)
+//     or MoE (router, all-to-all dispatch, local experts at average load,
+//     all-to-all combine, shared experts); tensor all-reduce; norms and
+//     residuals;
+//   output head (split over the tensor group by tokens) and loss;
+//   backward in reverse: for each matmul an input-gradient and a
+//     weight-gradient matmul of the same FLOPs (attention likewise), the same
+//     collectives, each layer followed by its gradient synchronisation;
+//   embedding gradient and the embedding/head gradient synchronisation;
+//   the optimizer update per parameter group over the local shard, and for
+//     sharded data parallel the all-gather of the updated parameters.
+// Gradient sync is an all-reduce, or a reduce-scatter (+ all-gather after the
+// update) when sharded; a collective over one rank is left out.
+// Errors: ValidateTrainStep(step, ranks, 0)'s.
+absl::StatusOr<std::vector<PlannedOp>> PlanTrainStep(const v1::TrainStep& step, int ranks);
+
+// Σ flops × depth_scale: model FLOPs of one step on one rank at full depth.
+// Times the ranks, it is ModelFlopsPerToken × TokensPerStep.
+double PlanModelFlops(const std::vector<PlannedOp>& plan);
+
+// The ranks in `rank`'s `group` (ascending), for building communicators.
+// REQUIRES: step valid on `ranks` ranks; 0 <= rank < ranks.
+std::vector<int> GroupRanks(const v1::TrainStep& step, int ranks, int rank, CommGroup group);
+
+std::string_view CommGroupName(CommGroup group);
+
+// Bytes one rank needs to train the model at this parallelism: the whole
+// model's weights, gradients and Adam state (fp32 master weights and two
+// moments; fp32 runs keep no separate master copy), gradients and state
+// divided over the data group when sharded; plus the activations the layers
+// run keep for backward, one layer's attention scores and the logits.
+struct MemoryEstimate {
+  double weights = 0;
+  double gradients = 0;
+  double optimizer_state = 0;
+  double activations = 0;
+  double total() const { return weights + gradients + optimizer_state + activations; }
+};
+// REQUIRES: the shape and parallelism checks of ValidateTrainStep pass
+// (ValidateTrainStep calls this for its memory check).
+MemoryEstimate EstimateTrainStepMemory(const v1::TrainStep& step, int ranks);
+
+// Bytes per element of activations and weights for a matmul dtype: fp8 runs
+// keep bf16 activations and weights (fp8 is only the GEMM inputs); tf32 is fp32.
+int64_t ActivationBytes(v1::DType dtype);
+
+}  // namespace tokenmeter::workload
+
+#endif  // TOKENMETER_WORKLOAD_STEP_PLAN_H_
