@@ -332,6 +332,7 @@ void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector
           .Add("worker_id", w.worker_id())
           .Add("state", v1::WorkerState_Name(w.state()))
           .Add("hostname", w.inventory().hostname())
+          .Add("pid", static_cast<double>(w.inventory().pid()))
           .Add("backend", w.inventory().backend())
           .Add("devices", static_cast<double>(w.inventory().devices_size()))
           .Add("device_model", w.inventory().devices_size() ? w.inventory().devices(0).model() : "")

@@ -27,8 +27,7 @@ absl::Status ApplyOverrides(const FlagSet& flags, v1::WorkloadSpec* spec) {
     if (!v.ok()) return v.status();
     spec->set_timed_iterations(static_cast<int32_t>(*v));
   }
-  if (flags.Has("max-bytes")) {
-    if (!spec->has_collective()) return absl::InvalidArgumentError("--max-bytes applies to collective workloads only");
+  if (flags.Has("max-bytes") && spec->has_collective()) {
     auto v = ParseBytes(*flags.Get("max-bytes"), "--max-bytes", 1, int64_t{1} << 50);
     if (!v.ok()) return v.status();
     spec->mutable_collective()->set_max_bytes(*v);
@@ -81,8 +80,13 @@ int RunCommand(const Args& args) {
     specs.push_back(*std::move(spec));
   }
   if (specs.empty()) return Fail("run", absl::InvalidArgumentError("give --workload NAME or --spec FILE"), kExitUsage);
+  bool any_collective = false;
   for (auto& spec : specs) {
     if (auto s = ApplyOverrides(flags, &spec); !s.ok()) return Fail("run", s, kExitUsage);
+    any_collective = any_collective || spec.has_collective();
+  }
+  if (flags.Has("max-bytes") && !any_collective) {
+    return Fail("run", absl::InvalidArgumentError("--max-bytes applies to collective workloads only"), kExitUsage);
   }
   int workers = 0;
   if (local) {

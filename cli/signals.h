@@ -1,5 +1,5 @@
-// Shutdown on SIGINT / SIGTERM, handled on a dedicated thread (no work in an
-// async signal handler).
+// Shutdown on SIGINT / SIGTERM: the handler only wakes a dedicated thread,
+// which does the work (nothing but write(2) happens in signal context).
 #ifndef TOKENMETER_CLI_SIGNALS_H_
 #define TOKENMETER_CLI_SIGNALS_H_
 
@@ -7,9 +7,8 @@
 
 namespace tokenmeter::cli {
 
-// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
-// afterwards, and starts a thread that calls on_signal (once) when either
-// arrives. Call before starting other threads.
+// Installs handlers for SIGINT and SIGTERM and starts a thread that calls
+// on_signal (once, with the signal number) when either arrives.
 void HandleShutdownSignals(std::function<void(int signal)> on_signal);
 
 }  // namespace tokenmeter::cli

@@ -14,10 +14,11 @@ function(tokenmeter_library name)
   tokenmeter_warnings(${name})
 endfunction()
 
-# tokenmeter_test(file DEPS... [LABELS...] [TIMEOUT s]): one test binary per
-# file, registered with CTest (as LevelDB's leveldb_test() does).
+# tokenmeter_test(file DEPS... [LABELS...] [TIMEOUT s] [NEEDS_BINARY]): one test
+# binary per file, registered with CTest (as LevelDB's leveldb_test() does).
+# NEEDS_BINARY: the test runs the tokenmeter executable, so it is built first.
 function(tokenmeter_test file)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "NEEDS_BINARY" "TIMEOUT" "DEPS;LABELS" ${ARGN})
   get_filename_component(name ${file} NAME_WE)
   add_executable(${name} ${file})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main GTest::gmock)
@@ -27,7 +28,9 @@ function(tokenmeter_test file)
   target_compile_definitions(${name} PRIVATE
     TOKENMETER_BINARY="$<TARGET_FILE:tokenmeter>"
     TOKENMETER_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
-  add_dependencies(${name} tokenmeter)
+  if(ARG_NEEDS_BINARY)
+    add_dependencies(${name} tokenmeter)
+  endif()
   add_test(NAME ${name} COMMAND ${name})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)

@@ -1,5 +1,8 @@
 #include "coordinator/metrics.h"
 
+#include <iterator>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/metric_names.h"
 #include "google/protobuf/util/time_util.h"
@@ -10,6 +13,10 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 namespace m = tokenmeter::metrics;
+
+// The fixed label values, in the order of workers_by_state_ / jobs_by_outcome_.
+constexpr v1::WorkerState kStates[] = {v1::WORKER_IDLE, v1::WORKER_BUSY, v1::WORKER_LOST, v1::WORKER_GONE};
+constexpr v1::JobState kOutcomes[] = {v1::JOB_SUCCEEDED, v1::JOB_FAILED, v1::JOB_CANCELLED};
 
 std::string StateLabel(v1::WorkerState s) {
   switch (s) {
@@ -30,6 +37,12 @@ std::string OutcomeLabel(v1::JobState s) {
   }
 }
 
+bool Live(v1::WorkerState s) { return s == v1::WORKER_IDLE || s == v1::WORKER_BUSY; }
+
+prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(const std::string& address) {
@@ -41,19 +54,20 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
   }
   auto& r = metrics->registry_;
   r = std::make_shared<prometheus::Registry>();
-  prometheus::BuildGauge()
-      .Name(m::kBuildInfo)
-      .Help("tokenmeter build; the value is always 1")
-      .Register(*r)
+  Gauge(*r, m::kBuildInfo, "tokenmeter build information; the value is always 1")
       .Add({{m::kLabelVersion, TOKENMETER_VERSION}})
       .Set(1);
-  metrics->workers_ = &prometheus::BuildGauge().Name(m::kWorkers).Help("Registered workers by state").Register(*r);
-  for (auto s : {v1::WORKER_IDLE, v1::WORKER_BUSY, v1::WORKER_LOST, v1::WORKER_GONE}) {
-    metrics->workers_->Add({{m::kLabelState, StateLabel(s)}}).Set(0);
+
+  metrics->workers_ = &Gauge(*r, m::kWorkers, "Registered workers by state (idle, busy, lost, gone)");
+  for (size_t i = 0; i < std::size(kStates); ++i) {
+    metrics->workers_by_state_[i] = &metrics->workers_->Add({{m::kLabelState, StateLabel(kStates[i])}});
   }
-  metrics->jobs_ = &prometheus::BuildCounter().Name(m::kJobsTotal).Help("Jobs that ended, by outcome").Register(*r);
-  for (auto s : {v1::JOB_SUCCEEDED, v1::JOB_FAILED, v1::JOB_CANCELLED}) {
-    metrics->jobs_->Add({{m::kLabelOutcome, OutcomeLabel(s)}});
+  metrics->jobs_ = &prometheus::BuildCounter()
+                        .Name(m::kJobsTotal)
+                        .Help("Jobs that reached a final state, by outcome (succeeded, failed, cancelled)")
+                        .Register(*r);
+  for (size_t i = 0; i < std::size(kOutcomes); ++i) {
+    metrics->jobs_by_outcome_[i] = &metrics->jobs_->Add({{m::kLabelOutcome, OutcomeLabel(kOutcomes[i])}});
   }
   metrics->job_duration_ = &prometheus::BuildHistogram()
                                 .Name(m::kJobDuration)
@@ -61,34 +75,24 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
                                 .Register(*r)
                                 .Add({}, prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600,
                                                                                 1800, 3600});
-  metrics->heartbeat_age_ = &prometheus::BuildGauge()
-                                 .Name(m::kHeartbeatAge)
-                                 .Help("Seconds since each live worker's last heart-beat")
-                                 .Register(*r);
-  metrics->tokens_per_second_ = &prometheus::BuildGauge()
-                                     .Name(m::kTokensPerSecond)
-                                     .Help("Training tokens per second of the latest result")
-                                     .Register(*r);
-  metrics->mfu_ = &prometheus::BuildGauge()
-                       .Name(m::kMfuRatio)
-                       .Help("Model FLOPs utilisation of the latest result against the datasheet peak")
-                       .Register(*r);
-  metrics->cost_ = &prometheus::BuildGauge()
-                        .Name(m::kCostPerMillionTokens)
-                        .Help("Dollars per million training tokens of the latest result")
-                        .Register(*r);
-  metrics->energy_ = &prometheus::BuildGauge()
-                          .Name(m::kEnergyPerToken)
-                          .Help("Device energy per training token of the latest result, in joules")
-                          .Register(*r);
-  metrics->gemm_flops_ = &prometheus::BuildGauge()
-                              .Name(m::kResultGemmFlops)
-                              .Help("GEMM FLOP/s per device of the latest result, per shape and dtype")
-                              .Register(*r);
-  metrics->busbw_ = &prometheus::BuildGauge()
-                         .Name(m::kResultBusBandwidth)
-                         .Help("Collective bus bandwidth (nccl-tests' busbw, bytes/s) of the latest result")
-                         .Register(*r);
+  metrics->heartbeat_age_ =
+      &Gauge(*r, m::kHeartbeatAge, "Seconds since each live worker's last heart-beat (removed once it is lost)");
+  metrics->tokens_per_second_ =
+      &Gauge(*r, m::kTokensPerSecond, "Training tokens per second of the latest train-step result");
+  metrics->mfu_ = &Gauge(*r, m::kMfuRatio,
+                         "Model FLOPs utilisation (0..1) of the latest train-step result, against the datasheet "
+                         "peak (peak=\"datasheet\") or the measured maximum matmul FLOP/s (peak=\"mamf\")");
+  metrics->cost_ = &Gauge(*r, m::kCostPerMillionTokens,
+                          "US dollars per million training tokens of the latest train-step result");
+  metrics->energy_ = &Gauge(*r, m::kEnergyPerToken,
+                            "Device energy per training token of the latest train-step result, in joules");
+  metrics->gemm_flops_ = &Gauge(*r, m::kResultGemmFlops,
+                                "GEMM FLOP/s per device of the latest result (slowest rank), per shape and dtype");
+  metrics->mamf_ = &Gauge(*r, m::kResultMamf,
+                          "Maximum achievable matmul FLOP/s per device (best shape) of the latest gemm result");
+  metrics->busbw_ = &Gauge(*r, m::kResultBusBandwidth,
+                           "Collective bus bandwidth in bytes/s (nccl-tests' busbw, a flat-fabric re-calibration) "
+                           "of the latest result (slowest rank), per collective and size");
   metrics->exposer_->RegisterCollectable(r);
   return metrics;
 }
@@ -99,23 +103,46 @@ int CoordinatorMetrics::port() const {
 }
 
 void CoordinatorMetrics::SetWorkers(const std::vector<v1::WorkerStatus>& workers) {
-  std::map<std::string, double> by_state = {{"idle", 0}, {"busy", 0}, {"lost", 0}, {"gone", 0}};
-  for (const auto& w : workers) by_state[StateLabel(w.state())] += 1;
-  for (const auto& [state, n] : by_state) workers_->Add({{m::kLabelState, state}}).Set(n);
-  absl::MutexLock lock(&mu_);
-  // Only live workers carry an age; the set is bounded by the fleet.
-  for (auto* g : heartbeat_children_) heartbeat_age_->Remove(g);
-  heartbeat_children_.clear();
+  std::array<double, std::size(kStates)> counts{};
   for (const auto& w : workers) {
-    if (w.state() != v1::WORKER_IDLE && w.state() != v1::WORKER_BUSY) continue;
-    auto& g = heartbeat_age_->Add({{m::kLabelWorker, w.worker_id()}, {m::kLabelHostname, w.inventory().hostname()}});
-    g.Set(w.heartbeat_age_seconds());
-    heartbeat_children_.push_back(&g);
+    for (size_t i = 0; i < std::size(kStates); ++i) {
+      if (w.state() == kStates[i]) counts[i] += 1;
+    }
+  }
+  for (size_t i = 0; i < counts.size(); ++i) workers_by_state_[i]->Set(counts[i]);
+
+  absl::MutexLock lock(&mu_);
+  std::set<std::string> live;
+  for (const auto& w : workers) {
+    if (!Live(w.state())) continue;
+    live.insert(w.worker_id());
+    auto it = heartbeat_children_.find(w.worker_id());
+    if (it == heartbeat_children_.end()) {
+      auto* g = &heartbeat_age_->Add({{m::kLabelWorker, w.worker_id()}, {m::kLabelHostname, w.inventory().hostname()}});
+      it = heartbeat_children_.emplace(w.worker_id(), g).first;
+    }
+    it->second->Set(w.heartbeat_age_seconds());
+  }
+  // A worker that is lost or gone no longer carries an age.
+  for (auto it = heartbeat_children_.begin(); it != heartbeat_children_.end();) {
+    if (live.count(it->first)) {
+      ++it;
+    } else {
+      heartbeat_age_->Remove(it->second);
+      it = heartbeat_children_.erase(it);
+    }
   }
 }
 
 void CoordinatorMetrics::JobFinished(const v1::JobStatus& job) {
-  jobs_->Add({{m::kLabelOutcome, OutcomeLabel(job.state())}}).Increment();
+  bool counted = false;
+  for (size_t i = 0; i < std::size(kOutcomes); ++i) {
+    if (job.state() == kOutcomes[i]) {
+      jobs_by_outcome_[i]->Increment();
+      counted = true;
+    }
+  }
+  if (!counted) jobs_->Add({{m::kLabelOutcome, OutcomeLabel(job.state())}}).Increment();
   if (job.has_started_at() && job.has_finished_at()) {
     job_duration_->Observe(
         static_cast<double>(TimeUtil::TimestampToNanoseconds(job.finished_at()) -
@@ -135,6 +162,7 @@ void CoordinatorMetrics::PublishResult(const v1::JobResult& result) {
     l[m::kLabelDtype] = std::string(workload::DTypeName(g.dtype()));
     gemm_flops_->Add(l).Set(g.tflops() * 1e12);
   }
+  if (result.mamf_tflops() > 0) mamf_->Add(labels).Set(result.mamf_tflops() * 1e12);
   for (const auto& c : result.collective()) {
     auto l = labels;
     l[m::kLabelCollective] = std::string(workload::CollectiveOpName(c.op()));
@@ -144,8 +172,16 @@ void CoordinatorMetrics::PublishResult(const v1::JobResult& result) {
   if (result.has_train_step()) {
     const auto& f = result.train_step();
     tokens_per_second_->Add(labels).Set(f.tokens_per_second());
-    mfu_->Add(labels).Set(f.mfu());
-    cost_->Add(labels).Set(f.cost_per_million_tokens_dollars());
+    auto with_peak = [&](const char* peak) {
+      auto l = labels;
+      l[m::kLabelPeak] = peak;
+      return l;
+    };
+    // 0 means unknown (no datasheet peak for the device, no price, no energy
+    // reading): such a figure is left out rather than shown as 0.
+    if (f.mfu() > 0) mfu_->Add(with_peak(m::kPeakDatasheet)).Set(f.mfu());
+    if (f.mfu_mamf() > 0) mfu_->Add(with_peak(m::kPeakMamf)).Set(f.mfu_mamf());
+    if (f.cost_per_million_tokens_dollars() > 0) cost_->Add(labels).Set(f.cost_per_million_tokens_dollars());
     if (f.energy_per_token_joules() > 0) energy_->Add(labels).Set(f.energy_per_token_joules());
   }
 }

@@ -1,8 +1,11 @@
 // The coordinator's Prometheus exposer: fleet and job metrics, and the latest
 // figures of every stored result per setup, workload and device model.
+// Names, labels and units: common/metric_names.h and docs/metrics.md.
 #ifndef TOKENMETER_COORDINATOR_METRICS_H_
 #define TOKENMETER_COORDINATOR_METRICS_H_
 
+#include <array>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,7 +22,7 @@
 
 namespace tokenmeter::coordinator {
 
-// Thread-safe.
+// Thread-safe: every method may be called from any thread.
 class CoordinatorMetrics {
  public:
   // Serves /metrics on address ("host:port"; port 0 picks a free one).
@@ -29,11 +32,18 @@ class CoordinatorMetrics {
   // The port actually bound.
   int port() const;
 
-  // Fleet state, refreshed periodically.
+  // Fleet state, refreshed periodically (every few hundred ms): worker
+  // counts by state, and the heart-beat age of each live worker. Series of
+  // workers no longer live are removed, so the label set stays bounded by
+  // the live fleet.
   void SetWorkers(const std::vector<v1::WorkerStatus>& workers);
   // A job reached a final state (with its result when it succeeded).
   void JobFinished(const v1::JobStatus& job);
-  // Publishes the figures of a stored result (also at start, for stored ones).
+  // Publishes the figures of a stored result (also at start, for stored
+  // ones). A later result with the same labels overwrites an earlier one.
+  // Figures that are unknown (MFU of an unknown device, cost without a price,
+  // energy the device does not report: all 0 in the result) are not
+  // published rather than published as 0.
   void PublishResult(const v1::JobResult& result);
 
  private:
@@ -50,10 +60,17 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>* cost_ = nullptr;
   prometheus::Family<prometheus::Gauge>* energy_ = nullptr;
   prometheus::Family<prometheus::Gauge>* gemm_flops_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* mamf_ = nullptr;
   prometheus::Family<prometheus::Gauge>* busbw_ = nullptr;
 
+  // Children looked up once at start (the label values are a fixed set).
+  // Indexed as kStates / kOutcomes in metrics.cc.
+  std::array<prometheus::Gauge*, 4> workers_by_state_{};
+  std::array<prometheus::Counter*, 3> jobs_by_outcome_{};
+
   absl::Mutex mu_;
-  std::vector<prometheus::Gauge*> heartbeat_children_ ABSL_GUARDED_BY(mu_);
+  // Live worker id -> its heart-beat age child.
+  std::map<std::string, prometheus::Gauge*> heartbeat_children_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace tokenmeter::coordinator

@@ -297,7 +297,18 @@ absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
       status = absl::FailedPreconditionError(
           absl::StrCat(registry_.Describe(worker), " is not placed on job ", report.job_id(), " or already reported"));
     } else if (!report.error().empty()) {
-      FinishJob(job, v1::JOB_FAILED, absl::StrCat(registry_.Describe(worker), ": ", report.error()), nullptr);
+      job.unreported.erase(worker);
+      if (job.held_error.empty()) {
+        job.held_error = absl::StrCat(registry_.Describe(worker), ": ", report.error());
+        job.held_since = clock_->Now();
+      }
+      // The other ranks cannot finish without this one: stop them now.
+      for (const auto& peer : job.unreported) aborts_[peer].insert(job.status.job_id());
+      if (job.unreported.empty()) FinishJob(job, v1::JOB_FAILED, job.held_error, nullptr);
+    } else if (!job.held_error.empty()) {
+      // A late success of a rank of a job that is already failing.
+      job.unreported.erase(worker);
+      if (job.unreported.empty()) FinishJob(job, v1::JOB_FAILED, job.held_error, nullptr);
     } else {
       // Every rank the worker was given must be in its report.
       const auto share = std::find_if(job.shares.begin(), job.shares.end(),
@@ -365,15 +376,27 @@ void Scheduler::CheckLiveness() {
       aborts_.erase(worker);
       for (auto& [id, job] : jobs_) {
         if (job.status.state() == v1::JOB_RUNNING && job.unreported.count(worker)) {
-          FinishJob(job, v1::JOB_FAILED,
-                    absl::StrCat(who, " lost: no heart-beat for ", absl::FormatDuration(registry_.options().lost_after)),
-                    nullptr);
+          std::string error =
+              absl::StrCat(who, " lost: no heart-beat for ", absl::FormatDuration(registry_.options().lost_after));
+          if (!job.held_error.empty()) absl::StrAppend(&error, "; then ", job.held_error);
+          FinishJob(job, v1::JOB_FAILED, error, nullptr);
         }
       }
     }
+    ReleaseHeldErrors();
     TrySchedule();
   }
   Announce();
+}
+
+void Scheduler::ReleaseHeldErrors() {
+  const absl::Time now = clock_->Now();
+  for (auto& [id, job] : jobs_) {
+    if (job.status.state() == v1::JOB_RUNNING && !job.held_error.empty() &&
+        now - job.held_since > registry_.options().lost_after) {
+      FinishJob(job, v1::JOB_FAILED, job.held_error, nullptr);
+    }
+  }
 }
 
 Scheduler::Counts Scheduler::Snapshot() {

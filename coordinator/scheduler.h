@@ -86,7 +86,14 @@ class Scheduler {
     std::set<std::string> unreported;  // placed workers that have not reported
     std::vector<v1::RankResult> rank_results;
     std::vector<v1::WorkerInventory> inventory;
+    // A rank's failure is held back for up to lost_after before it ends the
+    // job: when a peer died, the peer's loss is the cause to report, and the
+    // ranks that saw their connection drop only the symptom.
+    std::string held_error;
+    absl::Time held_since;
   };
+  // Ends jobs whose held error has waited long enough.
+  void ReleaseHeldErrors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::StatusOr<std::string> SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
   absl::StatusOr<v1::RegisterResponse> RegisterLocked(const v1::WorkerInventory& inventory);

@@ -1,6 +1,7 @@
 #include "worker/metrics.h"
 
 #include <map>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -15,6 +16,7 @@ namespace tokenmeter::worker {
 namespace {
 
 namespace m = tokenmeter::metrics;
+using Labels = std::map<std::string, std::string>;
 
 class WorkerMetrics : public MeasurementObserver {
  public:
@@ -22,22 +24,22 @@ class WorkerMetrics : public MeasurementObserver {
       : exposer_(std::move(exposer)), registry_(std::make_shared<prometheus::Registry>()), inventory_(inventory) {
     prometheus::BuildGauge()
         .Name(m::kBuildInfo)
-        .Help("tokenmeter build; the value is always 1")
+        .Help("tokenmeter build information; the value is always 1")
         .Register(*registry_)
         .Add({{m::kLabelVersion, TOKENMETER_VERSION}})
         .Set(1);
     steps_ = &prometheus::BuildHistogram()
                   .Name(m::kStepDuration)
-                  .Help("Duration of each timed training step, in seconds")
+                  .Help("Duration of each timed training step on a device, in seconds (scaled to full depth)")
                   .Register(*registry_);
     gemm_ = &prometheus::BuildGauge()
                  .Name(m::kGemmFlops)
-                 .Help("GEMM FLOP/s of the latest measurement per device, shape and dtype")
+                 .Help("GEMM FLOP/s of the latest measurement on a device, per shape and dtype")
                  .Register(*registry_);
     busbw_ = &prometheus::BuildGauge()
                   .Name(m::kBusBandwidth)
-                  .Help("Collective bus bandwidth (nccl-tests' busbw, bytes/s; a flat-fabric re-calibration) "
-                        "of the latest measurement per collective and size")
+                  .Help("Collective bus bandwidth in bytes/s (nccl-tests' busbw, a flat-fabric re-calibration) "
+                        "of the latest measurement on a device, per collective and size")
                   .Register(*registry_);
     power_ = &prometheus::BuildGauge()
                   .Name(m::kDevicePower)
@@ -46,37 +48,95 @@ class WorkerMetrics : public MeasurementObserver {
     exposer_->RegisterCollectable(registry_);
   }
 
+  // Measurement callbacks run between measurements, never inside a timed
+  // loop; the lookups below are still cached so a repeated sweep finds its
+  // child without building a label map.
   void OnGemm(int rank, const v1::GemmMeasurement& g) override {
-    auto l = DeviceLabels(rank);
-    l[m::kLabelShape] = g.shape().name();
-    l[m::kLabelDtype] = std::string(workload::DTypeName(g.dtype()));
-    gemm_->Add(l).Set(g.tflops() * 1e12);
-  }
-  void OnCollective(int rank, const v1::CollectiveMeasurement& c) override {
-    if (rank != 0) return;  // every rank sees the same collective; one series each
-    busbw_->Add({{m::kLabelHostname, inventory_.hostname()},
-                 {m::kLabelCollective, std::string(workload::CollectiveOpName(c.op()))},
-                 {m::kLabelSizeBytes, absl::StrCat(c.size_bytes())}})
-        .Set(c.busbw_gbps() * 1e9);
-  }
-  void OnStep(int rank, double seconds) override {
-    absl::MutexLock lock(&mu_);
-    auto it = step_children_.find(rank);
-    if (it == step_children_.end()) {
-      it = step_children_
-               .emplace(rank, &steps_->Add(DeviceLabels(rank),
-                                           prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.25,
-                                                                                   0.5, 1, 2.5, 5, 10, 30, 60}))
-               .first;
+    const std::string dtype(workload::DTypeName(g.dtype()));
+    prometheus::Gauge* child;
+    {
+      absl::MutexLock lock(&mu_);
+      auto key = std::make_tuple(rank, g.shape().name(), dtype);
+      auto it = gemm_children_.find(key);
+      if (it == gemm_children_.end()) {
+        auto l = DeviceLabels(rank);
+        l[m::kLabelShape] = g.shape().name();
+        l[m::kLabelDtype] = dtype;
+        it = gemm_children_.emplace(key, &gemm_->Add(l)).first;
+      }
+      child = it->second;
     }
-    it->second->Observe(seconds);
+    child->Set(g.tflops() * 1e12);
   }
-  void OnPower(int rank, double watts) override { power_->Add(DeviceLabels(rank)).Set(watts); }
+
+  void OnCollective(int rank, const v1::CollectiveMeasurement& c) override {
+    // Every rank times its own part of the collective: one series per device,
+    // so a slow device or link stands out against its peers.
+    const std::string op(workload::CollectiveOpName(c.op()));
+    prometheus::Gauge* child;
+    {
+      absl::MutexLock lock(&mu_);
+      auto key = std::make_tuple(rank, op, c.size_bytes());
+      auto it = busbw_children_.find(key);
+      if (it == busbw_children_.end()) {
+        auto l = DeviceLabels(rank);
+        l[m::kLabelCollective] = op;
+        l[m::kLabelSizeBytes] = absl::StrCat(c.size_bytes());
+        it = busbw_children_.emplace(key, &busbw_->Add(l)).first;
+      }
+      child = it->second;
+    }
+    child->Set(c.busbw_gbps() * 1e9);
+  }
+
+  void OnStep(int rank, double seconds) override {
+    prometheus::Histogram* child;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = step_children_.find(rank);
+      if (it == step_children_.end()) {
+        it = step_children_
+                 .emplace(rank, &steps_->Add(DeviceLabels(rank),
+                                             prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1,
+                                                                                     0.25, 0.5, 1, 2.5, 5, 10, 30, 60}))
+                 .first;
+      }
+      child = it->second;
+    }
+    child->Observe(seconds);
+  }
+
+  void OnPower(int rank, double watts) override {
+    prometheus::Gauge* child;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = power_children_.find(rank);
+      if (it == power_children_.end()) it = power_children_.emplace(rank, &power_->Add(DeviceLabels(rank))).first;
+      child = it->second;
+    }
+    child->Set(watts);
+  }
 
  private:
-  std::map<std::string, std::string> DeviceLabels(int rank) const {
-    std::string model = inventory_.devices_size() > 0 ? inventory_.devices(0).model() : "";
-    return {{m::kLabelGpu, absl::StrCat(rank)}, {m::kLabelModelName, model}, {m::kLabelHostname, inventory_.hostname()}};
+  // The device a rank runs on, labelled as dcgm-exporter labels it.
+  //
+  // The observer is told the rank, not the device. The coordinator's
+  // placement (coordinator/placement.cc) gives each worker consecutive ranks
+  // on its devices in inventory order, starting at a multiple of the
+  // per-worker device count when every worker of the setup has the same
+  // count; rank % devices is then the position in the inventory, exact for
+  // one device per worker (the CPU backend, one GPU per process) and for
+  // homogeneous multi-GPU setups. TODO: pass the RankAssignment's
+  // device_index to MeasurementObserver and drop this inference.
+  Labels DeviceLabels(int rank) const {
+    const int n = inventory_.devices_size();
+    v1::DeviceInfo device;
+    if (n > 0) device = inventory_.devices(rank >= 0 ? rank % n : 0);
+    return {{m::kLabelGpu, absl::StrCat(device.index())},
+            {m::kLabelUuid, device.uuid()},
+            {m::kLabelDeviceModel, device.model()},
+            {m::kLabelHostname, inventory_.hostname()},
+            {m::kLabelSetup, inventory_.setup()}};
   }
 
   std::unique_ptr<prometheus::Exposer> exposer_;
@@ -88,6 +148,9 @@ class WorkerMetrics : public MeasurementObserver {
   prometheus::Family<prometheus::Gauge>* power_;
   absl::Mutex mu_;
   std::map<int, prometheus::Histogram*> step_children_ ABSL_GUARDED_BY(mu_);
+  std::map<int, prometheus::Gauge*> power_children_ ABSL_GUARDED_BY(mu_);
+  std::map<std::tuple<int, std::string, std::string>, prometheus::Gauge*> gemm_children_ ABSL_GUARDED_BY(mu_);
+  std::map<std::tuple<int, std::string, int64_t>, prometheus::Gauge*> busbw_children_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The worker's Prometheus exposer: step-time histogram, live GEMM FLOP/s,
-// collective bus bandwidth and device power, labelled as dcgm-exporter does
-// (gpu, modelName, hostname) so queries can join the two.
+// collective bus bandwidth and device power, per device and labelled as
+// dcgm-exporter labels its series (gpu, UUID, Hostname), plus device_model
+// and the worker's setup, so queries can join the two. Names, labels and units:
+// common/metric_names.h and docs/metrics.md.
 #ifndef TOKENMETER_WORKER_METRICS_H_
 #define TOKENMETER_WORKER_METRICS_H_
 
@@ -13,8 +15,10 @@
 
 namespace tokenmeter::worker {
 
-// Starts an exposer on address ("host:port"; port 0 picks a free one).
-// Unavailable when it cannot bind. Thread-safe.
+// Starts an exposer on address ("host:port"; port 0 picks a free one) and
+// returns the observer that feeds it; *bound_port (if not null) receives the
+// port bound. Unavailable when it cannot bind. The observer is thread-safe
+// (rank threads call it concurrently) and serves until destroyed.
 absl::StatusOr<std::unique_ptr<MeasurementObserver>> StartWorkerMetrics(const std::string& address,
                                                                         const v1::WorkerInventory& inventory,
                                                                         int* bound_port);

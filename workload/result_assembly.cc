@@ -34,6 +34,12 @@ v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpe
   std::map<CollectiveKey, v1::CollectiveMeasurement> collective;
   std::vector<CollectiveKey> collective_order;
 
+  // Figures are recomputed from the iteration times here, the one place they
+  // are derived for a job, rather than trusted as each worker sent them.
+  for (auto& rank : ranks) {
+    for (auto& g : *rank.mutable_gemm()) CompleteGemmMeasurement(&g);
+    for (auto& c : *rank.mutable_collective()) CompleteCollectiveMeasurement(&c, static_cast<int>(ranks.size()));
+  }
   for (const auto& rank : ranks) {
     for (const auto& g : rank.gemm()) {
       GemmKey key{g.shape().name(), g.shape().m(), g.shape().n(), g.shape().k(), g.dtype()};

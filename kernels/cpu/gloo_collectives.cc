@@ -12,6 +12,7 @@
 #include <gloo/rendezvous/context.h>
 #include <gloo/transport/tcp/device.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -225,8 +226,9 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
   const uint32_t tag = s.next_tag++;
   const float kUnwritten = std::nanf("");
   Buffer in, out, pristine;
-  // Each op sets `iterate` (one collective) and may set `prepare` (untimed
-  // work before each iteration) and must set `check` (expected output).
+  // Each op sets `iterate` (one collective), `correct` and `checked` (the
+  // expected output), and may set `prepare` (untimed work before each
+  // iteration).
   std::function<void()> prepare = [] {};
   std::function<void()> iterate;
   std::function<bool(int64_t)> correct;  // output element j holds its expected value

@@ -1,0 +1,85 @@
+// Placement: one device model per job, consecutive ranks, dtype checks.
+#include "coordinator/placement.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/coordinator/test_inventory.h"
+
+namespace tokenmeter::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::WorkerStatus Worker(const std::string& id, v1::WorkerInventory inv) {
+  v1::WorkerStatus w;
+  w.set_worker_id(id);
+  *w.mutable_inventory() = std::move(inv);
+  w.set_state(v1::WORKER_IDLE);
+  return w;
+}
+
+PlacementRequest Request(int ranks) {
+  PlacementRequest r;
+  r.ranks = ranks;
+  r.gemm_dtypes = {v1::DTYPE_FP32};
+  return r;
+}
+
+TEST(Placement, RanksAreGivenOutConsecutivelyAcrossWorkers) {
+  auto a = Worker("a", TestInventory("ha", 2));
+  auto b = Worker("b", TestInventory("hb", 2));
+  auto plan = Place(Request(3), {&a, &b});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->shares.size(), 2u);
+  EXPECT_EQ(plan->shares[0].worker_id, "a");
+  ASSERT_EQ(plan->shares[0].ranks.size(), 2u);
+  EXPECT_EQ(plan->shares[0].ranks[0].rank(), 0);
+  EXPECT_EQ(plan->shares[0].ranks[1].rank(), 1);
+  EXPECT_EQ(plan->shares[0].ranks[1].device_index(), 1);
+  ASSERT_EQ(plan->shares[1].ranks.size(), 1u);
+  EXPECT_EQ(plan->shares[1].ranks[0].rank(), 2);
+  EXPECT_EQ(plan->min_device_memory_bytes, int64_t{16} << 30);
+}
+
+TEST(Placement, NeverMixesDeviceModels) {
+  auto a = Worker("a", TestInventory("ha", 1, "GPU-A"));
+  auto b = Worker("b", TestInventory("hb", 1, "GPU-B"));
+  auto c = Worker("c", TestInventory("hc", 1, "GPU-B"));
+  auto plan = Place(Request(2), {&a, &b, &c});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->shares[0].worker_id, "b");
+  EXPECT_EQ(plan->shares[1].worker_id, "c");
+  EXPECT_EQ(Place(Request(3), {&a, &b, &c}).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(Placement, SkipsWorkersLackingADtypeAndOtherSetups) {
+  auto a = Worker("a", TestInventory("ha", 1, "CPU", "cpu", "lab"));
+  auto b = Worker("b", TestInventory("hb", 1, "CPU", "cpu", "other"));
+  PlacementRequest r = Request(1);
+  r.setup = "other";
+  auto plan = Place(r, {&a, &b});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(plan->shares[0].worker_id, "b");
+
+  PlacementRequest bf16 = Request(1);
+  bf16.gemm_dtypes = {v1::DTYPE_BF16};
+  EXPECT_FALSE(Place(bf16, {&a, &b}).ok());
+  auto s = CheckSatisfiable(bf16, {&a, &b});
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("GEMM in bf16"));
+  EXPECT_THAT(s.message(), HasSubstr("backend cpu"));
+  EXPECT_TRUE(CheckSatisfiable(bf16, {}).ok());  // nobody registered yet: wait
+}
+
+TEST(Placement, RequestForCollectsTheSpecsDtypes) {
+  v1::WorkloadSpec spec;
+  spec.mutable_collective()->set_dtype(v1::DTYPE_FP16);
+  auto r = RequestFor(spec, 4, "x");
+  EXPECT_EQ(r.ranks, 4);
+  EXPECT_EQ(r.setup, "x");
+  ASSERT_EQ(r.collective_dtypes.size(), 1u);
+  EXPECT_EQ(r.collective_dtypes[0], v1::DTYPE_FP16);
+}
+
+}  // namespace
+}  // namespace tokenmeter::coordinator

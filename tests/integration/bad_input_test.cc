@@ -1,0 +1,111 @@
+// Bad input gets a one-line error naming the problem, a non-zero exit, within
+// a few seconds; nothing crashes or hangs.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/support/subprocess.h"
+
+namespace tokenmeter::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Exit code 1 or 2, within `seconds`, and an error on stderr containing `what`.
+void ExpectRefused(const Result& r, const std::string& what, double seconds = 10) {
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_TRUE(r.exit_code == 1 || r.exit_code == 2) << "exit " << r.exit_code << "\n" << r.err;
+  EXPECT_THAT(r.err, HasSubstr(what));
+  EXPECT_LT(r.seconds, seconds);
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("Segmentation")));
+}
+
+TEST(BadInput, UnknownWorkload) {
+  TempDir dir;
+  auto r = RunTokenmeter({"run", "--local", "--workload", "gemmm"}, dir.path());
+  ExpectRefused(r, "unknown workload 'gemmm'", 5);
+}
+
+TEST(BadInput, ZeroRanks) {
+  TempDir dir;
+  ExpectRefused(RunTokenmeter({"run", "--local", "--workload", "gemm", "--ranks", "0"}, dir.path()), "--ranks", 5);
+  ExpectRefused(RunTokenmeter({"run", "--local", "--workload", "gemm", "--workers", "-1"}, dir.path()), "--workers", 5);
+}
+
+TEST(BadInput, NegativeAndAbsurdSizes) {
+  TempDir dir;
+  const std::string negative = dir.File("negative.json");
+  std::ofstream(negative) << R"({"name": "g", "version": 1, "timed_iterations": 1,
+      "gemm": {"shapes": [{"name": "neg", "m": -64, "n": 64, "k": 64}], "dtypes": ["DTYPE_FP32"]}})";
+  ExpectRefused(RunTokenmeter({"run", "--local", "--spec", negative}, dir.path()), "gemm.shapes[0].m", 5);
+  // 2^20 × 2^20 fp32 matrices: terabytes, more than this host has.
+  const std::string absurd = dir.File("absurd.json");
+  std::ofstream(absurd) << R"({"name": "g", "version": 1, "timed_iterations": 1,
+      "gemm": {"shapes": [{"name": "huge", "m": 1048576, "n": 1048576, "k": 1048576}], "dtypes": ["DTYPE_FP32"]}})";
+  ExpectRefused(RunTokenmeter({"run", "--local", "--spec", absurd}, dir.path()), "GiB", 5);
+  ExpectRefused(
+      RunTokenmeter({"run", "--local", "--workload", "collective/all-reduce", "--max-bytes", "1T"}, dir.path()),
+      "collective.max_bytes", 5);
+  const std::string unknown = dir.File("unknown.json");
+  std::ofstream(unknown) << R"({"name": "g", "version": 1, "timed_iterations": 1, "gemm": {"shapez": []}})";
+  ExpectRefused(RunTokenmeter({"run", "--local", "--spec", unknown}, dir.path()), "shapez", 5);
+}
+
+TEST(BadInput, UnreachableCoordinator) {
+  TempDir dir;
+  const std::string nobody = absl::StrCat("127.0.0.1:", FreePort());
+  ExpectRefused(RunTokenmeter({"run", "--coordinator", nobody, "--workload", "gemm"}, dir.path()), nobody);
+  ExpectRefused(RunTokenmeter({"status", "--coordinator", nobody}, dir.path()), nobody);
+  ExpectRefused(RunTokenmeter({"worker", "--coordinator", nobody, "--connect-timeout", "2"}, dir.path()), nobody);
+  ExpectRefused(RunTokenmeter({"status", "--coordinator", "no-port-here"}, dir.path()), "HOST:PORT", 5);
+}
+
+TEST(BadInput, PortAlreadyInUse) {
+  TempDir dir;
+  // Hold a port with a plain listening socket.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = absl::StrCat("127.0.0.1:", ntohs(addr.sin_port));
+  ExpectRefused(RunTokenmeter({"coordinator", "--listen", taken, "--store", dir.File("s.db")}, dir.path()), taken, 5);
+  // A coordinator on the port is refused too (no silent SO_REUSEPORT sharing).
+  close(fd);
+  CoordinatorProcess first(dir.path(), dir.File("a.db"));
+  ASSERT_GT(first.port(), 0);
+  ExpectRefused(RunTokenmeter({"coordinator", "--listen", first.address(), "--store", dir.File("b.db")}, dir.path()),
+                first.address(), 5);
+  EXPECT_TRUE(first.process().Running());
+  ExpectRefused(RunTokenmeter({"coordinator", "--listen", "127.0.0.1:0", "--store", dir.File("c.db"), "--metrics",
+                               "127.0.0.1:notaport"},
+                              dir.path()),
+                "metrics", 5);
+}
+
+TEST(BadInput, ErrorsAreOneLine) {
+  TempDir dir;
+  auto r = RunTokenmeter({"run", "--local", "--workload", "nope"}, dir.path());
+  std::vector<std::string> lines = absl::StrSplit(r.err, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 1u) << r.err;
+  auto u = RunTokenmeter({"run", "--bogus-flag"}, dir.path());
+  EXPECT_EQ(u.exit_code, 2);
+  EXPECT_THAT(u.err, HasSubstr("--bogus-flag"));
+}
+
+TEST(BadInput, ResultsFromAMissingStoreIsAnErrorAndCreatesNothing) {
+  TempDir dir;
+  ExpectRefused(RunTokenmeter({"results", "--store", dir.File("missing.db")}, dir.path()), "missing.db", 5);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("missing.db")));
+}
+
+}  // namespace
+}  // namespace tokenmeter::testing

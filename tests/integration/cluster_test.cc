@@ -1,0 +1,129 @@
+// A coordinator and workers as separate processes: a job across 2 ranks, a
+// worker killed in the middle of one, a coordinator restarted on its store.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/json_lines.h"
+#include "tests/support/subprocess.h"
+
+namespace tokenmeter::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<Process> StartWorker(const std::string& address, const std::string& dir, const std::string& name) {
+  return std::make_unique<Process>(
+      TOKENMETER_BINARY,
+      std::vector<std::string>{"worker", "--coordinator", address, "--cpu-threads", "1", "--setup", "test-cpu",
+                               "--reconnect-timeout", "60"},
+      dir, name);
+}
+
+std::vector<google::protobuf::Struct> Workers(const std::string& address, const std::string& dir) {
+  auto r = RunTokenmeter({"status", "--coordinator", address, "--json"}, dir, std::chrono::seconds(20));
+  std::vector<google::protobuf::Struct> workers;
+  for (auto& row : ParseJsonLines(r.out)) {
+    if (Str(row, "kind") == "worker") workers.push_back(row);
+  }
+  return workers;
+}
+
+int CountInState(const std::string& address, const std::string& dir, const std::string& state) {
+  int n = 0;
+  for (const auto& w : Workers(address, dir)) n += Str(w, "state") == state;
+  return n;
+}
+
+TEST(Cluster, RestartedCoordinatorKeepsResultsAndWorkersComeBack) {
+  TempDir dir;
+  const std::string store = dir.File("store.db");
+  const int port = FreePort();
+  const std::string listen = absl::StrCat("127.0.0.1:", port);
+  auto coordinator = std::make_unique<Process>(
+      TOKENMETER_BINARY,
+      std::vector<std::string>{"coordinator", "--listen", listen, "--store", store, "--heartbeat-interval", "0.2",
+                               "--lost-after", "2"},
+      dir.path(), "coordinator1");
+  auto w1 = StartWorker(listen, dir.path(), "w1");
+  auto w2 = StartWorker(listen, dir.path(), "w2");
+  ASSERT_TRUE(Eventually([&] { return CountInState(listen, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(20)))
+      << coordinator->err() << w1->err();
+
+  auto first = RunTokenmeter({"run", "--coordinator", listen, "--workload", "collective/all-reduce", "--iterations",
+                              "2", "--warmup", "1", "--max-bytes", "64K", "--ranks", "2", "--json"},
+                             dir.path());
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  coordinator->Signal(SIGTERM);
+  ASSERT_TRUE(coordinator->Wait(std::chrono::seconds(15)));
+  EXPECT_EQ(coordinator->exit_code(), 0) << coordinator->err();
+
+  coordinator = std::make_unique<Process>(
+      TOKENMETER_BINARY,
+      std::vector<std::string>{"coordinator", "--listen", listen, "--store", store, "--heartbeat-interval", "0.2",
+                               "--lost-after", "2"},
+      dir.path(), "coordinator2");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = RunTokenmeter({"results", "--coordinator", listen, "--json"}, dir.path(), std::chrono::seconds(20));
+        return r.exit_code == 0 && ParseJsonLines(r.out).size() == 1;
+      },
+      std::chrono::seconds(20)))
+      << coordinator->err();
+  // The workers notice the restart and register again.
+  ASSERT_TRUE(Eventually([&] { return CountInState(listen, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(30)))
+      << w1->err();
+  auto second = RunTokenmeter({"run", "--coordinator", listen, "--workload", "gemm", "--iterations", "1", "--warmup",
+                               "0", "--ranks", "2", "--json"},
+                              dir.path());
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  auto all = RunTokenmeter({"results", "--store", store, "--json"}, dir.path());
+  EXPECT_EQ(ParseJsonLines(all.out).size(), 2u) << all.err;
+  EXPECT_TRUE(w1->Running());
+  EXPECT_TRUE(w2->Running());
+}
+
+TEST(Cluster, WorkerKilledMidJobFailsTheJobNamingItWithinBoundedTime) {
+  TempDir dir;
+  CoordinatorProcess coordinator(dir.path(), dir.File("store.db"),
+                                 {"--heartbeat-interval", "0.2", "--lost-after", "1", "--collective-timeout", "3"});
+  ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
+  const std::string address = coordinator.address();
+  auto w1 = StartWorker(address, dir.path(), "w1");
+  auto w2 = StartWorker(address, dir.path(), "w2");
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(20)));
+
+  // Long enough that it is surely running when the worker dies.
+  Process run(TOKENMETER_BINARY,
+              {"run", "--coordinator", address, "--workload", "collective/all-reduce", "--iterations", "1000",
+               "--warmup", "1", "--max-bytes", "4M", "--ranks", "2"},
+              dir.path(), "run");
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_BUSY") == 2; }, std::chrono::seconds(20)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const pid_t victim = w2->pid();
+  w2->Kill(SIGKILL);
+  const auto killed_at = std::chrono::steady_clock::now();
+
+  ASSERT_TRUE(run.Wait(std::chrono::seconds(20))) << "run did not end after a worker died";
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  EXPECT_NE(run.exit_code(), 0);
+  EXPECT_THAT(run.err(), HasSubstr("lost"));
+  EXPECT_THAT(run.err(), HasSubstr(absl::StrCat("pid ", victim)));
+  EXPECT_LT(seconds, 10.0);  // lost_after 1 s plus a heart-beat period, with margin
+
+  // The coordinator goes on serving; the survivor gets free once its
+  // collective gives up (collective timeout 3 s) and runs the next job.
+  EXPECT_TRUE(coordinator.process().Running());
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 1; }, std::chrono::seconds(20)))
+      << w1->err();
+  auto next = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "1", "--warmup",
+                             "0", "--ranks", "1"},
+                            dir.path());
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_TRUE(w1->Running());
+}
+
+}  // namespace
+}  // namespace tokenmeter::testing

@@ -1,0 +1,438 @@
+// Metrics with a real Prometheus in the loop: a coordinator and two workers
+// (real tokenmeter processes on loopback, each serving /metrics), Debian's
+// prometheus server scraping them every second with the repository's rules
+// loaded, and a small gemm and all-reduce benchmark run through them. Then:
+//   - `promtool check metrics` accepts every process's /metrics as scraped;
+//   - every query of every panel of every dashboard in dashboards/, with its
+//     variables resolved as "All", returns data from that Prometheus — except
+//     panels whose metrics need a result this build cannot produce yet, which
+//     are listed by name in a skip message (never dropped silently);
+//   - every dashboard variable's label_values() query returns values.
+// Skips when prometheus or promtool is missing. No process outlives the test.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+
+#include "tests/metrics/metrics_test_support.h"
+
+namespace tokenmeter::metrics_test {
+namespace {
+
+const std::string kSource = TOKENMETER_SOURCE_DIR;
+const std::string kSetup = "metrics-test";
+
+// Metrics that only get values from results this test may not be able to
+// produce, and why. A panel whose query uses one of them is checked only when
+// the requirement is met; otherwise it is named in the test's skip message.
+struct Requirement {
+  std::string id;
+  std::string why;
+  std::vector<std::string> metrics;
+};
+
+const std::vector<Requirement>& Requirements() {
+  static const auto* r = new std::vector<Requirement>{
+      {"train-step", "requires train-step result",
+       {"tokenmeter_tokens_per_second", "tokenmeter_mfu_ratio", "tokenmeter_cost_per_million_tokens_dollars",
+        "tokenmeter_step_duration_seconds"}},
+      {"energy",
+       "requires train-step result with device energy readings (NVML on GPUs; the CPU backend reports none)",
+       {"tokenmeter_energy_per_token_joules", "tokenmeter_device_power_watts"}},
+  };
+  return *r;
+}
+
+// The requirement a query depends on ("" if none); energy wins over
+// train-step, being the stricter.
+std::string RequirementOf(const std::string& expr) {
+  std::string found;
+  for (const auto& r : Requirements()) {
+    for (const auto& m : r.metrics) {
+      if (expr.find(m) != std::string::npos) found = r.id;
+    }
+  }
+  return found;
+}
+
+// Everything the tests share: one cluster, one Prometheus, one benchmark run.
+struct Cluster {
+  TempDir dir;
+  std::string skip_reason;  // non-empty: every test skips with this
+  std::string setup_error;  // non-empty: every test fails with this
+  int coordinator_metrics_port = 0;
+  std::vector<int> worker_metrics_ports;
+  int prometheus_port = 0;
+  std::unique_ptr<Process> coordinator;
+  std::vector<std::unique_ptr<Process>> workers;
+  std::unique_ptr<Process> prometheus;
+  std::string promtool;
+  std::set<std::string> met;          // requirement ids met by the run
+  std::map<std::string, std::string> unmet;  // requirement id -> why not
+
+  std::string Logs() {
+    std::string s;
+    if (coordinator) s += "\n--- coordinator:\n" + Tail(coordinator->log());
+    for (size_t i = 0; i < workers.size(); ++i) s += "\n--- worker " + std::to_string(i) + ":\n" + Tail(workers[i]->log());
+    if (prometheus) s += "\n--- prometheus:\n" + Tail(prometheus->log());
+    return s;
+  }
+};
+
+Cluster* cluster = nullptr;
+
+// The result of one instant query: series count and how many have a finite
+// value; error is set when Prometheus refused the query.
+struct QueryResult {
+  int series = 0;
+  int finite = 0;
+  std::string error;
+};
+
+QueryResult Query(const std::string& promql) {
+  QueryResult q;
+  auto r = HttpGet(cluster->prometheus_port, "/api/v1/query?query=" + UrlEncode(promql));
+  auto json = ParseJson(r.body);
+  if (r.status == 0 || !json) {
+    q.error = "no answer from Prometheus (HTTP " + std::to_string(r.status) + ")";
+    return q;
+  }
+  if (StringField(*json, "status") != "success") {
+    q.error = StringField(*json, "errorType") + ": " + StringField(*json, "error");
+    return q;
+  }
+  const auto* data = Field(*json, "data");
+  const auto* result = data ? Field(*data, "result") : nullptr;
+  if (result == nullptr) return q;
+  if (StringField(*data, "resultType") == "scalar") {
+    q.series = 1;
+    const auto& v = result->list_value().values();
+    q.finite = v.size() == 2 && std::isfinite(std::strtod(v[1].string_value().c_str(), nullptr)) ? 1 : 0;
+    return q;
+  }
+  for (const auto& s : result->list_value().values()) {
+    ++q.series;
+    const auto* value = Field(s, "value");
+    if (value != nullptr && value->list_value().values_size() == 2) {
+      const double x = std::strtod(value->list_value().values(1).string_value().c_str(), nullptr);
+      if (std::isfinite(x)) ++q.finite;
+    }
+  }
+  return q;
+}
+
+std::string Describe(const QueryResult& r) {
+  if (!r.error.empty()) return "query error: " + r.error;
+  if (r.series == 0) return "no data";
+  return std::to_string(r.series) + " series, none with a finite value";
+}
+
+bool HasData(const QueryResult& r) { return r.error.empty() && r.finite > 0; }
+
+void WritePrometheusConfig(const std::string& path) {
+  std::string targets;
+  for (int p : cluster->worker_metrics_ports) targets += "\"127.0.0.1:" + std::to_string(p) + "\", ";
+  // Job names as in deploy/prometheus/prometheus.yml; the rules are the
+  // repository's own, evaluated every second.
+  WriteFile(path, "global:\n"
+                  "  scrape_interval: 1s\n"
+                  "  scrape_timeout: 1s\n"
+                  "  evaluation_interval: 1s\n"
+                  "rule_files:\n"
+                  "  - \"" + kSource + "/deploy/prometheus/tokenmeter.rules.yml\"\n"
+                  "scrape_configs:\n"
+                  "  - job_name: tokenmeter-coordinator\n"
+                  "    static_configs:\n"
+                  "      - targets: [\"127.0.0.1:" + std::to_string(cluster->coordinator_metrics_port) + "\"]\n"
+                  "  - job_name: tokenmeter-worker\n"
+                  "    static_configs:\n"
+                  "      - targets: [" + targets.substr(0, targets.size() - 2) + "]\n");
+}
+
+std::string RunTokenmeter(const std::vector<std::string>& args, milliseconds timeout, bool* ok) {
+  std::vector<std::string> argv = {TOKENMETER_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = RunCommand(argv, cluster->dir.path(), timeout);
+  *ok = r.exit_code == 0 && !r.timed_out;
+  return r.timed_out ? "timed out\n" + r.output : r.output;
+}
+
+// Starts everything and runs the benchmarks; on trouble sets skip_reason or
+// setup_error (the tests report it) instead of asserting here.
+void StartCluster() {
+  Cluster& c = *cluster;
+  const std::string prometheus = FindExecutable("prometheus");
+  c.promtool = FindExecutable("promtool");
+  if (prometheus.empty() || c.promtool.empty()) {
+    c.skip_reason = "the prometheus server and promtool are needed (Debian: apt-get install prometheus)";
+    return;
+  }
+  c.coordinator_metrics_port = FreePort();
+  const std::string port_file = c.dir.File("coordinator.port");
+  c.coordinator = std::make_unique<Process>(
+      std::vector<std::string>{TOKENMETER_BINARY, "coordinator", "--listen", "127.0.0.1:0", "--store",
+                               c.dir.File("results.db"), "--metrics",
+                               "127.0.0.1:" + std::to_string(c.coordinator_metrics_port), "--port-file", port_file},
+      c.dir.File("coordinator.log"));
+  int port = 0;
+  if (!Eventually([&] { return static_cast<bool>(std::ifstream(port_file) >> port) && port > 0; }, seconds(20))) {
+    c.setup_error = "the coordinator did not start" + c.Logs();
+    return;
+  }
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  for (int i = 0; i < 2; ++i) {
+    const int metrics_port = FreePort();
+    c.worker_metrics_ports.push_back(metrics_port);
+    c.workers.push_back(std::make_unique<Process>(
+        std::vector<std::string>{TOKENMETER_BINARY, "worker", "--coordinator", address, "--metrics",
+                                 "127.0.0.1:" + std::to_string(metrics_port), "--setup", kSetup, "--cpu-threads", "1",
+                                 "--price-per-device-hour", "1.5"},
+        c.dir.File("worker-" + std::to_string(i) + ".log")));
+  }
+  // Both workers registered and serving /metrics.
+  if (!Eventually(
+          [&] {
+            return HttpGet(c.coordinator_metrics_port, "/metrics").body.find("tokenmeter_workers{state=\"idle\"} 2") !=
+                   std::string::npos;
+          },
+          seconds(20))) {
+    c.setup_error = "the workers did not register" + c.Logs();
+    return;
+  }
+
+  c.prometheus_port = FreePort();
+  const std::string config = c.dir.File("prometheus.yml");
+  WritePrometheusConfig(config);
+  c.prometheus = std::make_unique<Process>(
+      std::vector<std::string>{prometheus, "--config.file=" + config,
+                               "--storage.tsdb.path=" + c.dir.File("prometheus-data"),
+                               "--web.listen-address=127.0.0.1:" + std::to_string(c.prometheus_port),
+                               "--log.level=warn"},
+      c.dir.File("prometheus.log"));
+  // Every target scraped at least once before the benchmarks, so counters
+  // are seen before they move and rates have a baseline.
+  if (!Eventually([&] { return Query("sum(up{job=~\"tokenmeter-.*\"})").finite > 0 &&
+                               Query("sum(up{job=~\"tokenmeter-.*\"}) == 3").series == 1; },
+                  seconds(30))) {
+    c.setup_error = "Prometheus did not scrape the three targets" + c.Logs();
+    return;
+  }
+
+  bool ok = false;
+  std::string out = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "2",
+                                   "--warmup", "1"},
+                                  seconds(60), &ok);
+  if (!ok) {
+    c.setup_error = "tokenmeter run --workload gemm failed:\n" + Tail(out) + c.Logs();
+    return;
+  }
+  out = RunTokenmeter({"run", "--coordinator", address, "--workload", "collective/all-reduce", "--max-bytes", "64K",
+                       "--iterations", "3", "--warmup", "1"},
+                      seconds(60), &ok);
+  if (!ok) {
+    c.setup_error = "tokenmeter run --workload collective/all-reduce failed:\n" + Tail(out) + c.Logs();
+    return;
+  }
+  // Train-step figures (tokens/s, MFU, cost) once train-step runs end to
+  // end; until then the panels needing them are listed as skipped.
+  out = RunTokenmeter({"run", "--coordinator", address, "--workload", "train-step/tiny", "--iterations", "2",
+                       "--warmup", "1"},
+                      seconds(60), &ok);
+  if (ok) {
+    c.met.insert("train-step");
+  } else {
+    c.unmet["train-step"] = "`tokenmeter run --workload train-step/tiny` failed: " + Tail(out, 1);
+  }
+  const std::string figures = HttpGet(c.coordinator_metrics_port, "/metrics").body;
+  if (figures.find("\ntokenmeter_energy_per_token_joules{") != std::string::npos) {
+    c.met.insert("energy");
+  } else {
+    c.unmet["energy"] = "no result carries device energy; the CPU backend reports none";
+  }
+}
+
+class PrometheusLoopTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster = new Cluster();
+    StartCluster();
+  }
+  static void TearDownTestSuite() {
+    delete cluster;  // stops every process (RAII), removes the directory
+    cluster = nullptr;
+  }
+  void SetUp() override {
+    if (!cluster->skip_reason.empty()) GTEST_SKIP() << cluster->skip_reason;
+    ASSERT_TRUE(cluster->setup_error.empty()) << cluster->setup_error;
+  }
+
+  // Every query of every panel (variables resolved), split by requirement.
+  struct Checked {
+    std::vector<std::string> failures;                 // checkable, but no data
+    std::map<std::string, std::vector<std::string>> skipped;  // requirement id -> panels
+  };
+  Checked CheckPanels(const std::set<std::string>& only_requirements) {
+    std::vector<std::string> errors;
+    auto dashboards = LoadDashboards(kSource + "/dashboards", &errors);
+    EXPECT_TRUE(errors.empty());
+    EXPECT_FALSE(dashboards.empty());
+    struct Pending {
+      PanelQuery q;
+      std::string expr;
+    };
+    std::vector<Pending> pending;
+    Checked checked;
+    for (const auto& d : dashboards) {
+      for (const auto& q : PanelQueries(d)) {
+        const std::string req = RequirementOf(q.expr);
+        if (!only_requirements.count(req)) continue;
+        if (!req.empty() && !cluster->met.count(req)) {
+          checked.skipped[req].push_back(q.Name());
+          continue;
+        }
+        std::string unresolved;
+        pending.push_back({q, Substitute(d, q.expr, &unresolved)});
+        EXPECT_TRUE(unresolved.empty()) << q.Name() << ": unresolved " << unresolved;
+      }
+    }
+    // Scrapes and rule evaluations land within a few seconds of the run;
+    // poll (bounded) until every query answers, then report the rest.
+    std::map<std::string, std::string> last;
+    Eventually(
+        [&] {
+          last.clear();
+          for (const auto& p : pending) {
+            auto r = Query(p.expr);
+            if (!HasData(r)) last[p.q.Name()] = Describe(r) + "\n    " + p.expr;
+          }
+          return last.empty();
+        },
+        seconds(20));
+    for (const auto& [name, why] : last) checked.failures.push_back(name + ": " + why);
+    return checked;
+  }
+
+  static std::string SkipMessage(const std::map<std::string, std::vector<std::string>>& skipped) {
+    std::string msg;
+    for (const auto& r : Requirements()) {
+      auto it = skipped.find(r.id);
+      if (it == skipped.end()) continue;
+      msg += "\n" + std::to_string(it->second.size()) + " panel queries skipped, " + r.why + " (" +
+             cluster->unmet[r.id] + "):";
+      for (const auto& name : it->second) msg += "\n  - " + name;
+    }
+    return msg;
+  }
+};
+
+TEST_F(PrometheusLoopTest, PromtoolAcceptsEveryExposition) {
+  std::vector<std::pair<std::string, int>> targets = {{"coordinator", cluster->coordinator_metrics_port}};
+  for (size_t i = 0; i < cluster->worker_metrics_ports.size(); ++i) {
+    targets.push_back({"worker-" + std::to_string(i), cluster->worker_metrics_ports[i]});
+  }
+  for (const auto& [name, port] : targets) {
+    SCOPED_TRACE(name);
+    auto r = HttpGet(port, "/metrics");
+    ASSERT_EQ(r.status, 200);
+    const std::string file = cluster->dir.File(name + ".metrics.txt");
+    WriteFile(file, r.body);
+    auto check = RunCommand({cluster->promtool, "check", "metrics"}, cluster->dir.path(), seconds(30), file);
+    EXPECT_EQ(check.exit_code, 0) << check.output;
+    EXPECT_EQ(check.output, "") << "promtool check metrics on " << name << "'s /metrics";
+    EXPECT_NE(r.body.find("# TYPE tokenmeter_build_info gauge"), std::string::npos);
+  }
+  // The families DESIGN names, with their types, after a gemm and a
+  // collective run (train-step and power families exist but have no series
+  // until those results do).
+  const std::string coordinator = HttpGet(cluster->coordinator_metrics_port, "/metrics").body;
+  for (const char* line : {"# TYPE tokenmeter_workers gauge", "# TYPE tokenmeter_jobs_total counter",
+                           "# TYPE tokenmeter_job_duration_seconds histogram",
+                           "# TYPE tokenmeter_heartbeat_age_seconds gauge",
+                           "# TYPE tokenmeter_result_gemm_flops_per_second gauge",
+                           "# TYPE tokenmeter_result_collective_bus_bandwidth_bytes_per_second gauge"}) {
+    EXPECT_NE(coordinator.find(line), std::string::npos) << line;
+  }
+  const std::string worker = HttpGet(cluster->worker_metrics_ports[0], "/metrics").body;
+  for (const char* line : {"# TYPE tokenmeter_gemm_flops_per_second gauge",
+                           "# TYPE tokenmeter_collective_bus_bandwidth_bytes_per_second gauge"}) {
+    EXPECT_NE(worker.find(line), std::string::npos) << line;
+  }
+  // dcgm-exporter's label spelling on device series.
+  EXPECT_NE(worker.find("Hostname=\""), std::string::npos);
+  EXPECT_NE(worker.find("UUID=\""), std::string::npos);
+  EXPECT_NE(worker.find("gpu=\"0\""), std::string::npos);
+}
+
+// Panels on metrics every run produces (fleet, jobs, gemm, collectives).
+TEST_F(PrometheusLoopTest, EveryPanelReturnsData) {
+  auto checked = CheckPanels({""});
+  for (const auto& f : checked.failures) ADD_FAILURE() << "panel without data: " << f;
+}
+
+// Panels on train-step figures: checked once a train-step result exists,
+// else each is named in the skip message.
+TEST_F(PrometheusLoopTest, TrainStepPanelsReturnData) {
+  auto checked = CheckPanels({"train-step"});
+  for (const auto& f : checked.failures) ADD_FAILURE() << "panel without data: " << f;
+  if (!checked.skipped.empty()) GTEST_SKIP() << SkipMessage(checked.skipped);
+}
+
+// Panels on device energy and power: need a device that reports them.
+TEST_F(PrometheusLoopTest, EnergyPanelsReturnData) {
+  auto checked = CheckPanels({"energy"});
+  for (const auto& f : checked.failures) ADD_FAILURE() << "panel without data: " << f;
+  if (!checked.skipped.empty()) GTEST_SKIP() << SkipMessage(checked.skipped);
+}
+
+// Proves the check above can fail: a panel with a wrong metric name gets no
+// data, and so would be reported.
+TEST_F(PrometheusLoopTest, AWrongMetricNameHasNoData) {
+  EXPECT_TRUE(HasData(Query("max by (setup, shape, dtype) (tokenmeter_result_gemm_flops_per_second)")));
+  EXPECT_FALSE(HasData(Query("max by (setup, shape, dtype) (tokenmeter_result_gemm_flop_per_second)")));
+  EXPECT_FALSE(HasData(Query("tokenmeter_workers{state=\"no-such-state\"}")));
+}
+
+TEST_F(PrometheusLoopTest, EveryVariableHasValues) {
+  std::vector<std::string> errors, skipped;
+  for (const auto& d : LoadDashboards(kSource + "/dashboards", &errors)) {
+    for (const auto* v : Variables(d)) {
+      if (StringField(*v, "type") != "query") continue;
+      const std::string name = d.file + " / $" + StringField(*v, "name");
+      auto promql = LabelValuesAsQuery(StringField(*v, "query"));
+      ASSERT_TRUE(promql.has_value()) << name;
+      const std::string req = RequirementOf(*promql);
+      if (!req.empty() && !cluster->met.count(req)) {
+        skipped.push_back(name);
+        continue;
+      }
+      std::string unresolved;
+      const std::string expr = Substitute(d, *promql, &unresolved);
+      auto r = Query(expr);
+      EXPECT_TRUE(HasData(r)) << name << ": " << Describe(r) << "\n    " << expr;
+    }
+  }
+  if (!skipped.empty() && !HasFailure()) {
+    std::string msg;
+    for (const auto& s : skipped) msg += "\n  - " + s;
+    GTEST_SKIP() << "variables skipped, requires train-step result:" << msg;
+  }
+}
+
+// The recording rules run inside this Prometheus and produce series.
+TEST_F(PrometheusLoopTest, RecordingRulesProduceSeries) {
+  for (const char* rule : {"setup_collective_size_bytes:tokenmeter_collective_bus_bandwidth_bytes_per_second:median",
+                           "gpu:tokenmeter_collective_bus_bandwidth_bytes_per_second:ratio_to_setup_median",
+                           "setup_dtype:tokenmeter_gemm_flops_per_second:max", "outcome:tokenmeter_jobs_total:rate15m",
+                           "fleet:tokenmeter_jobs_failed:ratio_rate15m", "fleet:tokenmeter_job_duration_seconds:p50_1h",
+                           "fleet:tokenmeter_job_duration_seconds:p95_1h"}) {
+    QueryResult r;
+    Eventually([&] { return HasData(r = Query(rule)); }, seconds(10));
+    EXPECT_TRUE(HasData(r)) << rule << ": " << Describe(r);
+  }
+  // Two healthy CPU workers are no alert.
+  auto alerts = Query("ALERTS{alertname=~\"TokenmeterWorkerLost|TokenmeterBusBandwidthLow\"}");
+  EXPECT_EQ(alerts.series, 0);
+}
+
+}  // namespace
+}  // namespace tokenmeter::metrics_test
