@@ -324,8 +324,13 @@ absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
         job.unreported.erase(worker);
         for (const auto& r : report.ranks()) job.rank_results.push_back(r);
         if (job.unreported.empty()) {
+          workload::AssemblyContext context;
+          if (job.status.spec().has_train_step()) {
+            context.mamf_flops_per_device =
+                StoredMamf(workload::JobSetupName(job.inventory), job.status.spec().train_step().dtype());
+          }
           v1::JobResult result = workload::AssembleJobResult(job.status.job_id(), job.status.spec(), job.inventory,
-                                                             std::move(job.rank_results));
+                                                             std::move(job.rank_results), context);
           *result.mutable_started_at() = job.status.started_at();
           *result.mutable_finished_at() = NowProto();
           result.set_tokenmeter_version(TOKENMETER_VERSION);
@@ -397,6 +402,20 @@ void Scheduler::ReleaseHeldErrors() {
       FinishJob(job, v1::JOB_FAILED, job.held_error, nullptr);
     }
   }
+}
+
+double Scheduler::StoredMamf(const std::string& setup, v1::DType dtype) {
+  auto results = store_->ListResults({"", setup, 0});
+  if (!results.ok()) return 0;
+  // The newest result with GEMM rows in this dtype speaks for the setup now.
+  for (const auto& r : *results) {
+    double best = 0;
+    for (const auto& g : r.gemm()) {
+      if (g.dtype() == dtype && g.verified()) best = std::max(best, g.tflops() * 1e12);
+    }
+    if (best > 0) return best;
+  }
+  return 0;
 }
 
 Scheduler::Counts Scheduler::Snapshot() {

@@ -105,6 +105,9 @@ class Scheduler {
   void FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(const v1::JobStatus& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Best verified GEMM FLOP/s per device in `dtype` of the newest stored
+  // result on `setup` that has such rows; 0 when none.
+  double StoredMamf(const std::string& setup, v1::DType dtype) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   google::protobuf::Timestamp NowProto() const;
 
   const SchedulerOptions options_;

@@ -14,6 +14,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "kernels/step.h"
 #include "kernels/store.h"
 #include "kernels/types.h"
 
@@ -87,6 +89,17 @@ class Backend {
   // lost mid-way gives an error within options.timeout.
   virtual absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,
                                                       const IterationPlan& plan) = 0;
+
+  // Runs `program` plan.warmup untimed and plan.timed timed times, timing
+  // every op of every timed iteration on the device. Operands are allocated
+  // once (sized to the largest op) with random data before the first
+  // iteration. InvalidArgument for a malformed program (a group without this
+  // rank, a bad index); ResourceExhausted when the buffers do not fit;
+  // Unimplemented when the backend lacks a dtype or op, naming both.
+  // Collective across the ranks of every group used.
+  virtual absl::StatusOr<StepRun> RunStep(const StepProgram& program, const IterationPlan& plan) {
+    return absl::UnimplementedError(absl::StrCat("backend ", std::string(kind()), " does not run training steps yet"));
+  }
 
   // Energy the device has used since the backend was created, in joules;
   // Unimplemented where the device does not report it.

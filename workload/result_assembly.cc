@@ -6,6 +6,8 @@
 #include <tuple>
 
 #include "absl/strings/str_join.h"
+#include "workload/catalogue.h"
+#include "workload/cost.h"
 #include "workload/figures.h"
 
 namespace tokenmeter::workload {
@@ -16,8 +18,65 @@ std::string JobSetupName(const std::vector<v1::WorkerInventory>& inventory) {
   return absl::StrJoin(setups, "+");
 }
 
+namespace {
+
+// The train step's figures, from the ranks' step measurements.
+v1::TrainStepFigures TrainStepFigures(const v1::WorkloadSpec& spec, const std::vector<v1::WorkerInventory>& inventory,
+                                      const std::vector<v1::RankResult>& ranks, const std::string& device_model,
+                                      const AssemblyContext& context) {
+  TrainStepRun run;
+  run.devices = static_cast<int>(ranks.size());
+  // Per iteration, the step ends when its slowest rank does.
+  std::vector<double> slowest;
+  const v1::TrainStepMeasurement* slowest_rank = nullptr;
+  double energy = 0;
+  bool energy_everywhere = !ranks.empty();
+  double calibration = 0;
+  for (const auto& r : ranks) {
+    const auto& m = r.train_step();
+    for (int i = 0; i < m.iteration_seconds_size(); ++i) {
+      if (static_cast<int>(slowest.size()) <= i) slowest.push_back(0);
+      slowest[i] = std::max(slowest[i], m.iteration_seconds(i));
+    }
+    if (slowest_rank == nullptr || m.timing().median_seconds() > slowest_rank->timing().median_seconds()) {
+      slowest_rank = &m;
+    }
+    energy += m.energy_joules();
+    energy_everywhere = energy_everywhere && m.energy_joules() > 0;
+    calibration += m.calibration_flops_per_second() / static_cast<double>(ranks.size());
+  }
+  run.step = Summarize({slowest.data(), slowest.size()});
+  if (slowest_rank != nullptr) {
+    for (const auto& [phase, t] : slowest_rank->phase_seconds()) run.phase_seconds[phase] = t;
+    run.grad_sync_overlapped = slowest_rank->grad_sync_overlapped();
+    run.depth_scale = slowest_rank->depth_scale();
+  }
+  const v1::DType dtype = spec.train_step().dtype();
+  const DeviceSpec* device = FindDevice(device_model);
+  if (device != nullptr) {
+    run.peak_flops_per_device = device->PeakFlops(dtype);
+  } else if (calibration > 0) {
+    run.peak_flops_per_device = calibration;
+    run.peak_is_measured = true;
+  }
+  run.mamf_flops_per_device = context.mamf_flops_per_device;
+  for (const auto& inv : inventory) {
+    if (inv.price_per_device_hour() > 0) {
+      run.price_per_device_hour = inv.price_per_device_hour();
+      break;
+    }
+  }
+  if (run.price_per_device_hour == 0 && device != nullptr) run.price_per_device_hour = device->price_per_device_hour;
+  run.energy_joules = energy_everywhere ? energy : 0;
+  auto figures = ComputeTrainStepFigures(spec.train_step(), run);
+  return figures.ok() ? *figures : v1::TrainStepFigures();
+}
+
+}  // namespace
+
 v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpec& spec,
-                                const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks) {
+                                const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks,
+                                const AssemblyContext& context) {
   std::sort(ranks.begin(), ranks.end(), [](const auto& a, const auto& b) { return a.rank() < b.rank(); });
   v1::JobResult result;
   result.set_job_id(job_id);
@@ -80,6 +139,9 @@ v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpe
     auto& c = collective[key];
     CompleteCollectiveMeasurement(&c, result.world_size());
     *result.add_collective() = c;
+  }
+  if (spec.has_train_step()) {
+    *result.mutable_train_step() = TrainStepFigures(spec, inventory, ranks, result.device_model(), context);
   }
   for (auto& rank : ranks) *result.add_ranks() = std::move(rank);
   return result;

@@ -14,14 +14,27 @@ namespace tokenmeter::workload {
 // setups joined with "+" (a job spanning setups is a setup of its own).
 std::string JobSetupName(const std::vector<v1::WorkerInventory>& inventory);
 
+// What assembly needs beyond the ranks' measurements.
+struct AssemblyContext {
+  // The measured maximum achievable matmul FLOP/s per device on this setup in
+  // the train step's dtype (the best stored `gemm` row); 0 = not measured.
+  double mamf_flops_per_device = 0;
+};
+
 // Builds a job's result from its ranks' measurements. A job is as fast as its
 // slowest rank: each GEMM shape and collective size takes the measurement of
 // the rank with the highest median time, with every iteration of that rank
 // kept; wrong elements add up over ranks; a GEMM row counts as verified only
 // when every rank verified it. mamf_tflops is the best job-level GEMM row.
-// `ranks` need not be sorted. Timestamps and version are left to the caller.
+// A train step's time per iteration is the slowest rank's; its figures follow
+// workload/cost.h, against the catalogue's datasheet peak for the device (a
+// CPU's peak is its ranks' calibration GEMM, labelled as measured), the price
+// the workers registered (else the catalogue's default) and the ranks' summed
+// energy. `ranks` need not be sorted. Timestamps and version are left to the
+// caller.
 v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpec& spec,
-                                const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks);
+                                const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks,
+                                const AssemblyContext& context = {});
 
 }  // namespace tokenmeter::workload
 

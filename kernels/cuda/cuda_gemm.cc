@@ -3,6 +3,8 @@
 #include <cstdint>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_status.h"
@@ -88,26 +90,32 @@ std::string Shape(const GemmProblem& p) {
   return absl::StrCat(p.m, "x", p.n, "x", p.k, " ", std::string(DTypeName(p.dtype)));
 }
 
-// Owners for cuBLASLt descriptors.
-struct DescDeleter {
-  void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
-  void operator()(cublasLtMatrixLayoutOpaque_t* d) const { cublasLtMatrixLayoutDestroy(d); }
-  void operator()(cublasLtMatmulPreferenceOpaque_t* d) const { cublasLtMatmulPreferenceDestroy(d); }
-};
-using MatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, DescDeleter>;
-using Layout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, DescDeleter>;
-using Preference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, DescDeleter>;
-
-absl::StatusOr<Layout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
-                                  const std::string& what) {
+absl::StatusOr<LtLayout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
+                                    const std::string& what) {
   cublasLtMatrixLayout_t raw = nullptr;
   TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&raw, type, static_cast<uint64_t>(rows),
                                                        static_cast<uint64_t>(cols), ld),
                             "cublasLtMatrixLayoutCreate for ", what);
-  return Layout(raw);
+  return LtLayout(raw);
 }
 
+using Preference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, LtDescDeleter>;
+
 }  // namespace
+
+GemmOperandSizes GemmOperands(const GemmProblem& problem) {
+  const DTypeRecipe r = RecipeFor(problem.dtype);
+  GemmOperandSizes s;
+  s.in_elem = r.in_elem;
+  s.round_inputs_to_tf32 = r.round_inputs_to_tf32;
+  const bool overflow = __builtin_mul_overflow(problem.m, problem.k, &s.a_elems) ||
+                        __builtin_mul_overflow(problem.k, problem.n, &s.b_elems) ||
+                        __builtin_mul_overflow(problem.m, problem.n, &s.c_elems);
+  s.a_bytes = overflow ? -1 : CheckedBytes(s.a_elems, r.in_bytes);
+  s.b_bytes = overflow ? -1 : CheckedBytes(s.b_elems, r.in_bytes);
+  s.c_bytes = overflow ? -1 : CheckedBytes(s.c_elems, r.out_bytes);
+  return s;
+}
 
 absl::StatusOr<std::unique_ptr<CublasLtGemm>> CublasLtGemm::Create(int device_index,
                                                                    const DeviceDescription& device,
@@ -136,15 +144,10 @@ bool CublasLtGemm::Supports(DType dtype) const {
   return true;
 }
 
-absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const IterationPlan& plan) {
-  const std::string shape = Shape(problem);
+absl::Status CublasLtGemm::Validate(const GemmProblem& problem) const {
   if (problem.m <= 0 || problem.n <= 0 || problem.k <= 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "gemm sizes must be positive: m=", problem.m, " n=", problem.n, " k=", problem.k));
-  }
-  if (plan.warmup < 0 || plan.timed < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
-                                                   plan.warmup, " timed=", plan.timed));
   }
   if (!Supports(problem.dtype)) {
     return absl::UnimplementedError(absl::StrCat(
@@ -156,18 +159,89 @@ absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const Iter
       (problem.m % 16 != 0 || problem.n % 16 != 0 || problem.k % 16 != 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "gemm in fp8_e4m3 needs m, n and k to be multiples of 16 (cuBLASLt's 16-byte operand "
-        "alignment), got ", shape));
+        "alignment), got ", Shape(problem)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const PreparedGemm*> CublasLtGemm::Prepare(const GemmProblem& problem) {
+  const auto key = std::make_tuple(problem.m, problem.n, problem.k, problem.dtype);
+  if (auto it = prepared_.find(key); it != prepared_.end()) return it->second.get();
+  if (absl::Status s = Validate(problem); !s.ok()) return s;
+  const DTypeRecipe r = RecipeFor(problem.dtype);
+  auto p = std::make_unique<PreparedGemm>();
+  p->problem = problem;
+  p->shape = Shape(problem);
+  const std::string& shape = p->shape;
+
+  // Descriptors: TN column-major (see cuda_gemm.h).
+  cublasLtMatmulDesc_t raw_desc = nullptr;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&raw_desc, r.compute, CUDA_R_32F),
+                            "cublasLtMatmulDescCreate for gemm ", shape);
+  p->desc.reset(raw_desc);
+  const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(p->desc.get(), CUBLASLT_MATMUL_DESC_TRANSA,
+                                                           &trans_a, sizeof(trans_a)),
+                            "setting TRANSA for gemm ", shape);
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(p->desc.get(), CUBLASLT_MATMUL_DESC_TRANSB,
+                                                           &trans_b, sizeof(trans_b)),
+                            "setting TRANSB for gemm ", shape);
+  absl::StatusOr<LtLayout> a_layout = MakeLayout(r.in_type, problem.k, problem.m, problem.k, "A");
+  if (!a_layout.ok()) return a_layout.status();
+  absl::StatusOr<LtLayout> b_layout = MakeLayout(r.in_type, problem.k, problem.n, problem.k, "B");
+  if (!b_layout.ok()) return b_layout.status();
+  absl::StatusOr<LtLayout> c_layout = MakeLayout(r.out_type, problem.m, problem.n, problem.m, "C");
+  if (!c_layout.ok()) return c_layout.status();
+  p->a_layout = *std::move(a_layout);
+  p->b_layout = *std::move(b_layout);
+  p->c_layout = *std::move(c_layout);
+
+  cublasLtMatmulPreference_t raw_pref = nullptr;
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&raw_pref),
+                            "cublasLtMatmulPreferenceCreate");
+  Preference pref(raw_pref);
+  const size_t workspace_bytes = workspace_.bytes();
+  TM_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                           &workspace_bytes, sizeof(workspace_bytes)),
+      "setting max workspace");
+  int found = 0;
+  TM_CUBLAS_RETURN_IF_ERROR(
+      cublasLtMatmulAlgoGetHeuristic(handle_, p->desc.get(), p->a_layout.get(), p->b_layout.get(),
+                                     p->c_layout.get(), p->c_layout.get(), pref.get(), 1,
+                                     &p->heuristic, &found),
+      "cublasLtMatmulAlgoGetHeuristic for gemm ", shape, " on ", device_.model);
+  if (found == 0) {
+    return absl::UnimplementedError(absl::StrCat("cuBLASLt has no algorithm for gemm ", shape,
+                                                 " (TN layout) on ", device_.model));
+  }
+  const PreparedGemm* out = p.get();
+  prepared_.emplace(key, std::move(p));
+  return out;
+}
+
+cublasStatus_t CublasLtGemm::Enqueue(const PreparedGemm& gemm, const void* a, const void* b,
+                                     void* c) {
+  const float alpha = 1.0f, beta = 0.0f;
+  return cublasLtMatmul(handle_, gemm.desc.get(), &alpha, a, gemm.a_layout.get(), b,
+                        gemm.b_layout.get(), &beta, c, gemm.c_layout.get(), c,
+                        gemm.c_layout.get(), &gemm.heuristic.algo, workspace_.get(),
+                        workspace_.bytes(), stream_);
+}
+
+absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const IterationPlan& plan) {
+  const std::string shape = Shape(problem);
+  if (absl::Status s = Validate(problem); !s.ok()) return s;
+  if (plan.warmup < 0 || plan.timed < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
+                                                   plan.warmup, " timed=", plan.timed));
   }
   const DTypeRecipe r = RecipeFor(problem.dtype);
 
   // Size check before any allocation.
-  int64_t a_elems = 0, b_elems = 0, c_elems = 0;
-  const bool overflow = __builtin_mul_overflow(problem.m, problem.k, &a_elems) ||
-                        __builtin_mul_overflow(problem.k, problem.n, &b_elems) ||
-                        __builtin_mul_overflow(problem.m, problem.n, &c_elems);
-  const int64_t a_bytes = overflow ? -1 : CheckedBytes(a_elems, r.in_bytes);
-  const int64_t b_bytes = overflow ? -1 : CheckedBytes(b_elems, r.in_bytes);
-  const int64_t c_bytes = overflow ? -1 : CheckedBytes(c_elems, r.out_bytes);
+  const GemmOperandSizes sizes = GemmOperands(problem);
+  const int64_t a_elems = sizes.a_elems, b_elems = sizes.b_elems;
+  const int64_t a_bytes = sizes.a_bytes, b_bytes = sizes.b_bytes, c_bytes = sizes.c_bytes;
   size_t free_bytes = 0, total_bytes = 0;
   TM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo on device ",
                           device_index_);
@@ -202,53 +276,9 @@ absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const Iter
                                             r.round_inputs_to_tf32, stream_),
                           "filling B of gemm ", shape);
 
-  // Descriptors: TN column-major (see cuda_gemm.h).
-  cublasLtMatmulDesc_t raw_desc = nullptr;
-  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&raw_desc, r.compute, CUDA_R_32F),
-                            "cublasLtMatmulDescCreate for gemm ", shape);
-  MatmulDesc desc(raw_desc);
-  const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
-  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSA,
-                                                           &trans_a, sizeof(trans_a)),
-                            "setting TRANSA for gemm ", shape);
-  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(desc.get(), CUBLASLT_MATMUL_DESC_TRANSB,
-                                                           &trans_b, sizeof(trans_b)),
-                            "setting TRANSB for gemm ", shape);
-  absl::StatusOr<Layout> a_layout = MakeLayout(r.in_type, problem.k, problem.m, problem.k, "A");
-  if (!a_layout.ok()) return a_layout.status();
-  absl::StatusOr<Layout> b_layout = MakeLayout(r.in_type, problem.k, problem.n, problem.k, "B");
-  if (!b_layout.ok()) return b_layout.status();
-  absl::StatusOr<Layout> c_layout = MakeLayout(r.out_type, problem.m, problem.n, problem.m, "C");
-  if (!c_layout.ok()) return c_layout.status();
-
-  cublasLtMatmulPreference_t raw_pref = nullptr;
-  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulPreferenceCreate(&raw_pref),
-                            "cublasLtMatmulPreferenceCreate");
-  Preference pref(raw_pref);
-  const size_t workspace_bytes = workspace_.bytes();
-  TM_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulPreferenceSetAttribute(pref.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                           &workspace_bytes, sizeof(workspace_bytes)),
-      "setting max workspace");
-  cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  TM_CUBLAS_RETURN_IF_ERROR(
-      cublasLtMatmulAlgoGetHeuristic(handle_, desc.get(), a_layout->get(), b_layout->get(),
-                                     c_layout->get(), c_layout->get(), pref.get(), 1, &heuristic,
-                                     &found),
-      "cublasLtMatmulAlgoGetHeuristic for gemm ", shape, " on ", device_.model);
-  if (found == 0) {
-    return absl::UnimplementedError(absl::StrCat("cuBLASLt has no algorithm for gemm ", shape,
-                                                 " (TN layout) on ", device_.model));
-  }
-
-  const float alpha = 1.0f, beta = 0.0f;
-  auto matmul = [&]() {
-    return cublasLtMatmul(handle_, desc.get(), &alpha, a.get(), a_layout->get(), b.get(),
-                          b_layout->get(), &beta, c.get(), c_layout->get(), c.get(),
-                          c_layout->get(), &heuristic.algo, workspace_.get(), workspace_bytes,
-                          stream_);
-  };
+  absl::StatusOr<const PreparedGemm*> prepared = Prepare(problem);
+  if (!prepared.ok()) return prepared.status();
+  auto matmul = [&]() { return Enqueue(**prepared, a.get(), b.get(), c.get()); };
 
   // Check once, on the first product.
   TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul for gemm ", shape);

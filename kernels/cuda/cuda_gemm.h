@@ -23,13 +23,47 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <map>
 #include <memory>
+#include <string>
+#include <tuple>
 
 #include "absl/status/statusor.h"
+#include "kernels/cuda/device_kernels.h"
 #include "kernels/cuda/device_resources.h"
 #include "kernels/types.h"
 
 namespace tokenmeter::kernels::cuda {
+
+// Owners for cuBLASLt descriptors.
+struct LtDescDeleter {
+  void operator()(cublasLtMatmulDescOpaque_t* d) const { cublasLtMatmulDescDestroy(d); }
+  void operator()(cublasLtMatrixLayoutOpaque_t* d) const { cublasLtMatrixLayoutDestroy(d); }
+  void operator()(cublasLtMatmulPreferenceOpaque_t* d) const { cublasLtMatmulPreferenceDestroy(d); }
+};
+using LtMatmulDesc = std::unique_ptr<cublasLtMatmulDescOpaque_t, LtDescDeleter>;
+using LtLayout = std::unique_ptr<cublasLtMatrixLayoutOpaque_t, LtDescDeleter>;
+
+// Bytes of each operand of one GEMM in the storage types of cuda_gemm.h's
+// table; -1 where the count overflows int64.
+struct GemmOperandSizes {
+  int64_t a_elems = 0, b_elems = 0, c_elems = 0;
+  int64_t a_bytes = 0, b_bytes = 0, c_bytes = 0;
+  ElemType in_elem = ElemType::kF32;  // storage type of A and B
+  bool round_inputs_to_tf32 = false;  // what LaunchFillUniform needs for A and B
+};
+GemmOperandSizes GemmOperands(const GemmProblem& problem);
+
+// One GEMM shape and dtype, described and with cuBLASLt's algorithm chosen
+// once (CublasLtGemm::Prepare); enqueued any number of times on any operands
+// of at least its sizes (256-byte aligned, as cudaMalloc gives).
+struct PreparedGemm {
+  GemmProblem problem;
+  std::string shape;  // "MxNxK dtype", for messages
+  LtMatmulDesc desc;
+  LtLayout a_layout, b_layout, c_layout;
+  cublasLtMatmulHeuristicResult_t heuristic{};
+};
 
 // Not thread-safe: one thread at a time, with the owning device current.
 class CublasLtGemm {
@@ -60,7 +94,19 @@ class CublasLtGemm {
   // ResourceExhausted (bytes needed and free) before any allocation.
   absl::StatusOr<GemmRun> Run(const GemmProblem& problem, const IterationPlan& plan);
 
+  // The descriptors and algorithm of `problem`, looked up once per distinct
+  // (m, n, k, dtype) and cached for this object's life; the pointer stays
+  // valid as long as this object. InvalidArgument / Unimplemented as Run.
+  absl::StatusOr<const PreparedGemm*> Prepare(const GemmProblem& problem);
+
+  // Enqueues C = op(A)·B of `gemm` on the stream (α = 1, β = 0), with this
+  // object's workspace. Returns the launch status only.
+  cublasStatus_t Enqueue(const PreparedGemm& gemm, const void* a, const void* b, void* c);
+
  private:
+  // InvalidArgument / Unimplemented for a problem Run would refuse.
+  absl::Status Validate(const GemmProblem& problem) const;
+
   CublasLtGemm(int device_index, const DeviceDescription& device, cudaStream_t stream)
       : device_index_(device_index), device_(device), stream_(stream) {}
 
@@ -71,6 +117,7 @@ class CublasLtGemm {
   cudaStream_t stream_;
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer workspace_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, DType>, std::unique_ptr<PreparedGemm>> prepared_;
 };
 
 }  // namespace tokenmeter::kernels::cuda

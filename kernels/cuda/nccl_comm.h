@@ -25,6 +25,8 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
+#include "kernels/cuda/device_kernels.h"
+#include "kernels/store.h"
 #include "kernels/types.h"
 
 namespace tokenmeter::kernels::cuda {
@@ -41,6 +43,17 @@ class NcclComm {
   // peers do not arrive within options.timeout.
   static absl::StatusOr<std::unique_ptr<NcclComm>> Create(const BackendOptions& options,
                                                           cudaStream_t stream);
+
+  // Joins a communicator of `nranks` ranks in which this one is `rank`: rank 0
+  // of it creates the unique id and publishes it under `key` in `store`, the
+  // others read it from there (store may be null only when nranks is 1).
+  // Same non-blocking init and timeout discipline as Create; `who` names this
+  // rank in messages ("world rank 3, rank 1 of group [2,3]").
+  static absl::StatusOr<std::unique_ptr<NcclComm>> Join(Store* store, const std::string& key,
+                                                        int rank, int nranks,
+                                                        std::chrono::milliseconds timeout,
+                                                        cudaStream_t stream,
+                                                        const std::string& who);
   // Finalizes and destroys the communicator (aborts it if that does not
   // finish within the timeout).
   ~NcclComm();
@@ -55,10 +68,46 @@ class NcclComm {
   absl::StatusOr<CollectiveRun> Run(CollectiveOp op, int64_t count, DType dtype,
                                     const IterationPlan& plan);
 
+  // ---- Building blocks for callers that enqueue their own sequences (the
+  // training step, cuda_step.h). ----
+
+  // This rank's index in the communicator and the communicator's size.
+  int rank() const { return rank_; }
+  int size() const { return world_size_; }
+  bool aborted() const { return aborted_; }
+
+  // Element counts of `op` on S = `count` elements among `nranks` ranks:
+  // this rank's input, its output, and the per-rank chunk. InvalidArgument
+  // for count <= 0 or (all-gather, reduce-scatter, all-to-all) count not
+  // divisible by nranks; Unimplemented for a dtype NCCL is not run in.
+  struct Counts {
+    int64_t in = 0, out = 0, chunk = 0;
+  };
+  static absl::StatusOr<Counts> CountsFor(CollectiveOp op, int64_t count, DType dtype, int nranks);
+
+  // The input pattern and output formula of `op` on this communicator (the
+  // check of Run, device_kernels.h), with root 0.
+  CollectivePattern PatternFor(CollectiveOp op, int64_t count, DType dtype) const;
+
+  // Enqueues one `op` on the stream, out of place (`send`, `recv` sized as
+  // CountsFor says), without waiting for it. A non-blocking call that reports
+  // ncclInProgress is polled to completion of the enqueue, bounded by
+  // `deadline`. On any error the communicator is aborted; `what` names the
+  // op in the message. FailedPrecondition if it was aborted before.
+  absl::Status Enqueue(CollectiveOp op, int64_t count, DType dtype, const void* send, void* recv,
+                       std::chrono::steady_clock::time_point deadline, const std::string& what);
+
+  // OK while NCCL reports no asynchronous error; otherwise aborts the
+  // communicator and returns the error, naming `what`.
+  absl::Status CheckAsyncError(const std::string& what);
+
+  // Aborts the communicator (stopping its kernels, so the stream can drain)
+  // and returns `status`. Later calls fail with FailedPrecondition.
+  absl::Status Abort(absl::Status status);
+
  private:
-  NcclComm(const BackendOptions& options, cudaStream_t stream)
-      : rank_(options.rank), world_size_(options.world_size), timeout_(options.timeout),
-        stream_(stream) {}
+  NcclComm(int rank, int nranks, std::chrono::milliseconds timeout, cudaStream_t stream)
+      : rank_(rank), world_size_(nranks), timeout_(timeout), stream_(stream) {}
 
   // Polls until the communicator is no longer ncclInProgress (after a
   // non-blocking call), aborting it at `deadline`.
@@ -66,8 +115,6 @@ class NcclComm {
   // Polls until everything enqueued on the stream so far has finished,
   // watching NCCL's asynchronous errors; aborts at `deadline`.
   absl::Status WaitStream(std::chrono::steady_clock::time_point deadline, const std::string& what);
-  // Aborts the communicator and returns `status`.
-  absl::Status Abort(absl::Status status);
 
   int rank_;
   int world_size_;

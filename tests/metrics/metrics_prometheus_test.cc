@@ -7,7 +7,7 @@
 //     variables resolved as "All", returns data from that Prometheus — except
 //     panels whose metrics need a result this build cannot produce yet, which
 //     are listed by name in a skip message (never dropped silently);
-//   - every dashboard variable's label_values() query returns values.
+//   - and so does every dashboard variable's label_values() query.
 // Skips when prometheus or promtool is missing. No process outlives the test.
 #include <gtest/gtest.h>
 
@@ -283,7 +283,15 @@ class PrometheusLoopTest : public ::testing::Test {
     std::vector<Pending> pending;
     Checked checked;
     for (const auto& d : dashboards) {
-      for (const auto& q : PanelQueries(d)) {
+      auto queries = PanelQueries(d);
+      // Each variable's label_values() as the PromQL Grafana would run.
+      for (const auto* v : Variables(d)) {
+        if (StringField(*v, "type") != "query") continue;
+        auto promql = LabelValuesAsQuery(StringField(*v, "query"));
+        EXPECT_TRUE(promql.has_value()) << d.file << " $" << StringField(*v, "name");
+        if (promql) queries.push_back({d.file, "$" + StringField(*v, "name"), "variable", *promql});
+      }
+      for (const auto& q : queries) {
         const std::string req = RequirementOf(q.expr);
         if (!only_requirements.count(req)) continue;
         if (!req.empty() && !cluster->met.count(req)) {
@@ -363,7 +371,8 @@ TEST_F(PrometheusLoopTest, PromtoolAcceptsEveryExposition) {
   EXPECT_NE(worker.find("gpu=\"0\""), std::string::npos);
 }
 
-// Panels on metrics every run produces (fleet, jobs, gemm, collectives).
+// Panels (and dashboard variables) on metrics every run produces: fleet,
+// jobs, gemm, collectives.
 TEST_F(PrometheusLoopTest, EveryPanelReturnsData) {
   auto checked = CheckPanels({""});
   for (const auto& f : checked.failures) ADD_FAILURE() << "panel without data: " << f;
@@ -390,32 +399,6 @@ TEST_F(PrometheusLoopTest, AWrongMetricNameHasNoData) {
   EXPECT_TRUE(HasData(Query("max by (setup, shape, dtype) (tokenmeter_result_gemm_flops_per_second)")));
   EXPECT_FALSE(HasData(Query("max by (setup, shape, dtype) (tokenmeter_result_gemm_flop_per_second)")));
   EXPECT_FALSE(HasData(Query("tokenmeter_workers{state=\"no-such-state\"}")));
-}
-
-TEST_F(PrometheusLoopTest, EveryVariableHasValues) {
-  std::vector<std::string> errors, skipped;
-  for (const auto& d : LoadDashboards(kSource + "/dashboards", &errors)) {
-    for (const auto* v : Variables(d)) {
-      if (StringField(*v, "type") != "query") continue;
-      const std::string name = d.file + " / $" + StringField(*v, "name");
-      auto promql = LabelValuesAsQuery(StringField(*v, "query"));
-      ASSERT_TRUE(promql.has_value()) << name;
-      const std::string req = RequirementOf(*promql);
-      if (!req.empty() && !cluster->met.count(req)) {
-        skipped.push_back(name);
-        continue;
-      }
-      std::string unresolved;
-      const std::string expr = Substitute(d, *promql, &unresolved);
-      auto r = Query(expr);
-      EXPECT_TRUE(HasData(r)) << name << ": " << Describe(r) << "\n    " << expr;
-    }
-  }
-  if (!skipped.empty() && !HasFailure()) {
-    std::string msg;
-    for (const auto& s : skipped) msg += "\n  - " + s;
-    GTEST_SKIP() << "variables skipped, requires train-step result:" << msg;
-  }
 }
 
 // The recording rules run inside this Prometheus and produce series.

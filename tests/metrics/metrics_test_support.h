@@ -55,7 +55,8 @@ inline std::string ReadFile(const std::string& path) {
 inline void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // The last n lines of text (for failure messages).
-inline std::string Tail(const std::string& text, int n = 15) {
+inline std::string Tail(std::string text, int n = 15) {
+  while (!text.empty() && text.back() == '\n') text.pop_back();
   size_t pos = text.size();
   for (int i = 0; i < n && pos > 0; ++i) {
     pos = text.rfind('\n', pos - 1);
