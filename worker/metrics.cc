@@ -51,15 +51,15 @@ class WorkerMetrics : public MeasurementObserver {
   // Measurement callbacks run between measurements, never inside a timed
   // loop; the lookups below are still cached so a repeated sweep finds its
   // child without building a label map.
-  void OnGemm(int rank, const v1::GemmMeasurement& g) override {
+  void OnGemm(int device, const v1::GemmMeasurement& g) override {
     const std::string dtype(workload::DTypeName(g.dtype()));
     prometheus::Gauge* child;
     {
       absl::MutexLock lock(&mu_);
-      auto key = std::make_tuple(rank, g.shape().name(), dtype);
+      auto key = std::make_tuple(device, g.shape().name(), dtype);
       auto it = gemm_children_.find(key);
       if (it == gemm_children_.end()) {
-        auto l = DeviceLabels(rank);
+        auto l = DeviceLabels(device);
         l[m::kLabelShape] = g.shape().name();
         l[m::kLabelDtype] = dtype;
         it = gemm_children_.emplace(key, &gemm_->Add(l)).first;
@@ -69,17 +69,17 @@ class WorkerMetrics : public MeasurementObserver {
     child->Set(g.tflops() * 1e12);
   }
 
-  void OnCollective(int rank, const v1::CollectiveMeasurement& c) override {
+  void OnCollective(int device, const v1::CollectiveMeasurement& c) override {
     // Every rank times its own part of the collective: one series per device,
     // so a slow device or link stands out against its peers.
     const std::string op(workload::CollectiveOpName(c.op()));
     prometheus::Gauge* child;
     {
       absl::MutexLock lock(&mu_);
-      auto key = std::make_tuple(rank, op, c.size_bytes());
+      auto key = std::make_tuple(device, op, c.size_bytes());
       auto it = busbw_children_.find(key);
       if (it == busbw_children_.end()) {
-        auto l = DeviceLabels(rank);
+        auto l = DeviceLabels(device);
         l[m::kLabelCollective] = op;
         l[m::kLabelSizeBytes] = absl::StrCat(c.size_bytes());
         it = busbw_children_.emplace(key, &busbw_->Add(l)).first;
@@ -89,14 +89,14 @@ class WorkerMetrics : public MeasurementObserver {
     child->Set(c.busbw_gbps() * 1e9);
   }
 
-  void OnStep(int rank, double seconds) override {
+  void OnStep(int device, double seconds) override {
     prometheus::Histogram* child;
     {
       absl::MutexLock lock(&mu_);
-      auto it = step_children_.find(rank);
+      auto it = step_children_.find(device);
       if (it == step_children_.end()) {
         it = step_children_
-                 .emplace(rank, &steps_->Add(DeviceLabels(rank),
+                 .emplace(device, &steps_->Add(DeviceLabels(device),
                                              prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1,
                                                                                      0.25, 0.5, 1, 2.5, 5, 10, 30, 60}))
                  .first;
@@ -106,32 +106,25 @@ class WorkerMetrics : public MeasurementObserver {
     child->Observe(seconds);
   }
 
-  void OnPower(int rank, double watts) override {
+  void OnPower(int device, double watts) override {
     prometheus::Gauge* child;
     {
       absl::MutexLock lock(&mu_);
-      auto it = power_children_.find(rank);
-      if (it == power_children_.end()) it = power_children_.emplace(rank, &power_->Add(DeviceLabels(rank))).first;
+      auto it = power_children_.find(device);
+      if (it == power_children_.end()) it = power_children_.emplace(device, &power_->Add(DeviceLabels(device))).first;
       child = it->second;
     }
     child->Set(watts);
   }
 
  private:
-  // The device a rank runs on, labelled as dcgm-exporter labels it.
-  //
-  // The observer is told the rank, not the device. The coordinator's
-  // placement (coordinator/placement.cc) gives each worker consecutive ranks
-  // on its devices in inventory order, starting at a multiple of the
-  // per-worker device count when every worker of the setup has the same
-  // count; rank % devices is then the position in the inventory, exact for
-  // one device per worker (the CPU backend, one GPU per process) and for
-  // homogeneous multi-GPU setups. TODO: pass the RankAssignment's
-  // device_index to MeasurementObserver and drop this inference.
-  Labels DeviceLabels(int rank) const {
-    const int n = inventory_.devices_size();
+  // The device (its index in the inventory), labelled as dcgm-exporter
+  // labels it.
+  Labels DeviceLabels(int index) const {
     v1::DeviceInfo device;
-    if (n > 0) device = inventory_.devices(rank >= 0 ? rank % n : 0);
+    for (const auto& d : inventory_.devices()) {
+      if (d.index() == index) device = d;
+    }
     return {{m::kLabelGpu, absl::StrCat(device.index())},
             {m::kLabelUuid, device.uuid()},
             {m::kLabelDeviceModel, device.model()},

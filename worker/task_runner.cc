@@ -24,8 +24,8 @@ absl::Status CheckAbort(const TaskEnvironment& env) {
   return absl::OkStatus();
 }
 
-absl::Status RunGemmSweep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const TaskEnvironment& env,
-                          v1::RankResult* out) {
+absl::Status RunGemmSweep(kernels::Backend& backend, int device, const v1::WorkloadSpec& spec,
+                          const TaskEnvironment& env, v1::RankResult* out) {
   const kernels::IterationPlan plan{spec.warmup_iterations(), spec.timed_iterations()};
   for (int d : spec.gemm().dtypes()) {
     const auto dtype = static_cast<v1::DType>(d);
@@ -45,7 +45,7 @@ absl::Status RunGemmSweep(kernels::Backend& backend, const v1::WorkloadSpec& spe
       m->set_max_error(run->max_error);
       m->set_wrong_elements(run->wrong_elements);
       workload::CompleteGemmMeasurement(m);
-      if (env.observer) env.observer->OnGemm(backend.rank(), *m);
+      if (env.observer) env.observer->OnGemm(device, *m);
       if (backend.rank() == 0) {
         Log("worker", absl::StrFormat("gemm %-26s %-8s %9.3f TFLOP/s  %s", shape.name(), workload::DTypeName(dtype),
                                       m->tflops(), m->wrong_elements() == 0 ? "ok" : "WRONG"));
@@ -55,8 +55,8 @@ absl::Status RunGemmSweep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   return absl::OkStatus();
 }
 
-absl::Status RunCollectiveSweep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const TaskEnvironment& env,
-                                v1::RankResult* out) {
+absl::Status RunCollectiveSweep(kernels::Backend& backend, int device, const v1::WorkloadSpec& spec,
+                                const TaskEnvironment& env, v1::RankResult* out) {
   const kernels::IterationPlan plan{spec.warmup_iterations(), spec.timed_iterations()};
   const auto& sweep = spec.collective();
   auto kd = ToKernels(sweep.dtype());
@@ -79,7 +79,7 @@ absl::Status RunCollectiveSweep(kernels::Backend& backend, const v1::WorkloadSpe
       for (double t : run->iteration_seconds) m->add_iteration_seconds(t);
       m->set_wrong_elements(run->wrong_elements);
       workload::CompleteCollectiveMeasurement(m, backend.world_size());
-      if (env.observer) env.observer->OnCollective(backend.rank(), *m);
+      if (env.observer) env.observer->OnCollective(device, *m);
     }
     if (backend.rank() == 0) Log("worker", workload::CollectiveOpName(op), " sweep done");
   }
@@ -111,12 +111,12 @@ absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssig
   auto energy_before = (*backend)->EnergyJoules();
   absl::Status status;
   switch (task.spec().kind_case()) {
-    case v1::WorkloadSpec::kGemm: status = RunGemmSweep(**backend, task.spec(), env, &result); break;
-    case v1::WorkloadSpec::kCollective: status = RunCollectiveSweep(**backend, task.spec(), env, &result); break;
+    case v1::WorkloadSpec::kGemm: status = RunGemmSweep(**backend, assignment.device_index(), task.spec(), env, &result); break;
+    case v1::WorkloadSpec::kCollective: status = RunCollectiveSweep(**backend, assignment.device_index(), task.spec(), env, &result); break;
     case v1::WorkloadSpec::kTrainStep:
       status = RunTrainStep(**backend, task.spec(), env.abort, result.mutable_train_step());
       if (status.ok() && env.observer) {
-        for (double t : result.train_step().iteration_seconds()) env.observer->OnStep(assignment.rank(), t);
+        for (double t : result.train_step().iteration_seconds()) env.observer->OnStep(assignment.device_index(), t);
       }
       break;
     case v1::WorkloadSpec::KIND_NOT_SET: status = absl::InvalidArgumentError("the task's spec has no workload"); break;

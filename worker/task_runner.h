@@ -13,15 +13,16 @@
 
 namespace tokenmeter::worker {
 
-// Told of every measurement as it completes (metrics); called from rank
-// threads, so implementations must be thread-safe.
+// Told of every measurement as it completes (metrics), with the index of the
+// device (in the worker's inventory) that made it; called from rank threads,
+// so implementations must be thread-safe.
 class MeasurementObserver {
  public:
   virtual ~MeasurementObserver() = default;
-  virtual void OnGemm(int rank, const v1::GemmMeasurement& m) = 0;
-  virtual void OnCollective(int rank, const v1::CollectiveMeasurement& m) = 0;
-  virtual void OnStep(int rank, double seconds) = 0;
-  virtual void OnPower(int rank, double watts) = 0;
+  virtual void OnGemm(int device, const v1::GemmMeasurement& m) = 0;
+  virtual void OnCollective(int device, const v1::CollectiveMeasurement& m) = 0;
+  virtual void OnStep(int device, double seconds) = 0;
+  virtual void OnPower(int device, double watts) = 0;
 };
 
 struct TaskEnvironment {

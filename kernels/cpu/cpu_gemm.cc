@@ -33,16 +33,6 @@ class FastRandom {
   uint64_t state_;
 };
 
-uint64_t FreshSeed() {
-  std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
-}
-
-void Fill(float* data, int64_t count, uint64_t seed) {
-  FastRandom random(seed);
-  for (int64_t i = 0; i < count; ++i) data[i] = random.NextSymmetricUnit();
-}
-
 // a*b + c*d + e*f with overflow reported as INT64_MAX.
 int64_t SaturatingElements(int64_t a, int64_t b, int64_t c, int64_t d, int64_t e, int64_t f) {
   int64_t ab, cd, ef, sum;
@@ -60,7 +50,19 @@ void Sgemm(const GemmProblem& p, const float* a, const float* b, float* c) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
 }
 
+void Fill(float* data, int64_t count, uint64_t seed) { FillSymmetricUnit(data, count, seed); }
+
 }  // namespace
+
+uint64_t FreshSeed() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+void FillSymmetricUnit(float* data, int64_t count, uint64_t seed) {
+  FastRandom random(seed);
+  for (int64_t i = 0; i < count; ++i) data[i] = random.NextSymmetricUnit();
+}
 
 bool CpuGemmSupports(DType dtype) { return dtype == DType::kFp32; }
 

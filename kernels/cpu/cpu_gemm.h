@@ -17,6 +17,13 @@ bool CpuGemmSupports(DType dtype);
 // scratch. ResourceExhausted-style overflow gives INT64_MAX.
 int64_t CpuGemmBytes(const GemmProblem& problem);
 
+// A seed from std::random_device, for FillSymmetricUnit.
+uint64_t FreshSeed();
+
+// Fills data[0, count) with pseudo-random values uniform in [-1, 1) on a
+// 2^-23 grid (splitmix64 from `seed`: ~1 s per GiB or better).
+void FillSymmetricUnit(float* data, int64_t count, uint64_t seed);
+
 // Runs Backend::RunGemm's contract on the host: fresh random operands in
 // [-1, 1), one checked multiplication (gemm_check.h), plan.warmup untimed and
 // plan.timed timed calls, each timed with steady_clock around the one

@@ -35,12 +35,8 @@ using Buffer = std::unique_ptr<float[]>;
 // ReduceScatterHalvingDoubling keeps its byte count in an int.
 constexpr int64_t kMaxReduceScatterElements = INT_MAX / static_cast<int64_t>(sizeof(float));
 
-float InputValue(int rank, int64_t i) { return static_cast<float>(rank + 1 + i % 13); }
-
-// Σ_r InputValue(r, i) over n ranks.
-float SumValue(int n, int64_t i) {
-  return static_cast<float>(int64_t{n} * (n + 1) / 2 + int64_t{n} * (i % 13));
-}
+float InputValue(int rank, int64_t i) { return CollectiveInputValue(rank, i); }
+float SumValue(int n, int64_t i) { return CollectiveSumValue(n, i); }
 
 Buffer Allocate(int64_t elements, float value) {
   Buffer buffer = std::make_unique_for_overwrite<float[]>(elements);
@@ -57,10 +53,14 @@ Buffer InputFor(int rank, int64_t elements) {
 // The one gloo reduction our function-API calls use.
 void SumFloats(void* c, const void* a, const void* b, size_t n) { gloo::sum<float>(c, a, b, n); }
 
+absl::Status FromException(const std::string& what) { return GlooExceptionToStatus(what); }
+
+}  // namespace
+
 // Gloo reports every failure as an exception. A store failure keeps its
 // Status; Gloo's own timeouts become DeadlineExceeded; a broken connection
 // (a peer that died) Unavailable; a failed GLOO_ENFORCE is Internal.
-absl::Status FromException(const std::string& what) {
+absl::Status GlooExceptionToStatus(const std::string& what) {
   try {
     throw;
   } catch (const StoreException& e) {
@@ -79,8 +79,6 @@ absl::Status FromException(const std::string& what) {
   }
 }
 
-}  // namespace
-
 struct GlooCommunicator::Impl {
   BackendOptions options;
   std::unique_ptr<kernels::Store> own_store;  // world_size 1 only
@@ -96,10 +94,16 @@ struct GlooCommunicator::Impl {
   }
 
   absl::StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(const std::string& suffix) {
+    return ConnectContext(suffix, options.rank, options.world_size);
+  }
+
+  // A context in which this rank is `rank` of `size`.
+  absl::StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(const std::string& suffix,
+                                                                int rank, int size) {
     const std::string prefix = absl::StrCat(options.store_prefix, "/", suffix);
     try {
       GlooStoreAdapter adapter(store, prefix, options.timeout);
-      auto connected = std::make_shared<gloo::rendezvous::Context>(options.rank, options.world_size);
+      auto connected = std::make_shared<gloo::rendezvous::Context>(rank, size);
       // Before connecting: the pairs take their timeout from the context.
       connected->setTimeout(options.timeout);
       connected->connectFullMesh(adapter, device);
@@ -139,6 +143,40 @@ absl::StatusOr<std::unique_ptr<GlooCommunicator>> GlooCommunicator::Connect(
   if (!context.ok()) return context.status();
   impl->context = *std::move(context);
   return std::unique_ptr<GlooCommunicator>(new GlooCommunicator(std::move(impl)));
+}
+
+const BackendOptions& GlooCommunicator::options() const { return impl_->options; }
+
+std::shared_ptr<gloo::Context> GlooCommunicator::context() const { return impl_->context; }
+
+absl::StatusOr<std::shared_ptr<gloo::Context>> GlooCommunicator::ReduceScatterContext() {
+  Impl& s = *impl_;
+  if (s.rs_context == nullptr) {
+    absl::StatusOr<std::shared_ptr<gloo::Context>> rs = s.ConnectContext("gloo-reduce-scatter");
+    if (!rs.ok()) {
+      MarkBroken(rs.status());
+      return rs.status();
+    }
+    s.rs_context = *std::move(rs);
+  }
+  return s.rs_context;
+}
+
+absl::StatusOr<std::shared_ptr<gloo::Context>> GlooCommunicator::ConnectGroup(
+    const std::vector<int>& ranks, const std::string& suffix) {
+  const auto me = std::find(ranks.begin(), ranks.end(), impl_->options.rank);
+  if (me == ranks.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(impl_->Where(), " is not in the group it was asked to connect"));
+  }
+  return impl_->ConnectContext(suffix, static_cast<int>(me - ranks.begin()),
+                               static_cast<int>(ranks.size()));
+}
+
+absl::Status GlooCommunicator::broken() const { return impl_->broken; }
+
+void GlooCommunicator::MarkBroken(absl::Status failure) {
+  if (impl_->broken.ok()) impl_->broken = std::move(failure);
 }
 
 bool GlooCommunicator::Supports(CollectiveOp op, DType dtype) { return dtype == DType::kFp32; }

@@ -36,6 +36,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -50,6 +52,23 @@ class Device;
 }  // namespace gloo
 
 namespace tokenmeter::kernels::cpu {
+
+// The input pattern of the checked collectives (see the header comment):
+// element i of the rank with index `rank` in its communicator.
+inline float CollectiveInputValue(int rank, int64_t i) {
+  return static_cast<float>(rank + 1 + i % 13);
+}
+
+// Σ_r CollectiveInputValue(r, i) over n ranks: exact in fp32 in any order.
+inline float CollectiveSumValue(int n, int64_t i) {
+  return static_cast<float>(int64_t{n} * (n + 1) / 2 + int64_t{n} * (i % 13));
+}
+
+// Maps the exception being handled to a Status whose message starts with
+// `what`: a store failure keeps its code; Gloo's timeouts become
+// DeadlineExceeded; a broken connection (a peer that died) Unavailable; a
+// failed GLOO_ENFORCE Internal. REQUIRES: called inside a catch handler.
+absl::Status GlooExceptionToStatus(const std::string& what);
 
 // One rank's communicator. Used by one thread at a time. After a collective
 // fails (a lost peer, a timeout) the communicator is unusable: every later
@@ -80,6 +99,36 @@ class GlooCommunicator {
 
   // Host bytes Run allocates on `rank` for `op` over `count` fp32 elements.
   static int64_t BytesNeeded(CollectiveOp op, int64_t count, int world_size, int rank);
+
+  // ---- For other runners on the same connections (cpu_step.h) ----
+  // They must follow the rules above: the function API only on context(),
+  // the class API only on reduce_scatter_context() or contexts of their own,
+  // and call MarkBroken after a failed collective on a shared context.
+
+  // The options this communicator was connected with.
+  const BackendOptions& options() const;
+
+  // The world's context, for Gloo's function API only.
+  std::shared_ptr<gloo::Context> context() const;
+
+  // The world's context for Gloo's class API (ReduceScatterHalvingDoubling),
+  // connected on the first call: a collective call, every rank at the same
+  // point. Errors as Connect; a failure marks the communicator broken.
+  absl::StatusOr<std::shared_ptr<gloo::Context>> ReduceScatterContext();
+
+  // Connects a new context among `ranks` (ascending world ranks, this rank
+  // among them) on this communicator's transport: this rank is its index in
+  // the list, the size is the list's. Rendezvous under options().store_prefix
+  // + "/" + suffix, which must be unique per context. A collective call among
+  // `ranks`. DeadlineExceeded when a peer does not arrive within the timeout.
+  // REQUIRES: ranks is valid (checked by the caller).
+  absl::StatusOr<std::shared_ptr<gloo::Context>> ConnectGroup(const std::vector<int>& ranks,
+                                                              const std::string& suffix);
+
+  // OK until a collective failed; then the first failure.
+  absl::Status broken() const;
+  // Records `failure` (the first one wins): every later call is refused.
+  void MarkBroken(absl::Status failure);
 
  private:
   struct Impl;

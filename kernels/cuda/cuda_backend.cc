@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_gemm.h"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/cuda_step.h"
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/nccl_comm.h"
 #include "kernels/cuda/nvml_loader.h"
@@ -26,6 +27,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     // The current device is per thread: make ours current before teardown.
     cudaSetDevice(options_.device_index);
+    groups_.reset();  // group communicators before the world's (one order on every rank)
     comm_.reset();
     gemm_.reset();
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
@@ -96,6 +98,29 @@ class CudaBackend final : public Backend {
     return comm_->Run(op, count, dtype, plan);
   }
 
+  absl::StatusOr<StepRun> RunStep(const StepProgram& program, const IterationPlan& plan) override {
+    TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device_index), "cudaSetDevice(",
+                            options_.device_index, ")");
+    if (groups_ == nullptr) {
+      groups_ = std::make_unique<cuda::GroupCommunicators>(
+          options_, stream_, [this]() -> absl::StatusOr<cuda::NcclComm*> {
+            if (absl::Status s = EnsureComm(); !s.ok()) return s;
+            return comm_.get();
+          });
+    }
+    cuda::StepDevice dev;
+    dev.rank = options_.rank;
+    dev.world_size = options_.world_size;
+    dev.device_index = options_.device_index;
+    dev.device = &device_;
+    dev.stream = stream_;
+    dev.timeout = options_.timeout;
+    dev.gemm = gemm_.get();
+    dev.comms = groups_.get();
+    dev.energy = [this]() { return EnergyJoules(); };
+    return cuda::RunStepProgram(program, plan, dev);
+  }
+
   absl::StatusOr<double> EnergyJoules() override {
     if (!nvml_device_.has_value()) return energy_status_;
     absl::StatusOr<double> now = nvml_device_->TotalEnergyJoules();
@@ -117,6 +142,8 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = nullptr;
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   std::unique_ptr<cuda::NcclComm> comm_;
+  // The training step's communicators (created on the first RunStep).
+  std::unique_ptr<cuda::GroupCommunicators> groups_;
   std::optional<cuda::NvmlDevice> nvml_device_;
   double energy_at_start_ = 0;
   absl::Status energy_status_ = absl::UnimplementedError("NVML not available");

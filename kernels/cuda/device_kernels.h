@@ -82,6 +82,13 @@ cudaError_t LaunchCollectiveCheck(const void* output, int64_t out_count,
                                   const CollectivePattern& p, unsigned long long* wrong,
                                   cudaStream_t stream);
 
+// y[i] = alpha * x[i] + y[i] for i in [0, count), computed in fp32 and
+// stored in `type`: the training step's bandwidth-bound pass (3 accesses of
+// an element per index). Vectorised to 16-byte accesses; x and y must be
+// 16-byte aligned (cudaMalloc's are).
+cudaError_t LaunchAxpy(ElemType type, int64_t count, float alpha, const void* x, void* y,
+                       cudaStream_t stream);
+
 }  // namespace tokenmeter::kernels::cuda
 
 #endif  // TOKENMETER_KERNELS_CUDA_DEVICE_KERNELS_H_

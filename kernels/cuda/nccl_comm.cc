@@ -61,23 +61,31 @@ int64_t ExactIntegerLimit(DType dtype) {
 
 absl::StatusOr<std::unique_ptr<NcclComm>> NcclComm::Create(const BackendOptions& options,
                                                            cudaStream_t stream) {
-  std::unique_ptr<NcclComm> self(new NcclComm(options, stream));
-  const std::string who = absl::StrCat("rank ", options.rank, " of ", options.world_size);
-  const Clock::time_point deadline = Clock::now() + options.timeout;
+  return Join(options.store, absl::StrCat(options.store_prefix, "/nccl_unique_id"), options.rank,
+              options.world_size, options.timeout, stream,
+              absl::StrCat("rank ", options.rank, " of ", options.world_size));
+}
+
+absl::StatusOr<std::unique_ptr<NcclComm>> NcclComm::Join(Store* store, const std::string& key,
+                                                         int rank, int nranks,
+                                                         std::chrono::milliseconds timeout,
+                                                         cudaStream_t stream,
+                                                         const std::string& who) {
+  std::unique_ptr<NcclComm> self(new NcclComm(rank, nranks, timeout, stream));
+  const Clock::time_point deadline = Clock::now() + timeout;
 
   ncclUniqueId id;
   std::memset(&id, 0, sizeof(id));
-  const std::string key = absl::StrCat(options.store_prefix, "/nccl_unique_id");
-  if (options.rank == 0) {
+  if (rank == 0) {
     if (ncclResult_t r = ncclGetUniqueId(&id); r != ncclSuccess) {
       return NcclStatus(r, absl::StrCat("ncclGetUniqueId (", who, ")"));
     }
-    if (options.world_size > 1) {
-      if (options.store == nullptr) {
+    if (nranks > 1) {
+      if (store == nullptr) {
         return absl::InvalidArgumentError("a store is required when world_size > 1");
       }
       // Hex, so that any store (one backed by text protocols too) carries it.
-      absl::Status s = options.store->Set(
+      absl::Status s = store->Set(
           key, absl::BytesToHexString(absl::string_view(id.internal, sizeof(id.internal))));
       if (!s.ok()) {
         return absl::Status(s.code(), absl::StrCat("publishing the NCCL unique id under '", key,
@@ -85,14 +93,14 @@ absl::StatusOr<std::unique_ptr<NcclComm>> NcclComm::Create(const BackendOptions&
       }
     }
   } else {
-    if (options.store == nullptr) {
+    if (store == nullptr) {
       return absl::InvalidArgumentError("a store is required when world_size > 1");
     }
-    absl::StatusOr<std::string> hex = options.store->Get(key, options.timeout);
+    absl::StatusOr<std::string> hex = store->Get(key, timeout);
     if (!hex.ok()) {
       return absl::Status(hex.status().code(),
                           absl::StrCat("waiting for the NCCL unique id under '", key, "' (", who,
-                                       ", timeout ", options.timeout.count(),
+                                       ", timeout ", timeout.count(),
                                        " ms): ", hex.status().message()));
     }
     const std::string bytes = absl::HexStringToBytes(*hex);
@@ -106,7 +114,7 @@ absl::StatusOr<std::unique_ptr<NcclComm>> NcclComm::Create(const BackendOptions&
 
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;  // every wait is our poll, so a missing peer cannot hang us
-  ncclResult_t r = ncclCommInitRankConfig(&self->comm_, options.world_size, id, options.rank, &config);
+  ncclResult_t r = ncclCommInitRankConfig(&self->comm_, nranks, id, rank, &config);
   if (r != ncclSuccess && r != ncclInProgress) {
     if (self->comm_ != nullptr) ncclCommAbort(self->comm_);
     self->comm_ = nullptr;
@@ -196,22 +204,10 @@ absl::Status NcclComm::WaitStream(Clock::time_point deadline, const std::string&
   }
 }
 
-absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DType dtype,
-                                            const IterationPlan& plan) {
-  const int64_t esize = DTypeBytes(dtype);
-  const std::string what = absl::StrCat(std::string(CollectiveOpName(op)), " of ", count, " ", std::string(DTypeName(dtype)),
-                                        " elements (", count * esize, " bytes) on rank ", rank_,
-                                        " of ", world_size_);
-  if (aborted_) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what, ": the communicator was aborted earlier (", abort_reason_, "); create a new backend"));
-  }
+absl::StatusOr<NcclComm::Counts> NcclComm::CountsFor(CollectiveOp op, int64_t count, DType dtype,
+                                                     int nranks) {
   if (count <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("collective count must be positive, got ", count));
-  }
-  if (plan.warmup < 0 || plan.timed < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
-                                                   plan.warmup, " timed=", plan.timed));
   }
   if (!Supports(op, dtype)) {
     return absl::UnimplementedError(absl::StrCat("backend cuda does not support ",
@@ -220,34 +216,19 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   }
   const bool split = op == CollectiveOp::kAllGather || op == CollectiveOp::kReduceScatter ||
                      op == CollectiveOp::kAllToAll;
-  if (split && count % world_size_ != 0) {
+  if (split && count % nranks != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         std::string(CollectiveOpName(op)), " needs count divisible by world_size: count=", count,
-        " world_size=", world_size_));
+        " world_size=", nranks));
   }
-  const int64_t chunk = count / world_size_;
-  const int64_t in_count = op == CollectiveOp::kAllGather ? chunk : count;
-  const int64_t out_count = op == CollectiveOp::kReduceScatter ? chunk : count;
-  const int64_t in_bytes = CheckedBytes(in_count, esize);
-  const int64_t out_bytes = CheckedBytes(out_count, esize);
+  Counts c;
+  c.chunk = count / nranks;
+  c.in = op == CollectiveOp::kAllGather ? c.chunk : count;
+  c.out = op == CollectiveOp::kReduceScatter ? c.chunk : count;
+  return c;
+}
 
-  size_t free_bytes = 0, total_bytes = 0;
-  TM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo for ", what);
-  if (in_bytes < 0 || out_bytes < 0 ||
-      in_bytes + out_bytes + kHeadroomBytes > static_cast<int64_t>(free_bytes)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        what, " needs ", in_bytes, " + ", out_bytes, " bytes of device memory (input + output, plus ",
-        kHeadroomBytes, " headroom) but the device has ", free_bytes, " bytes free of ",
-        total_bytes));
-  }
-
-  DeviceBuffer in, out, wrong;
-  if (absl::Status s = in.Allocate(in_bytes, absl::StrCat("input of ", what)); !s.ok()) return s;
-  if (absl::Status s = out.Allocate(out_bytes, absl::StrCat("output of ", what)); !s.ok()) return s;
-  if (absl::Status s = wrong.Allocate(sizeof(unsigned long long), "collective check"); !s.ok()) {
-    return s;
-  }
-
+CollectivePattern NcclComm::PatternFor(CollectiveOp op, int64_t count, DType dtype) const {
   CollectivePattern pattern;
   pattern.op = KindFor(op);
   pattern.type = ElemFor(dtype);
@@ -257,15 +238,34 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   pattern.count = count;
   pattern.reduce_max =
       static_cast<int>(std::clamp<int64_t>(ExactIntegerLimit(dtype) / world_size_, 1, 12));
-  TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveFill(in.get(), in_count, pattern, stream_),
-                          "filling the input of ", what);
-  // Poison the output so that an op that writes nothing cannot pass.
-  TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out.get(), 0xFF, out_bytes, stream_),
-                          "clearing the output of ", what);
+  return pattern;
+}
 
+absl::Status NcclComm::CheckAsyncError(const std::string& what) {
+  if (aborted_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": the communicator was aborted earlier (", abort_reason_, ")"));
+  }
+  ncclResult_t state = ncclSuccess;
+  ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
+  if (r != ncclSuccess) return Abort(NcclStatus(r, absl::StrCat("ncclCommGetAsyncError during ", what)));
+  if (state != ncclSuccess && state != ncclInProgress) {
+    return Abort(NcclStatus(state, absl::StrCat(what, " (a peer failed?)")));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NcclComm::Enqueue(CollectiveOp op, int64_t count, DType dtype, const void* send_ptr,
+                               void* recv_ptr, Clock::time_point deadline, const std::string& what) {
+  if (aborted_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": the communicator was aborted earlier (", abort_reason_, "); create a new backend"));
+  }
+  const int64_t esize = DTypeBytes(dtype);
+  const int64_t chunk = count / world_size_;
   const ncclDataType_t type = NcclType(dtype);
-  auto* send = static_cast<char*>(in.get());
-  auto* recv = static_cast<char*>(out.get());
+  auto* send = static_cast<const char*>(send_ptr);
+  auto* recv = static_cast<char*>(recv_ptr);
   auto issue = [&]() -> ncclResult_t {
     switch (op) {
       case CollectiveOp::kAllReduce:
@@ -301,11 +301,60 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
     }
     return ncclInvalidArgument;
   };
+  ncclResult_t r = issue();
+  if (r == ncclInProgress) return WaitComm(deadline, what);
+  if (r != ncclSuccess) return Abort(NcclStatus(r, what));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DType dtype,
+                                            const IterationPlan& plan) {
+  const int64_t esize = DTypeBytes(dtype);
+  const std::string what = absl::StrCat(std::string(CollectiveOpName(op)), " of ", count, " ", std::string(DTypeName(dtype)),
+                                        " elements (", count * esize, " bytes) on rank ", rank_,
+                                        " of ", world_size_);
+  if (aborted_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        what, ": the communicator was aborted earlier (", abort_reason_, "); create a new backend"));
+  }
+  if (plan.warmup < 0 || plan.timed < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
+                                                   plan.warmup, " timed=", plan.timed));
+  }
+  absl::StatusOr<Counts> counts = CountsFor(op, count, dtype, world_size_);
+  if (!counts.ok()) return counts.status();
+  const int64_t in_count = counts->in;
+  const int64_t out_count = counts->out;
+  const int64_t in_bytes = CheckedBytes(in_count, esize);
+  const int64_t out_bytes = CheckedBytes(out_count, esize);
+
+  size_t free_bytes = 0, total_bytes = 0;
+  TM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo for ", what);
+  if (in_bytes < 0 || out_bytes < 0 ||
+      in_bytes + out_bytes + kHeadroomBytes > static_cast<int64_t>(free_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, " needs ", in_bytes, " + ", out_bytes, " bytes of device memory (input + output, plus ",
+        kHeadroomBytes, " headroom) but the device has ", free_bytes, " bytes free of ",
+        total_bytes));
+  }
+
+  DeviceBuffer in, out, wrong;
+  if (absl::Status s = in.Allocate(in_bytes, absl::StrCat("input of ", what)); !s.ok()) return s;
+  if (absl::Status s = out.Allocate(out_bytes, absl::StrCat("output of ", what)); !s.ok()) return s;
+  if (absl::Status s = wrong.Allocate(sizeof(unsigned long long), "collective check"); !s.ok()) {
+    return s;
+  }
+
+  const CollectivePattern pattern = PatternFor(op, count, dtype);
+  TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveFill(in.get(), in_count, pattern, stream_),
+                          "filling the input of ", what);
+  // Poison the output so that an op that writes nothing cannot pass.
+  TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out.get(), 0xFF, out_bytes, stream_),
+                          "clearing the output of ", what);
+
   auto enqueue = [&](Clock::time_point deadline, const char* phase) -> absl::Status {
-    ncclResult_t r = issue();
-    if (r == ncclInProgress) return WaitComm(deadline, absl::StrCat(what, " (", phase, ")"));
-    if (r != ncclSuccess) return Abort(NcclStatus(r, absl::StrCat(what, " (", phase, ")")));
-    return absl::OkStatus();
+    return Enqueue(op, count, dtype, in.get(), out.get(), deadline,
+                   absl::StrCat(what, " (", phase, ")"));
   };
 
   // Warm-up, bounded by the timeout.

@@ -1,0 +1,117 @@
+// Backend::RunStep for the "cpu" backend: a training step's flat program
+// (kernels/step.h) run on the host — GEMMs through OpenBLAS, the elementwise
+// pass through OpenBLAS's saxpy, collectives through Gloo among rank groups.
+//
+// Ops.
+//   kGemm        `count` cblas_sgemm calls of m×n×k, fp32 only.
+//   kElementwise one y = a·x + y pass (cblas_saxpy: vectorised, and threaded
+//                by OpenBLAS over the rank's BLAS threads like the GEMMs)
+//                over bytes / 12 fp32 elements (read x, read y, write y: 3
+//                accesses of 4 bytes each; at least one element).
+//   kCollective  `op` on `count` fp32 elements counted as nccl-tests counts S
+//                (as RunCollective), among program.groups[op.group], with the
+//                same Gloo algorithms as RunCollective (gloo_collectives.h).
+//
+// Groups. A list equal to every rank [0, world) runs on the backend's world
+// contexts (shared with RunCollective). Any other list gets contexts of its
+// own — this rank is its index in the list, the size is the list's — made on
+// first use and kept for the backend's life, rendezvousing under
+// `<store_prefix>/group-<r0>-<r1>-...` (function API) and the same with
+// "-reduce-scatter" appended (ReduceScatterHalvingDoubling, the class API:
+// BUILD-NOTES says the two must not share a context). Contexts are connected
+// before the first iteration, in the order of each group's first use in the
+// program, so connecting is never part of a timed iteration and follows the
+// program's own collective order (deadlock-free whenever the program is). A
+// group of one rank is skipped: its collectives do nothing and are timed 0.
+//
+// Buffers are allocated once per Run, before the first iteration: GEMM A, B,
+// C sized to the largest m·k, k·n and m·n (random in [-1, 1)); x and y of the
+// largest elementwise op (random); per distinct group list an input, an
+// output and a reduce-scatter buffer sized to the largest collective of that
+// group, holding the collective input pattern (gloo_collectives.h). Their
+// total (plus Gloo's reduce-scatter scratch) is checked against the host's
+// available memory before anything is allocated or connected.
+//
+// Checking. The collectives' outputs are compared with their closed-form
+// values once: in the first warm-up iteration, or when plan.warmup is 0 in a
+// pass of the program's collectives (only) before the timed loop. Inputs are
+// refreshed and outputs set to NaN before each checked op, so every op is
+// checked on its own. A wrong element fails the run with Internal naming the
+// op, its group and the count — after the run completes, so the peers are not
+// left waiting. Reduce-scatter reduces in place: after the check its buffers
+// are zeroed, so the unchecked iterations that reduce the previous result
+// again stay finite (an fp32 sum and a TCP transfer cost the same for any
+// non-denormal data).
+//
+// Timing. Every op of every timed iteration is timed with steady_clock
+// around its synchronous calls; step_seconds[i] is the wall time of timed
+// iteration i, the ops back to back (so it is their sum plus a few clock
+// reads). A world barrier aligns the ranks before the timed loop; a second
+// one after it keeps any rank from returning (and tearing down connections)
+// while a peer still waits on it. timed_energy_joules is the RAPL delta over
+// the timed loop (whole host, see rapl_energy.h), -1 where RAPL is not
+// readable.
+#ifndef TOKENMETER_KERNELS_CPU_CPU_STEP_H_
+#define TOKENMETER_KERNELS_CPU_CPU_STEP_H_
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/step.h"
+#include "kernels/types.h"
+
+namespace gloo {
+class Context;
+}  // namespace gloo
+
+namespace tokenmeter::kernels::cpu {
+
+class GlooCommunicator;
+class RaplEnergy;
+
+// Runs step programs for one rank. Used by one thread at a time (the
+// backend's). After a collective fails, the world communicator is marked
+// broken and every later Run (and RunCollective) returns Unavailable.
+class CpuStepRunner {
+ public:
+  // `world` is the backend's communicator; not owned, must outlive the
+  // runner. `threads` is the rank's BLAS thread count (see cpu_gemm.h on its
+  // process-wide effect).
+  CpuStepRunner(GlooCommunicator* world, int threads);
+  ~CpuStepRunner();
+
+  CpuStepRunner(const CpuStepRunner&) = delete;
+  CpuStepRunner& operator=(const CpuStepRunner&) = delete;
+
+  // Backend::RunStep's contract. `energy` may be null (energy not reported).
+  // InvalidArgument for a negative plan, a malformed group (empty, not
+  // strictly ascending, outside the world, without this rank), an op's group
+  // index out of range, non-positive sizes, or a count the op cannot split
+  // among its group; Unimplemented for a GEMM dtype or collective dtype other
+  // than fp32 ("backend cpu does not support GEMM in bf16");
+  // ResourceExhausted when the buffers exceed available host memory;
+  // DeadlineExceeded / Unavailable when a peer is lost, naming the op index,
+  // op and group; Internal when a checked collective output is wrong.
+  // REQUIRES: every rank of the world calls Run with the same op sequence
+  // (each with its own group lists, equal among the members of a group) and
+  // plan — the barriers are world-wide.
+  absl::StatusOr<StepRun> Run(const StepProgram& program, const IterationPlan& plan,
+                              RaplEnergy* energy);
+
+ private:
+  // A non-world group's contexts, each connected on first use.
+  struct GroupContexts {
+    std::shared_ptr<gloo::Context> function_api;
+    std::shared_ptr<gloo::Context> class_api;
+  };
+
+  GlooCommunicator* world_;
+  int threads_;
+  std::map<std::vector<int>, GroupContexts> groups_;  // by rank list
+};
+
+}  // namespace tokenmeter::kernels::cpu
+
+#endif  // TOKENMETER_KERNELS_CPU_CPU_STEP_H_

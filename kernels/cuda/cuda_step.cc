@@ -1,0 +1,561 @@
+#include "kernels/cuda/cuda_step.h"
+
+#include <algorithm>
+#include <deque>
+#include <random>
+#include <thread>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/device_kernels.h"
+#include "kernels/cuda/device_resources.h"
+
+namespace tokenmeter::kernels::cuda {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Between polls of an event: short against ops of microseconds, long enough
+// not to starve other ranks' threads on a small host.
+constexpr auto kPollInterval = std::chrono::microseconds(50);
+// y = a·x + y with a small a keeps y bounded over thousands of passes.
+constexpr float kAxpyAlpha = 0x1p-10f;
+
+ElemType ElemOf(DType dtype) {
+  switch (dtype) {
+    case DType::kFp32:
+    case DType::kTf32: return ElemType::kF32;
+    case DType::kFp16: return ElemType::kF16;
+    case DType::kBf16: return ElemType::kBf16;
+    case DType::kFp8E4M3: return ElemType::kFp8E4M3;
+  }
+  return ElemType::kF32;
+}
+
+uint64_t FreshSeed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+std::string ListName(const std::vector<int>& members) {
+  return absl::StrCat("[", absl::StrJoin(members, ","), "]");
+}
+
+// Events created up front, destroyed on scope exit.
+class EventPool {
+ public:
+  EventPool() = default;
+  EventPool(const EventPool&) = delete;
+  EventPool& operator=(const EventPool&) = delete;
+  ~EventPool() {
+    for (cudaEvent_t e : events_) cudaEventDestroy(e);
+  }
+  absl::Status Create(size_t n, unsigned int flags, const char* what) {
+    events_.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      cudaEvent_t e = nullptr;
+      TM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, flags), "cudaEventCreate (", what,
+                              ", ", i, " of ", n, ")");
+      events_.push_back(e);
+    }
+    return absl::OkStatus();
+  }
+  cudaEvent_t operator[](size_t i) const { return events_[i]; }
+  size_t size() const { return events_.size(); }
+
+ private:
+  std::vector<cudaEvent_t> events_;
+};
+
+// Keeps the host a bounded amount of work ahead of the device, and makes
+// every wait a bounded poll (see cuda_step.h).
+class Progress {
+ public:
+  Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> comms, std::string who)
+      : timeout_(timeout), comms_(std::move(comms)), who_(std::move(who)) {}
+
+  // Waits until `launches` more fit in flight (or nothing is in flight).
+  absl::Status Admit(int64_t launches) {
+    while (!queue_.empty() && (in_flight_ + launches > kMaxLaunchesInFlight ||
+                               queue_.size() >= static_cast<size_t>(kMaxOpsInFlight))) {
+      if (absl::Status s = WaitFront(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  // `fence` was recorded after work of `launches` launches described by
+  // `what` (which must outlive this object).
+  void Push(cudaEvent_t fence, int64_t launches, const std::string* what) {
+    if (queue_.empty()) last_progress_ = Clock::now();
+    queue_.push_back({fence, launches, what});
+    in_flight_ += launches;
+  }
+
+  // Waits for everything pushed.
+  absl::Status Drain() {
+    while (!queue_.empty()) {
+      if (absl::Status s = WaitFront(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  // Aborts every communicator of the step (so that NCCL's kernels stop and
+  // the stream drains) and returns `status`.
+  absl::Status AbortAll(absl::Status status) {
+    for (NcclComm* c : comms_) c->Abort(status).IgnoreError();
+    return status;
+  }
+
+ private:
+  struct Entry {
+    cudaEvent_t fence;
+    int64_t launches;
+    const std::string* what;
+  };
+
+  absl::Status WaitFront() {
+    const Entry& e = queue_.front();
+    while (true) {
+      const cudaError_t q = cudaEventQuery(e.fence);
+      if (q == cudaSuccess) break;
+      if (q != cudaErrorNotReady) {
+        return AbortAll(CudaStatus(q, absl::StrCat(*e.what, " (", who_, ")")));
+      }
+      for (NcclComm* c : comms_) {
+        if (absl::Status s = c->CheckAsyncError(absl::StrCat(*e.what, " (", who_, ")")); !s.ok()) {
+          return AbortAll(s);
+        }
+      }
+      if (Clock::now() - last_progress_ >= timeout_) {
+        return AbortAll(absl::DeadlineExceededError(absl::StrCat(
+            *e.what, " (", who_, ") did not complete within ", timeout_.count(),
+            " ms of the previous op (a peer lost or stuck?); communicators aborted")));
+      }
+      std::this_thread::sleep_for(kPollInterval);
+    }
+    in_flight_ -= e.launches;
+    queue_.pop_front();
+    last_progress_ = Clock::now();
+    return absl::OkStatus();
+  }
+
+  std::chrono::milliseconds timeout_;
+  std::vector<NcclComm*> comms_;
+  std::string who_;
+  std::deque<Entry> queue_;
+  int64_t in_flight_ = 0;
+  Clock::time_point last_progress_ = Clock::now();
+};
+
+// One op, resolved before the first iteration.
+struct OpPlan {
+  const StepOp* op = nullptr;
+  std::string label;                   // "step op 3 (gemm 64x64x64 bf16, count 2)"
+  const PreparedGemm* gemm = nullptr;  // kGemm
+  int64_t elements = 0;                // kElementwise: elements of x and y
+  NcclComm* comm = nullptr;            // kCollective
+  NcclComm::Counts counts;             // kCollective
+  int check_slot = -1;                 // kCollective: index into the wrong counters
+  int64_t launches = 0;                // device work items, for Progress
+};
+
+}  // namespace
+
+GroupCommunicators::~GroupCommunicators() {
+  // std::map's own destructor gives no order guarantee: walk it ascending.
+  for (auto& [members, comm] : groups_) comm.reset();
+}
+
+std::string GroupCommunicators::KeyFor(const std::string& store_prefix,
+                                       const std::vector<int>& members) {
+  return absl::StrCat(store_prefix, "/group-", absl::StrJoin(members, "-"));
+}
+
+absl::StatusOr<NcclComm*> GroupCommunicators::For(const std::vector<int>& members) {
+  if (static_cast<int>(members.size()) == options_.world_size) return world_();  // ascending, so all
+  if (auto it = groups_.find(members); it != groups_.end()) return it->second.get();
+  const int index = static_cast<int>(std::find(members.begin(), members.end(), options_.rank) -
+                                     members.begin());
+  const std::string who = absl::StrCat("world rank ", options_.rank, ", rank ", index, " of group ",
+                                       ListName(members));
+  absl::StatusOr<std::unique_ptr<NcclComm>> comm =
+      NcclComm::Join(options_.store, KeyFor(options_.store_prefix, members), index,
+                     static_cast<int>(members.size()), options_.timeout, stream_, who);
+  if (!comm.ok()) return comm.status();
+  NcclComm* out = comm->get();
+  groups_.emplace(members, *std::move(comm));
+  return out;
+}
+
+DType StepActivationDType(DType gemm_dtype) {
+  switch (gemm_dtype) {
+    case DType::kFp16: return DType::kFp16;
+    case DType::kBf16:
+    case DType::kFp8E4M3: return DType::kBf16;
+    case DType::kFp32:
+    case DType::kTf32: return DType::kFp32;
+  }
+  return DType::kFp32;
+}
+
+absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world_size) {
+  if (program.ops.empty()) return absl::InvalidArgumentError("step program has no ops");
+  for (size_t g = 0; g < program.groups.size(); ++g) {
+    const std::vector<int>& members = program.groups[g];
+    const std::string name = absl::StrCat("groups[", g, "] ", ListName(members));
+    if (members.empty()) return absl::InvalidArgumentError(absl::StrCat(name, " is empty"));
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (members[i] < 0 || members[i] >= world_size) {
+        return absl::InvalidArgumentError(absl::StrCat(name, " has rank ", members[i],
+                                                       " outside the world [0, ", world_size, ")"));
+      }
+      if (i > 0 && members[i] <= members[i - 1]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " is not strictly ascending at index ", i));
+      }
+    }
+    if (!std::binary_search(members.begin(), members.end(), rank)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, " does not contain this rank (", rank, ")"));
+    }
+  }
+  for (size_t j = 0; j < program.ops.size(); ++j) {
+    const StepOp& op = program.ops[j];
+    const std::string name = absl::StrCat("ops[", j, "]");
+    switch (op.kind) {
+      case StepOp::Kind::kGemm:
+        if (op.m <= 0 || op.n <= 0 || op.k <= 0 || op.count <= 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              name, " (gemm): m, n, k and count must be positive, got m=", op.m, " n=", op.n,
+              " k=", op.k, " count=", op.count));
+        }
+        break;
+      case StepOp::Kind::kElementwise:
+        if (op.bytes <= 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(name, " (elementwise): bytes must be positive, got ", op.bytes));
+        }
+        break;
+      case StepOp::Kind::kCollective:
+        if (op.group < 0 || op.group >= static_cast<int>(program.groups.size())) {
+          return absl::InvalidArgumentError(absl::StrCat(name, ".group ", op.group,
+                                                         " is not an index into groups (",
+                                                         program.groups.size(), " of them)"));
+        }
+        if (op.count <= 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(name, " (collective): count must be positive, got ", op.count));
+        }
+        break;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const IterationPlan& plan,
+                                       const StepDevice& dev) {
+  if (plan.warmup < 0 || plan.timed < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
+                                                   plan.warmup, " timed=", plan.timed));
+  }
+  if (absl::Status s = ValidateStepProgram(program, dev.rank, dev.world_size); !s.ok()) return s;
+  const std::string who = absl::StrCat("rank ", dev.rank, " of ", dev.world_size, ", device ",
+                                       dev.device_index, " (", dev.device->model, ")");
+  const DType act_dtype = StepActivationDType(program.dtype);
+  const ElemType act_elem = ElemOf(act_dtype);
+  const int64_t act_bytes = DTypeBytes(act_dtype);
+  const DType coll_dtype = program.collective_dtype;
+  const int64_t coll_bytes = DTypeBytes(coll_dtype);
+  const size_t n_ops = program.ops.size();
+
+  // Resolve every op (no device memory yet): dtypes, counts, algorithms.
+  std::vector<OpPlan> ops(n_ops);
+  int64_t a_max = 0, b_max = 0, c_max = 0, x_max = 0, in_max = 0, out_max = 0;
+  ElemType gemm_in_elem = ElemType::kF32;
+  bool gemm_round_tf32 = false;
+  int checks = 0;
+  for (size_t j = 0; j < n_ops; ++j) {
+    const StepOp& op = program.ops[j];
+    OpPlan& p = ops[j];
+    p.op = &op;
+    switch (op.kind) {
+      case StepOp::Kind::kGemm: {
+        const GemmProblem problem{op.m, op.n, op.k, program.dtype};
+        p.label = absl::StrCat("step op ", j, " (gemm ", op.m, "x", op.n, "x", op.k, " ",
+                               std::string(DTypeName(program.dtype)), ", count ", op.count, ")");
+        absl::StatusOr<const PreparedGemm*> prepared = dev.gemm->Prepare(problem);
+        if (!prepared.ok()) {
+          return absl::Status(prepared.status().code(),
+                              absl::StrCat(p.label, ": ", prepared.status().message()));
+        }
+        p.gemm = *prepared;
+        const GemmOperandSizes sizes = GemmOperands(problem);
+        if (sizes.a_bytes < 0 || sizes.b_bytes < 0 || sizes.c_bytes < 0) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat(p.label, ": operand sizes overflow 2^63 bytes"));
+        }
+        a_max = std::max(a_max, sizes.a_bytes);
+        b_max = std::max(b_max, sizes.b_bytes);
+        c_max = std::max(c_max, sizes.c_bytes);
+        gemm_in_elem = sizes.in_elem;
+        gemm_round_tf32 = sizes.round_inputs_to_tf32;
+        // cuBLASLt may launch more than one kernel per matmul; 2 is generous.
+        p.launches = 2 * op.count + 2;
+        break;
+      }
+      case StepOp::Kind::kElementwise:
+        p.elements = std::max<int64_t>(1, op.bytes / (3 * act_bytes));
+        p.label = absl::StrCat("step op ", j, " (elementwise y = a*x + y over ", p.elements, " ",
+                               std::string(DTypeName(act_dtype)), " elements)");
+        x_max = std::max(x_max, p.elements);
+        p.launches = 3;
+        break;
+      case StepOp::Kind::kCollective: {
+        const std::vector<int>& members = program.groups[op.group];
+        p.label = absl::StrCat("step op ", j, " (", std::string(CollectiveOpName(op.op)), " of ",
+                               op.count, " ", std::string(DTypeName(coll_dtype)),
+                               " elements in group ", ListName(members), ")");
+        absl::StatusOr<NcclComm::Counts> counts =
+            NcclComm::CountsFor(op.op, op.count, coll_dtype, static_cast<int>(members.size()));
+        if (!counts.ok()) {
+          return absl::Status(counts.status().code(),
+                              absl::StrCat(p.label, ": ", counts.status().message()));
+        }
+        p.counts = *counts;
+        in_max = std::max(in_max, p.counts.in);
+        out_max = std::max(out_max, p.counts.out);
+        p.check_slot = checks++;
+        p.launches = 3;
+        break;
+      }
+    }
+  }
+
+  // Communicators, in the order the ops first use them (the same on every
+  // rank of a group, like the collectives themselves).
+  std::vector<NcclComm*> used;
+  for (OpPlan& p : ops) {
+    if (p.op->kind != StepOp::Kind::kCollective) continue;
+    absl::StatusOr<NcclComm*> comm = dev.comms->For(program.groups[p.op->group]);
+    if (!comm.ok()) {
+      return absl::Status(comm.status().code(),
+                          absl::StrCat(p.label, ": communicator: ", comm.status().message()));
+    }
+    p.comm = *comm;
+    if (std::find(used.begin(), used.end(), p.comm) == used.end()) used.push_back(p.comm);
+  }
+
+  // Device memory: check, then allocate everything once.
+  const int64_t x_bytes = CheckedBytes(x_max, act_bytes);
+  const int64_t in_bytes = CheckedBytes(in_max, coll_bytes);
+  const int64_t out_bytes = CheckedBytes(out_max, coll_bytes);
+  const int64_t check_bytes = static_cast<int64_t>(sizeof(unsigned long long)) * checks;
+  int64_t needed = 0;
+  bool overflow = x_bytes < 0 || in_bytes < 0 || out_bytes < 0;
+  for (int64_t part : {a_max, b_max, c_max, x_bytes, x_bytes, in_bytes, out_bytes, check_bytes,
+                       kStepHeadroomBytes}) {
+    overflow = overflow || __builtin_add_overflow(needed, part, &needed);
+  }
+  size_t free_bytes = 0, total_bytes = 0;
+  TM_CUDA_RETURN_IF_ERROR(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo (", who, ")");
+  if (overflow || needed > static_cast<int64_t>(free_bytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "training step needs ", overflow ? std::string("more than 2^63") : absl::StrCat(needed),
+        " bytes of device memory (gemm A ", a_max, ", B ", b_max, ", C ", c_max,
+        "; elementwise x and y ", x_bytes, " each; collective input ", in_bytes, ", output ",
+        out_bytes, "; plus ", kStepHeadroomBytes, " headroom) but ", who, " has ", free_bytes,
+        " bytes free of ", total_bytes));
+  }
+  DeviceBuffer a, b, c, x, y, coll_in, coll_out, wrong;
+  for (auto [buffer, bytes, what] :
+       {std::tuple{&a, a_max, "gemm A"}, std::tuple{&b, b_max, "gemm B"},
+        std::tuple{&c, c_max, "gemm C"}, std::tuple{&x, x_bytes, "elementwise x"},
+        std::tuple{&y, x_bytes, "elementwise y"}, std::tuple{&coll_in, in_bytes, "collective input"},
+        std::tuple{&coll_out, out_bytes, "collective output"},
+        std::tuple{&wrong, check_bytes, "collective check counters"}}) {
+    if (bytes == 0) continue;
+    if (absl::Status s = buffer->Allocate(static_cast<size_t>(bytes),
+                                          absl::StrCat("training step ", what, " (", who, ")"));
+        !s.ok()) {
+      return s;
+    }
+  }
+  // Random operands (A and B in the GEMM input type, x and y and the
+  // collective input in theirs); sizes in elements of each buffer's type.
+  auto fill = [&](const DeviceBuffer& buf, ElemType type, int64_t elem_bytes, bool tf32,
+                  const char* what) -> absl::Status {
+    if (buf.get() == nullptr) return absl::OkStatus();
+    TM_CUDA_RETURN_IF_ERROR(
+        LaunchFillUniform(buf.get(), type, static_cast<int64_t>(buf.bytes()) / elem_bytes,
+                          FreshSeed(), tf32, dev.stream),
+        "filling the training step's ", what, " (", who, ")");
+    return absl::OkStatus();
+  };
+  const int64_t gemm_in_bytes = gemm_in_elem == ElemType::kFp8E4M3 ? 1
+                                : gemm_in_elem == ElemType::kF32   ? 4
+                                                                   : 2;
+  for (absl::Status s :
+       {fill(a, gemm_in_elem, gemm_in_bytes, gemm_round_tf32, "gemm A"),
+        fill(b, gemm_in_elem, gemm_in_bytes, gemm_round_tf32, "gemm B"),
+        fill(x, act_elem, act_bytes, false, "elementwise x"),
+        fill(y, act_elem, act_bytes, false, "elementwise y"),
+        fill(coll_in, ElemOf(coll_dtype), coll_bytes, false, "collective input")}) {
+    if (!s.ok()) return s;
+  }
+
+  // Events, all before the first iteration: a timing pair per op per timed
+  // iteration, and a ring of fences for the untimed ones.
+  EventPool timing, fences;
+  if (absl::Status s = timing.Create(2 * n_ops * static_cast<size_t>(plan.timed), cudaEventDefault,
+                                     "step timing");
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = fences.Create(kMaxOpsInFlight + 2, cudaEventDisableTiming, "step fences");
+      !s.ok()) {
+    return s;
+  }
+  size_t next_fence = 0;
+  auto fence = [&]() { return fences[next_fence++ % fences.size()]; };
+  auto start_event = [&](int i, size_t j) { return timing[2 * (static_cast<size_t>(i) * n_ops + j)]; };
+  auto stop_event = [&](int i, size_t j) {
+    return timing[2 * (static_cast<size_t>(i) * n_ops + j) + 1];
+  };
+
+  Progress progress(dev.timeout, used, who);
+  bool collectives_enqueued = false;
+  auto* wrong_counters = static_cast<unsigned long long*>(wrong.get());
+
+  // Enqueues op j; `check` adds the collective pattern, poison and check.
+  auto enqueue = [&](size_t j, bool check) -> absl::Status {
+    const OpPlan& p = ops[j];
+    const StepOp& op = *p.op;
+    switch (op.kind) {
+      case StepOp::Kind::kGemm:
+        for (int64_t r = 0; r < op.count; ++r) {
+          TM_CUBLAS_RETURN_IF_ERROR(dev.gemm->Enqueue(*p.gemm, a.get(), b.get(), c.get()),
+                                    "cublasLtMatmul for ", p.label, " (", who, ")");
+        }
+        return absl::OkStatus();
+      case StepOp::Kind::kElementwise:
+        TM_CUDA_RETURN_IF_ERROR(
+            LaunchAxpy(act_elem, p.elements, kAxpyAlpha, x.get(), y.get(), dev.stream),
+            "launching ", p.label, " (", who, ")");
+        return absl::OkStatus();
+      case StepOp::Kind::kCollective: {
+        const CollectivePattern pattern = p.comm->PatternFor(op.op, op.count, coll_dtype);
+        if (check) {
+          TM_CUDA_RETURN_IF_ERROR(
+              LaunchCollectiveFill(coll_in.get(), p.counts.in, pattern, dev.stream),
+              "filling the input of ", p.label, " (", who, ")");
+          TM_CUDA_RETURN_IF_ERROR(
+              cudaMemsetAsync(coll_out.get(), 0xFF, static_cast<size_t>(p.counts.out * coll_bytes),
+                              dev.stream),
+              "poisoning the output of ", p.label, " (", who, ")");
+        }
+        collectives_enqueued = true;
+        if (absl::Status s = p.comm->Enqueue(op.op, op.count, coll_dtype, coll_in.get(),
+                                             coll_out.get(), Clock::now() + dev.timeout,
+                                             absl::StrCat(p.label, " (", who, ")"));
+            !s.ok()) {
+          return s;
+        }
+        if (check) {
+          // Reduce's result exists only on the group's root.
+          const int64_t checked =
+              (op.op == CollectiveOp::kReduce && p.comm->rank() != 0) ? 0 : p.counts.out;
+          TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveCheck(coll_out.get(), checked, pattern,
+                                                        wrong_counters + p.check_slot, dev.stream),
+                                  "checking the output of ", p.label, " (", who, ")");
+        }
+        return absl::OkStatus();
+      }
+    }
+    return absl::OkStatus();
+  };
+
+  StepRun run;
+  auto body = [&]() -> absl::Status {
+    // Untimed iterations; the first one checks the collectives.
+    const int untimed = std::max(plan.warmup, 1);
+    for (int i = 0; i < untimed; ++i) {
+      const bool check = i == 0;
+      for (size_t j = 0; j < n_ops; ++j) {
+        const int64_t launches = ops[j].launches + (check ? 3 : 0);
+        if (absl::Status s = progress.Admit(launches); !s.ok()) return s;
+        if (absl::Status s = enqueue(j, check); !s.ok()) return s;
+        cudaEvent_t f = fence();
+        TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(f, dev.stream), "cudaEventRecord (", who, ")");
+        progress.Push(f, launches, &ops[j].label);
+      }
+      if (check && checks > 0) {
+        // Bounded wait first: a pageable copy would block the host unbounded.
+        if (absl::Status s = progress.Drain(); !s.ok()) return s;
+        std::vector<unsigned long long> wrong_host(static_cast<size_t>(checks), 0);
+        TM_CUDA_RETURN_IF_ERROR(cudaMemcpy(wrong_host.data(), wrong.get(),
+                                           static_cast<size_t>(check_bytes), cudaMemcpyDeviceToHost),
+                                "copying the collective check counters (", who, ")");
+        for (const OpPlan& p : ops) {
+          if (p.check_slot < 0 || wrong_host[p.check_slot] == 0) continue;
+          return absl::InternalError(absl::StrCat(
+              p.label, " (", who, ", rank ", p.comm->rank(), " of ", p.comm->size(),
+              " in its communicator): ", wrong_host[p.check_slot], " of ", p.counts.out,
+              " output elements wrong in the check iteration (wrong group plumbing or a broken "
+              "collective)"));
+        }
+      }
+    }
+    if (absl::Status s = progress.Drain(); !s.ok()) return s;
+
+    // Timed iterations: every op between its own event pair; energy around.
+    absl::StatusOr<double> energy_before =
+        dev.energy ? dev.energy() : absl::StatusOr<double>(absl::UnimplementedError("no energy"));
+    for (int i = 0; i < plan.timed; ++i) {
+      for (size_t j = 0; j < n_ops; ++j) {
+        if (absl::Status s = progress.Admit(ops[j].launches); !s.ok()) return s;
+        TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(start_event(i, j), dev.stream),
+                                "cudaEventRecord (", who, ")");
+        if (absl::Status s = enqueue(j, false); !s.ok()) return s;
+        TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(stop_event(i, j), dev.stream),
+                                "cudaEventRecord (", who, ")");
+        progress.Push(stop_event(i, j), ops[j].launches, &ops[j].label);
+      }
+    }
+    if (absl::Status s = progress.Drain(); !s.ok()) return s;
+    absl::StatusOr<double> energy_after =
+        dev.energy ? dev.energy() : absl::StatusOr<double>(absl::UnimplementedError("no energy"));
+    run.timed_energy_joules =
+        energy_before.ok() && energy_after.ok() ? *energy_after - *energy_before : -1.0;
+
+    run.op_seconds.assign(static_cast<size_t>(plan.timed), std::vector<double>(n_ops, 0.0));
+    run.step_seconds.assign(static_cast<size_t>(plan.timed), 0.0);
+    for (int i = 0; i < plan.timed; ++i) {
+      for (size_t j = 0; j < n_ops; ++j) {
+        float ms = 0;
+        TM_CUDA_RETURN_IF_ERROR(cudaEventElapsedTime(&ms, start_event(i, j), stop_event(i, j)),
+                                "cudaEventElapsedTime for ", ops[j].label, " in timed iteration ", i);
+        run.op_seconds[i][j] = static_cast<double>(ms) * 1e-3;
+      }
+      float ms = 0;
+      TM_CUDA_RETURN_IF_ERROR(
+          cudaEventElapsedTime(&ms, start_event(i, 0), stop_event(i, n_ops - 1)),
+          "cudaEventElapsedTime for timed iteration ", i, " of the training step");
+      run.step_seconds[i] = static_cast<double>(ms) * 1e-3;
+    }
+    return absl::OkStatus();
+  };
+
+  if (absl::Status s = body(); !s.ok()) {
+    // Work may still be queued behind a collective whose peers are gone or
+    // that failed here: abort so that the stream drains before the buffers
+    // are freed (cudaFree waits for the device).
+    if (collectives_enqueued) progress.AbortAll(s).IgnoreError();
+    return s;
+  }
+  return run;
+}
+
+}  // namespace tokenmeter::kernels::cuda

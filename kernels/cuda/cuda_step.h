@@ -1,0 +1,127 @@
+// Backend::RunStep for the "cuda" backend: a training step's flat program of
+// cuBLASLt GEMMs, elementwise passes and NCCL collectives, enqueued on the
+// rank's one stream and timed op by op with CUDA events.
+//
+// How a run goes (every rank of every group used runs the same sequence):
+//  1. Validate the program (groups, op fields, dtypes) — nothing touches the
+//     device before the program is known to be well formed.
+//  2. Communicators: for every distinct rank list, in the order the ops first
+//     use them, the world communicator (a list of every rank) or the list's
+//     own (GroupCommunicators, created once and kept for the backend's life).
+//  3. cuBLASLt: one heuristic lookup per distinct GEMM shape (cached by
+//     CublasLtGemm::Prepare), none in the loop.
+//  4. Buffers: A, B, C sized to the largest GEMM, x and y to the largest
+//     elementwise pass, the collective input and output to the largest
+//     collective; cudaMemGetInfo first (ResourceExhausted with bytes needed and
+//     free); all random-filled.
+//  5. The first untimed iteration is the check iteration: before each
+//     collective its input gets the pattern of device_kernels.h and its output
+//     is poisoned, after it a device kernel compares every output element with
+//     the formula (group rank and size, so a wrong group is caught). A wrong
+//     element is Internal, naming the op. With plan.warmup == 0 one untimed
+//     iteration still runs for this check.
+//  6. The rest of the warm-up, then plan.timed iterations, each op between its
+//     own pre-created event pair.
+//
+// Never hang: the host keeps at most a bounded amount of work queued ahead of
+// the device (kMaxLaunchesInFlight launches, kMaxOpsInFlight ops), waiting on
+// the oldest op's event by polling, so it never blocks inside a CUDA launch
+// behind a stuck collective. Every wait is bounded by options.timeout since
+// the device last made progress (an op finished); while waiting, NCCL's
+// asynchronous errors are polled. On a deadline or an error every
+// communicator the step uses is aborted (ncclCommAbort stops NCCL's kernels so
+// the stream drains) and DeadlineExceeded (or the error) is returned, naming
+// the op and the iteration. Aborted communicators stay unusable.
+#ifndef TOKENMETER_KERNELS_CUDA_CUDA_STEP_H_
+#define TOKENMETER_KERNELS_CUDA_CUDA_STEP_H_
+
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda_gemm.h"
+#include "kernels/cuda/nccl_comm.h"
+#include "kernels/step.h"
+
+namespace tokenmeter::kernels::cuda {
+
+// One rank's communicators for the rank lists of training steps. The world
+// list (every rank) maps to the backend's world communicator; any other list
+// gets its own NCCL communicator, created on first use: the list's first rank
+// publishes a fresh unique id under "<store_prefix>/group-<r0>-<r1>-...", the
+// members join with rank = their index in the list (non-blocking init bounded
+// by options.timeout). Not thread-safe: the backend's thread only, with the
+// rank's device current.
+class GroupCommunicators {
+ public:
+  // `world` returns the world communicator (creating it on first use).
+  GroupCommunicators(const BackendOptions& options, cudaStream_t stream,
+                     std::function<absl::StatusOr<NcclComm*>()> world)
+      : options_(options), stream_(stream), world_(std::move(world)) {}
+  // Destroys the group communicators in ascending order of their lists — one
+  // order on every rank, so that finalizing cannot wait in a cycle.
+  ~GroupCommunicators();
+
+  // The communicator of `members`. REQUIRES: members ascending, within the
+  // world, containing this rank (ValidateStepProgram checks). Errors as
+  // NcclComm::Join.
+  absl::StatusOr<NcclComm*> For(const std::vector<int>& members);
+
+  // The store key a list's unique id goes under.
+  static std::string KeyFor(const std::string& store_prefix, const std::vector<int>& members);
+
+ private:
+  BackendOptions options_;
+  cudaStream_t stream_;
+  std::function<absl::StatusOr<NcclComm*>()> world_;
+  std::map<std::vector<int>, std::unique_ptr<NcclComm>> groups_;
+};
+
+// What RunStepProgram runs on: the backend's parts, borrowed.
+struct StepDevice {
+  int rank = 0;
+  int world_size = 1;
+  int device_index = 0;
+  const DeviceDescription* device = nullptr;  // for messages
+  cudaStream_t stream = nullptr;
+  std::chrono::milliseconds timeout{30000};
+  CublasLtGemm* gemm = nullptr;
+  GroupCommunicators* comms = nullptr;
+  // Device energy counter in joules (any origin); an error where the device
+  // does not report it (timed_energy_joules is then -1).
+  std::function<absl::StatusOr<double>()> energy;
+};
+
+// At most this much work is queued ahead of the device (see above): well
+// under the CUDA launch queue's depth, and far more than it takes to keep
+// the device busy.
+inline constexpr int64_t kMaxLaunchesInFlight = 512;
+inline constexpr int kMaxOpsInFlight = 128;
+// Device memory left free beyond the step's buffers.
+inline constexpr int64_t kStepHeadroomBytes = int64_t{256} << 20;
+
+// InvalidArgument for a malformed program: no ops, a group that is empty,
+// not strictly ascending, outside [0, world_size) or without `rank`; an op
+// with non-positive sizes or count, or a collective whose group index is out
+// of range. Field names in the message ("groups[1]", "ops[7].group").
+absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world_size);
+
+// The element type of the elementwise pass for a GEMM dtype: bf16/fp16 for
+// those, fp32 for fp32/tf32, bf16 for fp8.
+DType StepActivationDType(DType gemm_dtype);
+
+// See Backend::RunStep and the comment at the top of this file.
+// REQUIRES: device.device_index is current; every part of `device` set.
+absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const IterationPlan& plan,
+                                       const StepDevice& device);
+
+}  // namespace tokenmeter::kernels::cuda
+
+#endif  // TOKENMETER_KERNELS_CUDA_CUDA_STEP_H_
