@@ -118,18 +118,22 @@ absl::StatusOr<std::vector<v1::JobResult>> CoordinatorClient::ListResults(const 
   return std::vector<v1::JobResult>(response.results().begin(), response.results().end());
 }
 
-absl::Status CoordinatorClient::WaitForDevices(int devices, absl::Duration timeout) {
+absl::StatusOr<int> CoordinatorClient::WaitForWorkers(int workers, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   int have = 0;
-  while (absl::Now() < deadline) {
-    auto workers = ListWorkers(false);
-    if (!workers.ok()) return workers.status();
-    have = 0;
-    for (const auto& w : *workers) have += w.inventory().devices_size();
-    if (have >= devices) return absl::OkStatus();
+  while (true) {
+    auto live = ListWorkers(false);
+    if (!live.ok()) return live.status();
+    have = static_cast<int>(live->size());
+    if (have >= workers) {
+      int devices = 0;
+      for (const auto& w : *live) devices += w.inventory().devices_size();
+      return devices;
+    }
+    if (absl::Now() >= deadline) break;
     absl::SleepFor(absl::Milliseconds(100));
   }
-  return absl::DeadlineExceededError(absl::StrCat("only ", have, " of ", devices, " devices registered with ",
+  return absl::DeadlineExceededError(absl::StrCat("only ", have, " of ", workers, " workers registered with ",
                                                   address_, " within ", absl::FormatDuration(timeout)));
 }
 

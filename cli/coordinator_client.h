@@ -33,8 +33,9 @@ class CoordinatorClient {
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs(int limit);
   absl::StatusOr<std::vector<v1::JobResult>> ListResults(const std::string& workload, const std::string& setup,
                                                          int limit);
-  // Waits until at least `devices` devices of live workers are registered.
-  absl::Status WaitForDevices(int devices, absl::Duration timeout);
+  // Waits until at least `workers` live workers are registered; returns the
+  // devices they offer in all.
+  absl::StatusOr<int> WaitForWorkers(int workers, absl::Duration timeout);
 
  private:
   CoordinatorClient(std::string address, std::shared_ptr<grpc::Channel> channel);

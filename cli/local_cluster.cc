@@ -126,7 +126,11 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
   const int threads =
       options.cpu_threads_per_worker > 0 ? options.cpu_threads_per_worker : std::max(1, cores / options.workers);
   const std::string setup = options.setup.empty() ? absl::StrCat("local-", options.backend) : options.setup;
-  const int devices_each = options.devices_per_worker > 0 ? options.devices_per_worker : 1;
+  // A CPU worker offers one device (its cores); a GPU worker all its GPUs
+  // unless told otherwise.
+  const int devices_each = options.devices_per_worker > 0 ? options.devices_per_worker
+                           : options.backend == "cpu"      ? 1
+                                                           : 0;
   for (int i = 0; i < options.workers; ++i) {
     std::vector<std::string> args = {"worker",  "--coordinator", c->address_, "--backend",     options.backend,
                                      "--setup", setup,           "--devices", absl::StrCat(devices_each)};
@@ -140,14 +144,16 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
     if (!pid.ok()) return pid.status();
     c->workers_.push_back(*pid);
   }
-  c->devices_ = options.workers * devices_each;
 
   worker::ChannelOptions channel;
   channel.address = c->address_;
   auto client = CoordinatorClient::Connect(channel, absl::Seconds(5));
   if (!client.ok()) return client.status();
   while (true) {
-    if (auto s = (*client)->WaitForDevices(c->devices_, absl::Milliseconds(500)); s.ok()) break;
+    if (auto devices = (*client)->WaitForWorkers(options.workers, absl::Milliseconds(500)); devices.ok()) {
+      c->devices_ = *devices;
+      break;
+    }
     for (int i = 0; i < options.workers; ++i) {
       if (!Alive(c->workers_[i])) {
         c->keep_dir_ = true;

@@ -17,7 +17,7 @@ namespace tokenmeter::cli {
 struct LocalClusterOptions {
   int workers = 2;
   std::string backend = "cpu";
-  int devices_per_worker = 0;         // 0 = the backend's default (cpu: 1)
+  int devices_per_worker = 0;         // 0 = the backend's default (cpu: 1, cuda: all GPUs)
   int cpu_threads_per_worker = 0;     // 0 = cores / workers
   std::string store_path;             // "" = a temporary file
   std::string setup;                  // "" = "local-<backend>"
@@ -39,6 +39,7 @@ class LocalCluster {
 
   const std::string& address() const { return address_; }
   const std::string& store_path() const { return store_path_; }
+  // Devices the registered workers offer in all.
   int devices() const { return devices_; }
 
   // Stops every child; returns false when one had to be killed.

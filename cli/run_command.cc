@@ -44,6 +44,7 @@ int RunCommand(const Args& args) {
   flags.Switch("local", "start a coordinator and workers on this machine, run, and stop them");
   flags.Value("workers", "N", "--local: worker processes to start", "2");
   flags.Value("backend", "cpu|cuda", "--local: the workers' backend", "cpu");
+  flags.Value("devices", "N", "--local: devices per worker", "cpu: 1, cuda: every GPU");
   flags.Value("coordinator", "HOST:PORT", "submit to this coordinator instead of --local");
   flags.Value("workload", "NAME", "a standard workload (repeatable; see tokenmeter workloads)");
   flags.Value("spec", "FILE", "a workload spec file (JSON; unknown fields are errors)");
@@ -99,19 +100,18 @@ int RunCommand(const Args& args) {
     auto r = flags.GetInt("ranks", 1, workload::kMaxRanks);
     if (!r.ok()) return Fail("run", r.status(), kExitUsage);
     ranks = static_cast<int>(*r);
-  } else if (local) {
-    ranks = workers;
   }
-  if (local && ranks > workers) {
+  const bool local_cpu = local && flags.Get("backend") == "cpu";
+  if (local_cpu && ranks > workers) {
     return Fail("run",
                 absl::InvalidArgumentError(absl::StrCat("--ranks (", ranks, ") must be at most --workers (", workers,
-                                                        ") with --local: one device per worker")),
+                                                        ") with --local --backend cpu: one device per worker")),
                 kExitUsage);
   }
-  if (local && flags.Get("backend") == "cpu") {
+  if (local_cpu) {
     // Sizes are bounded by this host's memory before any process starts.
     for (const auto& spec : specs) {
-      if (auto s = workload::ValidateSpec(spec, {ranks, HostMemoryBytes()}); !s.ok()) {
+      if (auto s = workload::ValidateSpec(spec, {ranks > 0 ? ranks : workers, HostMemoryBytes()}); !s.ok()) {
         return Fail("run", absl::InvalidArgumentError(absl::StrCat(spec.name(), ": ", s.message())), kExitUsage);
       }
     }
@@ -136,6 +136,11 @@ int RunCommand(const Args& args) {
     LocalClusterOptions o;
     o.workers = workers;
     o.backend = *flags.Get("backend");
+    if (flags.Has("devices")) {
+      auto d = flags.GetInt("devices", 1, 4096);
+      if (!d.ok()) return Fail("run", d.status(), kExitUsage);
+      o.devices_per_worker = static_cast<int>(*d);
+    }
     o.store_path = flags.Get("store").value_or("");
     o.setup = flags.Get("setup").value_or("");
     o.price_per_device_hour = *price;
@@ -150,6 +155,7 @@ int RunCommand(const Args& args) {
   }
   auto client = CoordinatorClient::Connect(ClientChannelOptions(flags, address), absl::Seconds(5));
   if (!client.ok()) return Fail("run", client.status());
+  if (ranks == 0 && cluster) ranks = cluster->devices();
   if (ranks == 0) {
     auto live = (*client)->ListWorkers(false);
     if (!live.ok()) return Fail("run", live.status());

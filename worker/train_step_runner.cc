@@ -9,6 +9,7 @@
 #include "workload/figures.h"
 #include "workload/models.h"
 #include "workload/step_plan.h"
+#include "workload/sweep.h"
 
 namespace tokenmeter::worker {
 namespace {
@@ -65,9 +66,11 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
         auto kop = ToKernels(op.op);
         if (!kop.ok()) return kop.status();
         k.op = *kop;
-        // The plan counts bytes in the activation dtype; the op moves elements.
-        k.count = std::max<int64_t>(1, op.bytes / element);
         std::vector<int> members = workload::GroupRanks(step, world, backend.rank(), op.group);
+        // The plan counts bytes in the activation dtype; the op moves elements,
+        // a whole number per member for the ops that split their buffer.
+        const int64_t granule = workload::SplitsAmongRanks(op.op) ? static_cast<int64_t>(members.size()) : 1;
+        k.count = std::max<int64_t>(granule, op.bytes / element / granule * granule);
         auto [it, inserted] = group_index.try_emplace(members, static_cast<int>(program.groups.size()));
         if (inserted) program.groups.push_back(members);
         k.group = it->second;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run HERE (the build machine, no GPU): gathers what the GPU machine needs into
 # build-device/ (ignored by git, carried with `carry: ["build-device"]`):
-#   build-device/bin/   cuda_backend_test, tokenmeter_gpu_sweep (debug info stripped)
+#   build-device/bin/   cuda_backend_test, cuda_step_test, tokenmeter_gpu_sweep (debug info stripped)
 #   build-device/lib/   the Debian shared libraries they need that the GPU
 #                       machine's image lacks (abseil; anything else ldd lists
 #                       outside glibc, libstdc++ and CUDA's own libraries)
@@ -12,7 +12,7 @@
 # run-gpu-checks.sh finds the GPU machine's own.
 #
 # Usage: bench/device/prepare.sh [BUILD_DIR]   (default build-cuda; builds the
-#        two targets there first unless TOKENMETER_SKIP_BUILD=1)
+#        three targets there first unless TOKENMETER_SKIP_BUILD=1)
 set -u
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${1:-$ROOT/build-cuda}"
@@ -23,13 +23,14 @@ if [[ "${TOKENMETER_SKIP_BUILD:-0}" != 1 ]]; then
   if [[ ! -f "$BUILD/build.ninja" && ! -f "$BUILD/Makefile" ]]; then
     cmake -S "$ROOT" -B "$BUILD" -G Ninja -DTOKENMETER_WITH_CUDA=ON || exit 1
   fi
-  cmake --build "$BUILD" --target cuda_backend_test tokenmeter_gpu_sweep -j"$(nproc)" || {
+  cmake --build "$BUILD" --target cuda_backend_test cuda_step_test tokenmeter_gpu_sweep -j"$(nproc)" || {
     echo "prepare: build failed (set TOKENMETER_SKIP_BUILD=1 to package existing binaries)" >&2
     exit 1
   }
 fi
 
-BINS=("$BUILD/tests/gpu/cuda_backend_test" "$BUILD/kernels/cuda/tokenmeter_gpu_sweep")
+BINS=("$BUILD/tests/gpu/cuda_backend_test" "$BUILD/tests/gpu/cuda_step_test"
+      "$BUILD/kernels/cuda/tokenmeter_gpu_sweep")
 for b in "${BINS[@]}"; do
   [[ -x "$b" ]] || { echo "prepare: missing $b" >&2; exit 1; }
 done

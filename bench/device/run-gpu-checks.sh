@@ -6,6 +6,7 @@
 # (./out-gpu when unset). Budget: well under 8 minutes (each step is capped).
 #   $OUT/run.log          everything printed
 #   $OUT/gpu-tests.xml    GoogleTest results of tests/gpu/cuda_backend_test
+#   $OUT/step-tests.xml   GoogleTest results of tests/gpu/cuda_step_test (Backend::RunStep)
 #   $OUT/sweep.jsonl      tokenmeter GEMM and collective results (JSON Lines)
 #   $OUT/torch.jsonl      torch.matmul on the same shapes
 #   $OUT/compare.txt      tokenmeter vs torch TFLOP/s, side by side
@@ -81,6 +82,14 @@ timeout 130 "$DEV/bin/cuda_backend_test" --gtest_filter='-*MissingPeer*' \
   --gtest_output="xml:$OUT/gpu-tests.xml" || echo "cuda_backend_test exited with $?"
 timeout 40 "$DEV/bin/cuda_backend_test" --gtest_filter='*MissingPeer*' \
   --gtest_output="xml:$OUT/gpu-tests-missing-peer.xml" || echo "cuda_backend_test (missing peer) exited with $?"
+
+step "training-step tests (cuda_step_test)"
+if [[ -x "$DEV/bin/cuda_step_test" ]]; then
+  timeout 120 "$DEV/bin/cuda_step_test" --gtest_output="xml:$OUT/step-tests.xml" \
+    || echo "cuda_step_test exited with $?"
+else
+  echo "cuda_step_test not carried (older build-device/?)"
+fi
 
 step "GEMM sweep through tokenmeter's cuda backend"
 timeout 120 "$DEV/bin/tokenmeter_gpu_sweep" --no-collectives --gemm "$GEMM_SHAPES" \

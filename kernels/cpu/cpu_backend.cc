@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_info.h"
+#include "kernels/cpu/cpu_step.h"
 #include "kernels/cpu/gloo_collectives.h"
 #include "kernels/cpu/rapl_energy.h"
 
@@ -35,7 +36,8 @@ class CpuBackend : public Backend {
         threads_(threads),
         device_(DescribeHost(threads)),
         communicator_(std::move(communicator)),
-        energy_(std::move(energy)) {}
+        energy_(std::move(energy)),
+        steps_(communicator_.get(), threads_) {}
 
   std::string_view kind() const override { return "cpu"; }
   const DeviceDescription& device() const override { return device_; }
@@ -56,6 +58,10 @@ class CpuBackend : public Backend {
     return communicator_->Run(op, count, dtype, plan);
   }
 
+  absl::StatusOr<StepRun> RunStep(const StepProgram& program, const IterationPlan& plan) override {
+    return steps_.Run(program, plan, energy_.ok() ? &*energy_ : nullptr);
+  }
+
   absl::StatusOr<double> EnergyJoules() override {
     if (!energy_.ok()) return energy_.status();
     return energy_->Joules();
@@ -67,6 +73,7 @@ class CpuBackend : public Backend {
   DeviceDescription device_;
   std::unique_ptr<cpu::GlooCommunicator> communicator_;
   absl::StatusOr<cpu::RaplEnergy> energy_;
+  cpu::CpuStepRunner steps_;  // uses communicator_: declared after it
 };
 
 }  // namespace

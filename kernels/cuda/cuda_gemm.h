@@ -103,9 +103,11 @@ class CublasLtGemm {
   // object's workspace. Returns the launch status only.
   cublasStatus_t Enqueue(const PreparedGemm& gemm, const void* a, const void* b, void* c);
 
- private:
-  // InvalidArgument / Unimplemented for a problem Run would refuse.
+  // InvalidArgument (sizes, fp8 alignment) / Unimplemented (dtype) for a
+  // problem Run would refuse; touches nothing on the device.
   absl::Status Validate(const GemmProblem& problem) const;
+
+ private:
 
   CublasLtGemm(int device_index, const DeviceDescription& device, cudaStream_t stream)
       : device_index_(device_index), device_(device), stream_(stream) {}

@@ -154,6 +154,7 @@ class Progress {
 struct OpPlan {
   const StepOp* op = nullptr;
   std::string label;                   // "step op 3 (gemm 64x64x64 bf16, count 2)"
+  std::string what;                    // label and this rank, for NCCL's messages
   const PreparedGemm* gemm = nullptr;  // kGemm
   int64_t elements = 0;                // kElementwise: elements of x and y
   NcclComm* comm = nullptr;            // kCollective
@@ -286,12 +287,9 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
         const GemmProblem problem{op.m, op.n, op.k, program.dtype};
         p.label = absl::StrCat("step op ", j, " (gemm ", op.m, "x", op.n, "x", op.k, " ",
                                std::string(DTypeName(program.dtype)), ", count ", op.count, ")");
-        absl::StatusOr<const PreparedGemm*> prepared = dev.gemm->Prepare(problem);
-        if (!prepared.ok()) {
-          return absl::Status(prepared.status().code(),
-                              absl::StrCat(p.label, ": ", prepared.status().message()));
+        if (absl::Status s = dev.gemm->Validate(problem); !s.ok()) {
+          return absl::Status(s.code(), absl::StrCat(p.label, ": ", s.message()));
         }
-        p.gemm = *prepared;
         const GemmOperandSizes sizes = GemmOperands(problem);
         if (sizes.a_bytes < 0 || sizes.b_bytes < 0 || sizes.c_bytes < 0) {
           return absl::ResourceExhaustedError(
@@ -328,6 +326,7 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
         in_max = std::max(in_max, p.counts.in);
         out_max = std::max(out_max, p.counts.out);
         p.check_slot = checks++;
+        p.what = absl::StrCat(p.label, " (", who, ")");
         p.launches = 3;
         break;
       }
@@ -369,6 +368,19 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
         out_bytes, "; plus ", kStepHeadroomBytes, " headroom) but ", who, " has ", free_bytes,
         " bytes free of ", total_bytes));
   }
+  // cuBLASLt's algorithm: one heuristic lookup per distinct shape (cached in
+  // CublasLtGemm across steps), none in the loop.
+  for (OpPlan& p : ops) {
+    if (p.op->kind != StepOp::Kind::kGemm) continue;
+    absl::StatusOr<const PreparedGemm*> prepared =
+        dev.gemm->Prepare({p.op->m, p.op->n, p.op->k, program.dtype});
+    if (!prepared.ok()) {
+      return absl::Status(prepared.status().code(),
+                          absl::StrCat(p.label, ": ", prepared.status().message()));
+    }
+    p.gemm = *prepared;
+  }
+
   DeviceBuffer a, b, c, x, y, coll_in, coll_out, wrong;
   for (auto [buffer, bytes, what] :
        {std::tuple{&a, a_max, "gemm A"}, std::tuple{&b, b_max, "gemm B"},
@@ -458,8 +470,7 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
         }
         collectives_enqueued = true;
         if (absl::Status s = p.comm->Enqueue(op.op, op.count, coll_dtype, coll_in.get(),
-                                             coll_out.get(), Clock::now() + dev.timeout,
-                                             absl::StrCat(p.label, " (", who, ")"));
+                                             coll_out.get(), Clock::now() + dev.timeout, p.what);
             !s.ok()) {
           return s;
         }

@@ -8,12 +8,13 @@
 //  2. Communicators: for every distinct rank list, in the order the ops first
 //     use them, the world communicator (a list of every rank) or the list's
 //     own (GroupCommunicators, created once and kept for the backend's life).
-//  3. cuBLASLt: one heuristic lookup per distinct GEMM shape (cached by
-//     CublasLtGemm::Prepare), none in the loop.
-//  4. Buffers: A, B, C sized to the largest GEMM, x and y to the largest
-//     elementwise pass, the collective input and output to the largest
-//     collective; cudaMemGetInfo first (ResourceExhausted with bytes needed and
-//     free); all random-filled.
+//  3. Device memory: A, B, C sized to the largest GEMM, x and y to the
+//     largest elementwise pass, the collective input and output to the
+//     largest collective; cudaMemGetInfo first (ResourceExhausted with bytes
+//     needed and free).
+//  4. cuBLASLt: one heuristic lookup per distinct GEMM shape (cached by
+//     CublasLtGemm::Prepare across steps), none in the loop. Then allocate
+//     and random-fill every buffer.
 //  5. The first untimed iteration is the check iteration: before each
 //     collective its input gets the pattern of device_kernels.h and its output
 //     is poisoned, after it a device kernel compares every output element with
@@ -31,7 +32,8 @@
 // asynchronous errors are polled. On a deadline or an error every
 // communicator the step uses is aborted (ncclCommAbort stops NCCL's kernels so
 // the stream drains) and DeadlineExceeded (or the error) is returned, naming
-// the op and the iteration. Aborted communicators stay unusable.
+// the op waited on and the rank. Aborted communicators stay unusable: later
+// collectives on them fail with FailedPrecondition.
 #ifndef TOKENMETER_KERNELS_CUDA_CUDA_STEP_H_
 #define TOKENMETER_KERNELS_CUDA_CUDA_STEP_H_
 

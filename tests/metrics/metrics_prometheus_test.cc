@@ -12,12 +12,30 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <memory>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "tests/metrics/metrics_test_support.h"
+#include "tests/support/subprocess.h"
 
 namespace tokenmeter::metrics_test {
 namespace {
+
+using ::tokenmeter::testing::CoordinatorProcess;
+using ::tokenmeter::testing::Eventually;
+using ::tokenmeter::testing::FindExecutable;
+using ::tokenmeter::testing::FreePort;
+using ::tokenmeter::testing::Process;
+using ::tokenmeter::testing::ProcessOptions;
+using ::tokenmeter::testing::Result;
+using ::tokenmeter::testing::RunCommand;
+using ::tokenmeter::testing::RunTokenmeter;
+using ::tokenmeter::testing::Tail;
+using ::tokenmeter::testing::TempDir;
+using ::tokenmeter::testing::WriteFile;
 
 const std::string kSource = TOKENMETER_SOURCE_DIR;
 const std::string kSetup = "metrics-test";
@@ -63,7 +81,7 @@ struct Cluster {
   int coordinator_metrics_port = 0;
   std::vector<int> worker_metrics_ports;
   int prometheus_port = 0;
-  std::unique_ptr<Process> coordinator;
+  std::unique_ptr<CoordinatorProcess> coordinator;
   std::vector<std::unique_ptr<Process>> workers;
   std::unique_ptr<Process> prometheus;
   std::string promtool;
@@ -72,11 +90,15 @@ struct Cluster {
 
   std::string Logs() {
     std::string s;
-    if (coordinator) s += "\n--- coordinator:\n" + Tail(coordinator->log());
-    for (size_t i = 0; i < workers.size(); ++i) s += "\n--- worker " + std::to_string(i) + ":\n" + Tail(workers[i]->log());
-    if (prometheus) s += "\n--- prometheus:\n" + Tail(prometheus->log());
+    if (coordinator) s += "\n--- coordinator:\n" + Tail(Output(coordinator->process()));
+    for (size_t i = 0; i < workers.size(); ++i) s += "\n--- worker " + std::to_string(i) + ":\n" + Tail(Output(*workers[i]));
+    if (prometheus) s += "\n--- prometheus:\n" + Tail(Output(*prometheus));
     return s;
   }
+
+  // What a process or command wrote, stdout then stderr.
+  static std::string Output(const Process& p) { return p.out() + p.err(); }
+  static std::string Output(const Result& r) { return (r.timed_out ? "timed out\n" : "") + r.out + r.err; }
 };
 
 Cluster* cluster = nullptr;
@@ -149,14 +171,6 @@ void WritePrometheusConfig(const std::string& path) {
                   "      - targets: [" + targets.substr(0, targets.size() - 2) + "]\n");
 }
 
-std::string RunTokenmeter(const std::vector<std::string>& args, milliseconds timeout, bool* ok) {
-  std::vector<std::string> argv = {TOKENMETER_BINARY};
-  argv.insert(argv.end(), args.begin(), args.end());
-  auto r = RunCommand(argv, cluster->dir.path(), timeout);
-  *ok = r.exit_code == 0 && !r.timed_out;
-  return r.timed_out ? "timed out\n" + r.output : r.output;
-}
-
 // Starts everything and runs the benchmarks; on trouble sets skip_reason or
 // setup_error (the tests report it) instead of asserting here.
 void StartCluster() {
@@ -168,26 +182,23 @@ void StartCluster() {
     return;
   }
   c.coordinator_metrics_port = FreePort();
-  const std::string port_file = c.dir.File("coordinator.port");
-  c.coordinator = std::make_unique<Process>(
-      std::vector<std::string>{TOKENMETER_BINARY, "coordinator", "--listen", "127.0.0.1:0", "--store",
-                               c.dir.File("results.db"), "--metrics",
-                               "127.0.0.1:" + std::to_string(c.coordinator_metrics_port), "--port-file", port_file},
-      c.dir.File("coordinator.log"));
-  int port = 0;
-  if (!Eventually([&] { return static_cast<bool>(std::ifstream(port_file) >> port) && port > 0; }, seconds(20))) {
+  c.coordinator = std::make_unique<CoordinatorProcess>(
+      c.dir.path(), c.dir.File("results.db"),
+      std::vector<std::string>{"--metrics", "127.0.0.1:" + std::to_string(c.coordinator_metrics_port)});
+  if (c.coordinator->port() == 0) {
     c.setup_error = "the coordinator did not start" + c.Logs();
     return;
   }
-  const std::string address = "127.0.0.1:" + std::to_string(port);
+  const std::string address = c.coordinator->address();
   for (int i = 0; i < 2; ++i) {
     const int metrics_port = FreePort();
     c.worker_metrics_ports.push_back(metrics_port);
     c.workers.push_back(std::make_unique<Process>(
-        std::vector<std::string>{TOKENMETER_BINARY, "worker", "--coordinator", address, "--metrics",
+        TOKENMETER_BINARY,
+        std::vector<std::string>{"worker", "--coordinator", address, "--metrics",
                                  "127.0.0.1:" + std::to_string(metrics_port), "--setup", kSetup, "--cpu-threads", "1",
                                  "--price-per-device-hour", "1.5"},
-        c.dir.File("worker-" + std::to_string(i) + ".log")));
+        c.dir.path(), "worker-" + std::to_string(i)));
   }
   // Both workers registered and serving /metrics.
   if (!Eventually(
@@ -204,11 +215,11 @@ void StartCluster() {
   const std::string config = c.dir.File("prometheus.yml");
   WritePrometheusConfig(config);
   c.prometheus = std::make_unique<Process>(
-      std::vector<std::string>{prometheus, "--config.file=" + config,
-                               "--storage.tsdb.path=" + c.dir.File("prometheus-data"),
+      prometheus,
+      std::vector<std::string>{"--config.file=" + config, "--storage.tsdb.path=" + c.dir.File("prometheus-data"),
                                "--web.listen-address=127.0.0.1:" + std::to_string(c.prometheus_port),
                                "--log.level=warn"},
-      c.dir.File("prometheus.log"));
+      c.dir.path(), "prometheus");
   // Every target scraped at least once before the benchmarks, so counters
   // are seen before they move and rates have a baseline.
   if (!Eventually([&] { return Query("sum(up{job=~\"tokenmeter-.*\"})").finite > 0 &&
@@ -218,30 +229,29 @@ void StartCluster() {
     return;
   }
 
-  bool ok = false;
-  std::string out = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "2",
-                                   "--warmup", "1"},
-                                  seconds(60), &ok);
-  if (!ok) {
-    c.setup_error = "tokenmeter run --workload gemm failed:\n" + Tail(out) + c.Logs();
+  Result r = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "2", "--warmup",
+                            "1"},
+                           c.dir.path(), seconds(60));
+  if (!r.ok()) {
+    c.setup_error = "tokenmeter run --workload gemm failed:\n" + Tail(Cluster::Output(r)) + c.Logs();
     return;
   }
-  out = RunTokenmeter({"run", "--coordinator", address, "--workload", "collective/all-reduce", "--max-bytes", "64K",
-                       "--iterations", "3", "--warmup", "1"},
-                      seconds(60), &ok);
-  if (!ok) {
-    c.setup_error = "tokenmeter run --workload collective/all-reduce failed:\n" + Tail(out) + c.Logs();
+  r = RunTokenmeter({"run", "--coordinator", address, "--workload", "collective/all-reduce", "--max-bytes", "64K",
+                     "--iterations", "3", "--warmup", "1"},
+                    c.dir.path(), seconds(60));
+  if (!r.ok()) {
+    c.setup_error = "tokenmeter run --workload collective/all-reduce failed:\n" + Tail(Cluster::Output(r)) + c.Logs();
     return;
   }
   // Train-step figures (tokens/s, MFU, cost) once train-step runs end to
   // end; until then the panels needing them are listed as skipped.
-  out = RunTokenmeter({"run", "--coordinator", address, "--workload", "train-step/tiny", "--iterations", "2",
-                       "--warmup", "1"},
-                      seconds(60), &ok);
-  if (ok) {
+  r = RunTokenmeter({"run", "--coordinator", address, "--workload", "train-step/tiny", "--iterations", "2",
+                     "--warmup", "1"},
+                    c.dir.path(), seconds(60));
+  if (r.ok()) {
     c.met.insert("train-step");
   } else {
-    c.unmet["train-step"] = "`tokenmeter run --workload train-step/tiny` failed: " + Tail(out, 1);
+    c.unmet["train-step"] = "`tokenmeter run --workload train-step/tiny` failed: " + Tail(Cluster::Output(r), 1);
   }
   const std::string figures = HttpGet(c.coordinator_metrics_port, "/metrics").body;
   if (figures.find("\ntokenmeter_energy_per_token_joules{") != std::string::npos) {
@@ -344,9 +354,10 @@ TEST_F(PrometheusLoopTest, PromtoolAcceptsEveryExposition) {
     ASSERT_EQ(r.status, 200);
     const std::string file = cluster->dir.File(name + ".metrics.txt");
     WriteFile(file, r.body);
-    auto check = RunCommand({cluster->promtool, "check", "metrics"}, cluster->dir.path(), seconds(30), file);
-    EXPECT_EQ(check.exit_code, 0) << check.output;
-    EXPECT_EQ(check.output, "") << "promtool check metrics on " << name << "'s /metrics";
+    auto check = RunCommand({cluster->promtool, "check", "metrics"}, cluster->dir.path(), seconds(30),
+                            ProcessOptions{.stdin_path = file});
+    EXPECT_EQ(check.exit_code, 0) << Cluster::Output(check);
+    EXPECT_EQ(Cluster::Output(check), "") << "promtool check metrics on " << name << "'s /metrics";
     EXPECT_NE(r.body.find("# TYPE tokenmeter_build_info gauge"), std::string::npos);
   }
   // The families DESIGN names, with their types, after a gemm and a

@@ -5,10 +5,24 @@
 // `__inputs`, every panel and query on `${datasource}`.
 #include <gtest/gtest.h>
 
+#include <set>
+#include <string>
+#include <vector>
+
 #include "tests/metrics/metrics_test_support.h"
+#include "tests/support/subprocess.h"
 
 namespace tokenmeter::metrics_test {
 namespace {
+
+using ::tokenmeter::testing::FindExecutable;
+using ::tokenmeter::testing::Result;
+using ::tokenmeter::testing::RunCommand;
+using ::tokenmeter::testing::TempDir;
+using ::tokenmeter::testing::WriteFile;
+
+// What a command wrote, stdout then stderr.
+std::string Output(const Result& r) { return r.out + r.err; }
 
 const std::string kSource = TOKENMETER_SOURCE_DIR;
 
@@ -18,7 +32,7 @@ class PromtoolTest : public ::testing::Test {
     promtool_ = FindExecutable("promtool");
     if (promtool_.empty()) GTEST_SKIP() << "promtool is not installed (Debian: apt-get install prometheus)";
   }
-  CommandResult Promtool(const std::vector<std::string>& args) {
+  Result Promtool(const std::vector<std::string>& args) {
     std::vector<std::string> argv = {promtool_};
     argv.insert(argv.end(), args.begin(), args.end());
     return RunCommand(argv, dir_.path(), seconds(60));
@@ -29,19 +43,19 @@ class PromtoolTest : public ::testing::Test {
 
 TEST_F(PromtoolTest, ChecksRules) {
   auto r = Promtool({"check", "rules", kSource + "/deploy/prometheus/tokenmeter.rules.yml"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("SUCCESS"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_NE(Output(r).find("SUCCESS"), std::string::npos) << Output(r);
 }
 
 TEST_F(PromtoolTest, RuleUnitTestsPass) {
   auto r = Promtool({"test", "rules", kSource + "/deploy/prometheus/tests/tokenmeter.rules.test.yml"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
 }
 
 TEST_F(PromtoolTest, ChecksScrapeConfig) {
   auto r = Promtool({"check", "config", kSource + "/deploy/prometheus/prometheus.yml"});
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output.find("WARNING"), std::string::npos) << r.output;
+  EXPECT_EQ(r.exit_code, 0) << Output(r);
+  EXPECT_EQ(Output(r).find("WARNING"), std::string::npos) << Output(r);
 }
 
 // A broken rule must be caught: the check is not a rubber stamp.
@@ -49,7 +63,7 @@ TEST_F(PromtoolTest, RejectsABrokenRule) {
   WriteFile(dir_.File("bad.rules.yml"),
             "groups:\n  - name: bad\n    rules:\n      - alert: Bad\n        expr: tokenmeter_workers{state=\"lost\" > 0\n");
   auto r = Promtool({"check", "rules", dir_.File("bad.rules.yml")});
-  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.exit_code, 0) << Output(r);
 }
 
 TEST(DashboardsTest, AreProvisionable) {

@@ -1,213 +1,35 @@
-// Test support for tests/metrics: child processes (tokenmeter, prometheus,
-// promtool) that never outlive the test, a tiny HTTP/1.0 GET over a socket,
-// JSON through protobuf's own reader, and the dashboards' panels.
-//
-// Every wait is bounded. A child is killed (with its process group) when its
-// Process object goes away, and PR_SET_PDEATHSIG kills it if the test
-// process itself dies first, so nothing is left behind even on a crash.
-//
-// (tests/support/subprocess.h, in progress beside this, has a similar
-// Process; this header stays self-contained until that one settles.)
+// Test support for tests/metrics, on top of tests/support/subprocess.h
+// (processes, temporary directories, ports, files): a tiny HTTP/1.0 GET over
+// a socket with URL encoding, JSON through protobuf's own reader, and the
+// dashboards' panels, queries and variables.
 #ifndef TOKENMETER_TESTS_METRICS_METRICS_TEST_SUPPORT_H_
 #define TOKENMETER_TESTS_METRICS_METRICS_TEST_SUPPORT_H_
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <optional>
-#include <set>
-#include <sstream>
 #include <string>
-#include <thread>
+#include <utility>
 #include <vector>
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "tests/support/subprocess.h"
 
 namespace tokenmeter::metrics_test {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-inline void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
-
-// The last n lines of text (for failure messages).
-inline std::string Tail(std::string text, int n = 15) {
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  size_t pos = text.size();
-  for (int i = 0; i < n && pos > 0; ++i) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-  }
-  return text.substr(pos + 1);
-}
-
-// An executable on PATH (or an absolute path), or "" when there is none.
-inline std::string FindExecutable(const std::string& name) {
-  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
-  const char* path = std::getenv("PATH");
-  std::stringstream dirs(path ? path : "/usr/bin:/bin");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    const std::string candidate = dir + "/" + name;
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return "";
-}
-
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/tokenmeter-metrics-test-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
-// A loopback port nobody listens on right now (bound and released; a
-// process started right after can take it).
-inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// A child process with stdout+stderr in a file; killed (its whole process
-// group) when this object goes away.
-class Process {
- public:
-  Process(const std::vector<std::string>& argv, const std::string& log_path, const std::string& stdin_path = "")
-      : log_path_(log_path) {
-    std::vector<std::string> store = argv;
-    std::vector<char*> args;
-    for (auto& a : store) args.push_back(a.data());
-    args.push_back(nullptr);
-    const pid_t parent = getpid();
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
-      if (getppid() != parent) _exit(1);
-      setpgid(0, 0);
-      int out = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(out, STDOUT_FILENO);
-      dup2(out, STDERR_FILENO);
-      int in = open(stdin_path.empty() ? "/dev/null" : stdin_path.c_str(), O_RDONLY);
-      dup2(in, STDIN_FILENO);
-      execv(store[0].c_str(), args.data());
-      _exit(127);
-    }
-  }
-  ~Process() { Stop(); }
-  Process(const Process&) = delete;
-  Process& operator=(const Process&) = delete;
-
-  // SIGTERM, then SIGKILL after grace; waits for it (bounded).
-  void Stop(milliseconds grace = milliseconds(3000)) {
-    if (pid_ <= 0 || exited_) return;
-    kill(-pid_, SIGTERM);
-    kill(pid_, SIGTERM);
-    if (!Wait(grace)) {
-      kill(-pid_, SIGKILL);
-      kill(pid_, SIGKILL);
-      Wait(seconds(10));
-    }
-  }
-  // True when it exited within timeout (exit_code() is then valid).
-  bool Wait(milliseconds timeout) {
-    if (exited_) return true;
-    const auto deadline = Clock::now() + timeout;
-    do {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        return true;
-      }
-      std::this_thread::sleep_for(milliseconds(10));
-    } while (Clock::now() < deadline);
-    return false;
-  }
-  bool Running() { return !Wait(milliseconds(0)); }
-  int exit_code() const { return exit_code_; }
-  std::string log() const { return ReadFile(log_path_); }
-
- private:
-  std::string log_path_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
-  int exit_code_ = -1;
-};
-
-struct CommandResult {
-  int exit_code = -1;
-  bool timed_out = false;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs argv to completion (killed after timeout).
-inline CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& dir,
-                                milliseconds timeout = seconds(120), const std::string& stdin_path = "") {
-  static int counter = 0;
-  const std::string log = dir + "/command-" + std::to_string(counter++) + ".log";
-  Process p(argv, log, stdin_path);
-  CommandResult r;
-  r.timed_out = !p.Wait(timeout);
-  if (r.timed_out) p.Stop(milliseconds(100));
-  r.exit_code = p.exit_code();
-  r.output = p.log();
-  return r;
-}
-
-// Polls condition every 100 ms until it holds or timeout passes.
-template <typename F>
-bool Eventually(F condition, milliseconds timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(milliseconds(100));
-  }
-  return condition();
-}
 
 struct HttpResponse {
   int status = 0;  // 0: no response (connection refused, timeout)
@@ -312,7 +134,7 @@ inline std::vector<Dashboard> LoadDashboards(const std::string& dir, std::vector
   }
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
-    auto v = ParseJson(ReadFile(f.string()));
+    auto v = ParseJson(::tokenmeter::testing::ReadFile(f.string()));
     if (!v) {
       errors->push_back(f.filename().string() + ": not valid JSON");
       continue;

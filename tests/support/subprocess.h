@@ -1,11 +1,21 @@
-// Test support: real child processes of the tokenmeter binary, with their
-// output captured, every wait bounded, and no child left behind (RAII).
+// Test support: real child processes (the tokenmeter binary, or any other
+// executable such as prometheus or promtool), with their output captured,
+// every wait bounded, and no child left behind.
+//
+// A child is SIGKILLed, with its process group, when its Process object goes
+// away, and PR_SET_PDEATHSIG kills it if the test process dies first, so
+// nothing is left behind even on a crash. The death signal is tied to the
+// thread that started the child: start processes from the test's own thread
+// (or one that outlives them), never from a short-lived helper thread.
+//
+// Not thread-safe: use each object from one thread.
 #ifndef TOKENMETER_TESTS_SUPPORT_SUBPROCESS_H_
 #define TOKENMETER_TESTS_SUPPORT_SUBPROCESS_H_
 
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +43,8 @@ class TempDir {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
   }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
   std::string File(const std::string& name) const { return path_ + "/" + name; }
 
@@ -40,6 +52,7 @@ class TempDir {
   std::string path_;
 };
 
+// The whole file, or "" when it cannot be read.
 inline std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream s;
@@ -47,7 +60,37 @@ inline std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-// A port nobody listens on right now (bound and released).
+// Replaces the file's contents with text.
+inline void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// The last n lines of text (for failure messages); all of it when shorter.
+inline std::string Tail(std::string text, int n = 15) {
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  size_t pos = text.size();
+  for (int i = 0; i < n && pos > 0; ++i) {
+    pos = text.rfind('\n', pos - 1);
+    if (pos == std::string::npos) return text;
+  }
+  return text.substr(pos + 1);
+}
+
+// The path of an executable on PATH (or `name` itself when it contains a
+// '/' and is executable), or "" when there is none. Process and RunCommand
+// take a path, not a bare name: resolve one here first.
+inline std::string FindExecutable(const std::string& name) {
+  if (name.find('/') != std::string::npos) return access(name.c_str(), X_OK) == 0 ? name : "";
+  const char* path = std::getenv("PATH");
+  std::stringstream dirs(path ? path : "/usr/bin:/bin");
+  std::string dir;
+  while (std::getline(dirs, dir, ':')) {
+    const std::string candidate = dir + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return "";
+}
+
+// A loopback port nobody listens on right now (bound and released; a
+// process started right after can take it).
 inline int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr = {};
@@ -60,51 +103,67 @@ inline int FreePort() {
   return ntohs(addr.sin_port);
 }
 
+struct ProcessOptions {
+  // The child's stdin; "" is /dev/null.
+  std::string stdin_path;
+};
+
 class Process {
  public:
-  // Starts `binary args...` with stdout and stderr in files under dir.
+  // Starts `binary args...` (binary: a path, see FindExecutable) in its own
+  // process group, with stdout in dir/name.out and stderr in dir/name.err.
   Process(const std::string& binary, const std::vector<std::string>& args, const std::string& dir,
-          const std::string& name)
+          const std::string& name, const ProcessOptions& options = {})
       : out_path_(dir + "/" + name + ".out"), err_path_(dir + "/" + name + ".err") {
     std::vector<std::string> store = {binary};
     store.insert(store.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : store) argv.push_back(a.data());
     argv.push_back(nullptr);
+    const pid_t parent = getpid();
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the test
+      if (getppid() != parent) _exit(1);
       setpgid(0, 0);  // its own group, so a test can signal it and its children
       int out = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       int err = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(out, STDOUT_FILENO);
       dup2(err, STDERR_FILENO);
-      int devnull = open("/dev/null", O_RDONLY);
-      dup2(devnull, STDIN_FILENO);
+      int in = open(options.stdin_path.empty() ? "/dev/null" : options.stdin_path.c_str(), O_RDONLY);
+      dup2(in, STDIN_FILENO);
       execv(binary.c_str(), argv.data());
       _exit(127);
     }
     started_ = std::chrono::steady_clock::now();
   }
-  ~Process() { Kill(SIGKILL); }
+  // SIGKILLs the process group if still running, and waits for the child.
+  ~Process() {
+    if (pid_ <= 0 || exited_) return;
+    kill(-pid_, SIGKILL);
+    Kill(SIGKILL);
+  }
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
   pid_t pid() const { return pid_; }
 
+  // Sends sig to the process itself (not its group) unless it has exited.
   void Signal(int sig) {
     if (pid_ > 0 && !exited_) kill(pid_, sig);
   }
-  // Kills the process and waits for it.
+  // Sends sig to the process and waits for it (up to 10 s).
   void Kill(int sig = SIGKILL) {
     if (pid_ <= 0 || exited_) return;
     kill(pid_, sig);
     Wait(std::chrono::seconds(10));
   }
-  // Waits up to timeout; true when it exited (then exit_code() is valid).
+  // Waits up to timeout (polling at least once); true when it exited (then
+  // exit_code() is valid: the exit status, or 128 + signal).
   bool Wait(std::chrono::milliseconds timeout) {
     if (exited_) return true;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
+    do {
       int status = 0;
       pid_t r = waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
@@ -114,12 +173,13 @@ class Process {
         return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    } while (std::chrono::steady_clock::now() < deadline);
     return false;
   }
   bool Running() { return !Wait(std::chrono::milliseconds(0)); }
   int exit_code() const { return exit_code_; }
   double elapsed_seconds() const { return std::chrono::duration<double>(elapsed_).count(); }
+  // What it wrote so far.
   std::string out() const { return ReadFile(out_path_); }
   std::string err() const { return ReadFile(err_path_); }
 
@@ -132,18 +192,25 @@ class Process {
   std::chrono::steady_clock::duration elapsed_{};
 };
 
-// Runs the tokenmeter binary to completion (bounded) and returns it.
+// A command run to completion.
 struct Result {
-  int exit_code = -1;
+  int exit_code = -1;  // the exit status, or 128 + signal
   std::string out, err;
   double seconds = 0;
-  bool timed_out = false;
+  bool timed_out = false;  // SIGKILLed at the timeout
+  // Exited 0 within the timeout.
+  bool ok() const { return exit_code == 0 && !timed_out; }
 };
 
-inline Result RunTokenmeter(const std::vector<std::string>& args, const std::string& dir,
-                            std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+// Runs argv (argv[0]: a path, see FindExecutable) to completion, SIGKILLed
+// after timeout. Its output files are dir/cmdN.out and dir/cmdN.err.
+// REQUIRES: argv is not empty.
+inline Result RunCommand(const std::vector<std::string>& argv, const std::string& dir,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(120),
+                         const ProcessOptions& options = {}) {
   static int counter = 0;
-  Process p(TOKENMETER_BINARY, args, dir, "cmd" + std::to_string(counter++));
+  Process p(argv.front(), std::vector<std::string>(argv.begin() + 1, argv.end()), dir,
+            "cmd" + std::to_string(counter++), options);
   Result r;
   r.timed_out = !p.Wait(timeout);
   if (r.timed_out) p.Kill();
@@ -154,7 +221,15 @@ inline Result RunTokenmeter(const std::vector<std::string>& args, const std::str
   return r;
 }
 
-// Polls `condition` every 50 ms up to timeout.
+// Runs the tokenmeter binary with args, as RunCommand does.
+inline Result RunTokenmeter(const std::vector<std::string>& args, const std::string& dir,
+                            std::chrono::milliseconds timeout = std::chrono::seconds(120)) {
+  std::vector<std::string> argv = {TOKENMETER_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunCommand(argv, dir, timeout);
+}
+
+// Polls `condition` every 50 ms up to timeout; its last value.
 template <typename F>
 bool Eventually(F condition, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -165,7 +240,9 @@ bool Eventually(F condition, std::chrono::milliseconds timeout) {
   return condition();
 }
 
-// A coordinator process on a free port with its store in dir.
+// A coordinator process listening on a free loopback port (it writes the
+// port to dir/name.port) with its store in `store`; `extra` flags are
+// appended. port() is 0 when it did not report a port within 20 s.
 class CoordinatorProcess {
  public:
   CoordinatorProcess(const std::string& dir, const std::string& store, std::vector<std::string> extra = {},

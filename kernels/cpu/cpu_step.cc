@@ -1,0 +1,612 @@
+#include "kernels/cpu/cpu_step.h"
+
+#include <cblas.h>
+#include <gloo/allgather.h>
+#include <gloo/allreduce.h>
+#include <gloo/alltoall.h>
+#include <gloo/barrier.h>
+#include <gloo/broadcast.h>
+#include <gloo/math.h>
+#include <gloo/reduce.h>
+#include <gloo/reduce_scatter.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "kernels/cpu/cpu_gemm.h"
+#include "kernels/cpu/cpu_info.h"
+#include "kernels/cpu/gloo_collectives.h"
+#include "kernels/cpu/rapl_energy.h"
+
+namespace tokenmeter::kernels::cpu {
+namespace {
+
+using Buffer = std::unique_ptr<float[]>;
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kFloat = sizeof(float);
+// ReduceScatterHalvingDoubling keeps its byte count in an int.
+constexpr int64_t kMaxReduceScatterElements = INT_MAX / kFloat;
+// The most elements one cblas_saxpy call is given (its n is a 32-bit blasint).
+constexpr int64_t kSaxpyChunk = int64_t{1} << 30;
+// The elementwise pass's a in y = a·x + y. y drifts by at most |a| per
+// iteration: no overflow, and never denormal (x is on a 2^-23 grid).
+constexpr float kAxpyScale = 0.5f;
+// Gloo tag of the barriers around the timed loop (ops use their index).
+constexpr uint32_t kBarrierTag = 0x7fffffff;
+
+std::string ListName(const std::vector<int>& ranks) {
+  return absl::StrCat("[", absl::StrJoin(ranks, ","), "]");
+}
+
+// Saturating a*b and a+b: sizes come from users.
+int64_t Mul(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_mul_overflow(a, b, &r) ? std::numeric_limits<int64_t>::max() : r;
+}
+int64_t Add(int64_t a, int64_t b) {
+  int64_t r;
+  return __builtin_add_overflow(a, b, &r) ? std::numeric_limits<int64_t>::max() : r;
+}
+
+bool Splits(CollectiveOp op) {
+  return op == CollectiveOp::kAllGather || op == CollectiveOp::kReduceScatter ||
+         op == CollectiveOp::kAllToAll;
+}
+
+// Elements of the elementwise pass over `bytes`: 3 fp32 accesses each.
+int64_t ElementwiseElements(int64_t bytes) { return std::max<int64_t>(1, bytes / (3 * kFloat)); }
+
+void SumFloats(void* c, const void* a, const void* b, size_t n) { gloo::sum<float>(c, a, b, n); }
+
+void FillPattern(float* data, int64_t count, int group_rank) {
+  for (int64_t i = 0; i < count; ++i) data[i] = CollectiveInputValue(group_rank, i);
+}
+
+// One distinct rank list of the program and what this Run holds for it.
+struct GroupRun {
+  std::vector<int> ranks;
+  std::string name;  // "[0,2]"
+  int me = 0;        // this rank's index in ranks
+  int size = 0;
+  std::shared_ptr<gloo::Context> function_api;  // set when a non-RS op uses it
+  std::shared_ptr<gloo::Context> class_api;     // set when a reduce-scatter uses it
+  int64_t in_elements = 0, out_elements = 0, rs_elements = 0;
+  int64_t rs_scratch_elements = 0;  // Gloo's receive buffers, summed over the instances
+  std::vector<int64_t> rs_counts;   // distinct reduce-scatter counts, in first-use order
+  Buffer in, out, rs;
+  std::map<int64_t, std::unique_ptr<gloo::ReduceScatterHalvingDoubling<float>>> rs_algorithms;
+};
+
+// One op, ready to run.
+struct PreparedOp {
+  std::string what;  // "step op 3 (all_reduce of 4800 fp32 elements in group [0,1])"
+  bool collective = false;
+  bool trivial = false;          // a collective in a group of one: skipped, timed 0
+  std::function<void()> run;     // one execution; Gloo failures throw
+  std::function<void()> refresh;  // before the checked execution: inputs, NaN outputs
+  std::function<int64_t()> wrong;  // after it: output elements off their expected value
+  int64_t checked = 0;             // output elements `wrong` compares
+};
+
+}  // namespace
+
+CpuStepRunner::CpuStepRunner(GlooCommunicator* world, int threads)
+    : world_(world), threads_(threads) {}
+
+CpuStepRunner::~CpuStepRunner() = default;
+
+absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const IterationPlan& plan,
+                                           RaplEnergy* energy) {
+  const BackendOptions& options = world_->options();
+  const int world = options.world_size;
+  const int rank = options.rank;
+  const std::string where = absl::StrCat("rank ", rank, " of ", world);
+
+  // ---- Validation: nothing allocated, nothing sent ----
+  if (plan.warmup < 0 || plan.timed < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("iteration plan needs warmup >= 0 and timed >= 1, got warmup ", plan.warmup,
+                     ", timed ", plan.timed));
+  }
+  for (size_t g = 0; g < program.groups.size(); ++g) {
+    const std::vector<int>& ranks = program.groups[g];
+    const std::string name = ListName(ranks);
+    if (ranks.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("step group ", g, " is empty"));
+    }
+    for (size_t i = 0; i < ranks.size(); ++i) {
+      if (ranks[i] < 0 || ranks[i] >= world) {
+        return absl::InvalidArgumentError(absl::StrCat("step group ", g, " ", name, " names rank ",
+                                                       ranks[i], ", outside world_size ", world));
+      }
+      if (i > 0 && ranks[i] <= ranks[i - 1]) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("step group ", g, " ", name, " is not strictly ascending"));
+      }
+    }
+    if (!std::binary_search(ranks.begin(), ranks.end(), rank)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("step group ", g, " ", name, " does not contain this rank (", where, ")"));
+    }
+  }
+  const std::string dtype_name(DTypeName(program.dtype));
+  const std::string collective_dtype_name(DTypeName(program.collective_dtype));
+  for (size_t j = 0; j < program.ops.size(); ++j) {
+    const StepOp& op = program.ops[j];
+    switch (op.kind) {
+      case StepOp::Kind::kGemm:
+        if (!CpuGemmSupports(program.dtype)) {
+          return absl::UnimplementedError(
+              absl::StrCat("backend cpu does not support GEMM in ", dtype_name, " (step op ", j, ")"));
+        }
+        for (auto [dim, value] : {std::pair{"m", op.m}, {"n", op.n}, {"k", op.k}}) {
+          if (value <= 0 || value > INT_MAX) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "step op ", j, " (GEMM): dimension ", dim, " must be in [1, ", INT_MAX,
+                "] (OpenBLAS's 32-bit index), got ", value));
+          }
+        }
+        if (op.count < 1) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("step op ", j, " (GEMM): count must be positive, got ", op.count));
+        }
+        break;
+      case StepOp::Kind::kElementwise:
+        if (op.bytes <= 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "step op ", j, " (elementwise): bytes must be positive, got ", op.bytes));
+        }
+        break;
+      case StepOp::Kind::kCollective: {
+        const std::string name(CollectiveOpName(op.op));
+        if (op.group < 0 || op.group >= static_cast<int>(program.groups.size())) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("step op ", j, " (", name, "): group index ", op.group,
+                           " is out of range (the program has ", program.groups.size(),
+                           " groups)"));
+        }
+        if (!GlooCommunicator::Supports(op.op, program.collective_dtype)) {
+          return absl::UnimplementedError(absl::StrCat("backend cpu does not support ", name,
+                                                       " in ", collective_dtype_name,
+                                                       " (step op ", j, ")"));
+        }
+        const int64_t size = static_cast<int64_t>(program.groups[op.group].size());
+        if (op.count <= 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("step op ", j, " (", name, "): count must be positive, got ", op.count));
+        }
+        if (Splits(op.op) && op.count % size != 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("step op ", j, " (", name, "): count ", op.count,
+                           " is not divisible by the size ", size, " of its group ",
+                           ListName(program.groups[op.group])));
+        }
+        if (op.op == CollectiveOp::kReduceScatter && op.count > kMaxReduceScatterElements) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "step op ", j, " (reduce_scatter): count ", op.count, " exceeds ",
+              kMaxReduceScatterElements,
+              " fp32 elements, the most Gloo's ReduceScatterHalvingDoubling can index"));
+        }
+        break;
+      }
+    }
+  }
+
+  // ---- Sizes, and the memory check ----
+  int64_t gemm_a = 0, gemm_b = 0, gemm_c = 0, axpy_elements = 0;
+  std::map<std::vector<int>, GroupRun> groups;  // by rank list: indices may repeat a list
+  std::vector<GroupRun*> group_of(program.groups.size());
+  for (size_t g = 0; g < program.groups.size(); ++g) {
+    GroupRun& group = groups[program.groups[g]];
+    if (group.ranks.empty()) {
+      group.ranks = program.groups[g];
+      group.name = ListName(group.ranks);
+      group.size = static_cast<int>(group.ranks.size());
+      group.me = static_cast<int>(std::lower_bound(group.ranks.begin(), group.ranks.end(), rank) -
+                                  group.ranks.begin());
+    }
+    group_of[g] = &group;
+  }
+  for (const StepOp& op : program.ops) {
+    switch (op.kind) {
+      case StepOp::Kind::kGemm:
+        gemm_a = std::max(gemm_a, op.m * op.k);  // each <= INT_MAX: no overflow
+        gemm_b = std::max(gemm_b, op.k * op.n);
+        gemm_c = std::max(gemm_c, op.m * op.n);
+        break;
+      case StepOp::Kind::kElementwise:
+        axpy_elements = std::max(axpy_elements, ElementwiseElements(op.bytes));
+        break;
+      case StepOp::Kind::kCollective: {
+        GroupRun& group = *group_of[op.group];
+        if (group.size == 1) break;  // skipped: no buffers
+        const int64_t c = op.count;
+        switch (op.op) {
+          case CollectiveOp::kAllReduce:
+          case CollectiveOp::kAllToAll:
+          case CollectiveOp::kReduce:
+            group.in_elements = std::max(group.in_elements, c);
+            group.out_elements = std::max(group.out_elements, c);
+            break;
+          case CollectiveOp::kBroadcast:
+            if (group.me == 0) group.in_elements = std::max(group.in_elements, c);
+            group.out_elements = std::max(group.out_elements, c);
+            break;
+          case CollectiveOp::kAllGather:
+            group.in_elements = std::max(group.in_elements, c / group.size);
+            group.out_elements = std::max(group.out_elements, c);
+            break;
+          case CollectiveOp::kReduceScatter:
+            group.rs_elements = std::max(group.rs_elements, c);
+            if (std::find(group.rs_counts.begin(), group.rs_counts.end(), c) ==
+                group.rs_counts.end()) {
+              group.rs_counts.push_back(c);
+              // ReduceScatterHalvingDoubling's recvBuf_ (count rounded up to
+              // its power-of-two chunks) and recvBufDist_ (count).
+              group.rs_scratch_elements =
+                  Add(group.rs_scratch_elements, Add(Mul(c, 2), group.size));
+            }
+            break;
+        }
+        break;
+      }
+    }
+  }
+  int64_t needed_elements = Add(Add(gemm_a, gemm_b), Add(gemm_c, Mul(axpy_elements, 2)));
+  for (const auto& [ranks, group] : groups) {
+    needed_elements = Add(needed_elements, Add(Add(group.in_elements, group.out_elements),
+                                               Add(group.rs_elements, group.rs_scratch_elements)));
+  }
+  const int64_t needed = Mul(needed_elements, kFloat);
+  const int64_t available = HostMemoryAvailableBytes();
+  if (needed > available) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "step program of ", program.ops.size(), " ops needs ", needed,
+        " bytes of host memory on ", where, " (GEMM ", Mul(Add(Add(gemm_a, gemm_b), gemm_c), kFloat),
+        ", elementwise ", Mul(axpy_elements, 2 * kFloat), ", the rest collectives), only ",
+        available, " available"));
+  }
+
+  absl::Status broken = world_->broken();
+  if (!broken.ok()) {
+    return absl::UnavailableError(absl::StrCat("gloo communicator of ", where,
+                                               " is unusable after an earlier failure: ",
+                                               broken.message()));
+  }
+  // Any failure from here on may leave the connections mid-collective.
+  auto fail = [&](absl::Status status) {
+    world_->MarkBroken(status);
+    return status;
+  };
+
+  // ---- Contexts, in the order of each group's first use ----
+  for (size_t j = 0; j < program.ops.size(); ++j) {
+    const StepOp& op = program.ops[j];
+    if (op.kind != StepOp::Kind::kCollective) continue;
+    GroupRun& group = *group_of[op.group];
+    if (group.size == 1) continue;
+    const bool class_api = op.op == CollectiveOp::kReduceScatter;
+    if ((class_api ? group.class_api : group.function_api) != nullptr) continue;
+    const bool whole_world = group.size == world;  // ascending, distinct, in range: [0, world)
+    absl::StatusOr<std::shared_ptr<gloo::Context>> context;
+    if (whole_world) {
+      context = class_api ? world_->ReduceScatterContext()
+                          : absl::StatusOr<std::shared_ptr<gloo::Context>>(world_->context());
+    } else {
+      GroupContexts& cached = groups_[group.ranks];
+      std::shared_ptr<gloo::Context>& slot = class_api ? cached.class_api : cached.function_api;
+      if (slot == nullptr) {
+        std::string suffix = "group";
+        for (int r : group.ranks) absl::StrAppend(&suffix, "-", r);
+        if (class_api) absl::StrAppend(&suffix, "-reduce-scatter");
+        context = world_->ConnectGroup(group.ranks, suffix);
+        if (context.ok()) slot = *context;
+      } else {
+        context = slot;
+      }
+    }
+    if (!context.ok()) {
+      return fail(absl::Status(
+          context.status().code(),
+          absl::StrCat("connecting group ", group.name, " for step op ", j, " (",
+                       std::string(CollectiveOpName(op.op)), ") on ", where, ", timeout ",
+                       options.timeout.count(), " ms: ", context.status().message())));
+    }
+    (class_api ? group.class_api : group.function_api) = *std::move(context);
+  }
+
+  // ---- Buffers: allocated and filled once ----
+  const uint64_t seed = FreshSeed();
+  Buffer a = std::make_unique_for_overwrite<float[]>(gemm_a);
+  Buffer b = std::make_unique_for_overwrite<float[]>(gemm_b);
+  Buffer c = std::make_unique_for_overwrite<float[]>(gemm_c);
+  FillSymmetricUnit(a.get(), gemm_a, seed);
+  FillSymmetricUnit(b.get(), gemm_b, seed ^ 0x5bd1e9955bd1e995ULL);
+  std::fill_n(c.get(), gemm_c, 0.0f);
+  Buffer x = std::make_unique_for_overwrite<float[]>(axpy_elements);
+  Buffer y = std::make_unique_for_overwrite<float[]>(axpy_elements);
+  FillSymmetricUnit(x.get(), axpy_elements, seed ^ 0x2545f4914f6cdd1dULL);
+  FillSymmetricUnit(y.get(), axpy_elements, seed ^ 0x9e3779b97f4a7c15ULL);
+  const float kUnwritten = std::nanf("");
+  for (auto& [ranks, group] : groups) {
+    group.in = std::make_unique_for_overwrite<float[]>(group.in_elements);
+    group.out = std::make_unique_for_overwrite<float[]>(group.out_elements);
+    group.rs = std::make_unique_for_overwrite<float[]>(group.rs_elements);
+    FillPattern(group.in.get(), group.in_elements, group.me);
+    std::fill_n(group.out.get(), group.out_elements, kUnwritten);
+    FillPattern(group.rs.get(), group.rs_elements, group.me);
+  }
+
+  openblas_set_num_threads(threads_);
+
+  // ---- The ops ----
+  std::vector<PreparedOp> ops(program.ops.size());
+  try {
+    for (size_t j = 0; j < program.ops.size(); ++j) {
+      const StepOp& op = program.ops[j];
+      PreparedOp& p = ops[j];
+      switch (op.kind) {
+        case StepOp::Kind::kGemm: {
+          p.what = absl::StrCat("step op ", j, " (", op.count, " GEMM of m=", op.m, " n=", op.n,
+                                " k=", op.k, " in fp32)");
+          const auto m = static_cast<blasint>(op.m), n = static_cast<blasint>(op.n),
+                     k = static_cast<blasint>(op.k);
+          const int64_t count = op.count;
+          float *pa = a.get(), *pb = b.get(), *pc = c.get();
+          p.run = [=] {
+            for (int64_t i = 0; i < count; ++i) {
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, pa, k, pb, n,
+                          0.0f, pc, n);
+            }
+          };
+          break;
+        }
+        case StepOp::Kind::kElementwise: {
+          const int64_t elements = ElementwiseElements(op.bytes);
+          p.what = absl::StrCat("step op ", j, " (elementwise over ", op.bytes, " bytes)");
+          float *px = x.get(), *py = y.get();
+          p.run = [=] {
+            for (int64_t done = 0; done < elements; done += kSaxpyChunk) {
+              const auto n = static_cast<blasint>(std::min(kSaxpyChunk, elements - done));
+              cblas_saxpy(n, kAxpyScale, px + done, 1, py + done, 1);
+            }
+          };
+          break;
+        }
+        case StepOp::Kind::kCollective: {
+          GroupRun& group = *group_of[op.group];
+          const std::string name(CollectiveOpName(op.op));
+          const int64_t count = op.count;
+          p.what = absl::StrCat("step op ", j, " (", name, " of ", count, " fp32 elements in group ",
+                                group.name, ")");
+          p.collective = true;
+          if (group.size == 1) {
+            p.trivial = true;
+            break;
+          }
+          const int gn = group.size, me = group.me;
+          const int64_t chunk = count / gn;
+          const uint32_t tag = static_cast<uint32_t>(j);
+          float *in = group.in.get(), *out = group.out.get(), *rs = group.rs.get();
+          // Before the checked execution: a fresh input, an output no one wrote.
+          auto refresh = [=](int64_t in_count, int64_t out_count) {
+            return [=] {
+              FillPattern(in, in_count, me);
+              std::fill_n(out, out_count, kUnwritten);
+            };
+          };
+          switch (op.op) {
+            case CollectiveOp::kAllReduce: {
+              auto opts = std::make_shared<gloo::AllreduceOptions>(group.function_api);
+              opts->setInput(in, count);
+              opts->setOutput(out, count);
+              opts->setReduceFunction(&SumFloats);
+              opts->setTag(tag);
+              p.run = [opts] { gloo::allreduce(*opts); };
+              p.refresh = refresh(count, count);
+              p.checked = count;
+              p.wrong = [=] {
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < count; ++i) wrong += out[i] != CollectiveSumValue(gn, i);
+                return wrong;
+              };
+              break;
+            }
+            case CollectiveOp::kAllGather: {
+              auto opts = std::make_shared<gloo::AllgatherOptions>(group.function_api);
+              opts->setInput(in, chunk);
+              opts->setOutput(out, count);
+              opts->setTag(tag);
+              p.run = [opts] { gloo::allgather(*opts); };
+              p.refresh = refresh(chunk, count);
+              p.checked = count;
+              p.wrong = [=] {
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < count; ++i) {
+                  wrong += out[i] != CollectiveInputValue(static_cast<int>(i / chunk), i % chunk);
+                }
+                return wrong;
+              };
+              break;
+            }
+            case CollectiveOp::kAllToAll: {
+              auto opts = std::make_shared<gloo::AlltoallOptions>(group.function_api);
+              opts->setInput(in, count);
+              opts->setOutput(out, count);
+              opts->setTag(tag);
+              p.run = [opts] { gloo::alltoall(*opts); };
+              p.refresh = refresh(count, count);
+              p.checked = count;
+              // Block s of the output is block `me` of sender s's input.
+              p.wrong = [=] {
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < count; ++i) {
+                  wrong += out[i] != CollectiveInputValue(static_cast<int>(i / chunk),
+                                                          me * chunk + i % chunk);
+                }
+                return wrong;
+              };
+              break;
+            }
+            case CollectiveOp::kBroadcast: {
+              auto opts = std::make_shared<gloo::BroadcastOptions>(group.function_api);
+              if (me == 0) opts->setInput(in, count);  // Gloo refuses an input on non-roots
+              opts->setOutput(out, count);
+              opts->setRoot(0);
+              opts->setTag(tag);
+              p.run = [opts] { gloo::broadcast(*opts); };
+              p.refresh = refresh(me == 0 ? count : 0, count);
+              p.checked = count;
+              p.wrong = [=] {
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < count; ++i) wrong += out[i] != CollectiveInputValue(0, i);
+                return wrong;
+              };
+              break;
+            }
+            case CollectiveOp::kReduce: {
+              auto opts = std::make_shared<gloo::ReduceOptions>(group.function_api);
+              opts->setInput(in, count);
+              opts->setOutput(out, count);  // every rank: gloo::reduce uses it as scratch
+              opts->setRoot(0);
+              opts->setReduceFunction(&SumFloats);
+              opts->setTag(tag);
+              p.run = [opts] { gloo::reduce(*opts); };
+              p.refresh = refresh(count, count);
+              p.checked = me == 0 ? count : 0;
+              p.wrong = [=] {
+                int64_t wrong = 0;
+                if (me != 0) return wrong;
+                for (int64_t i = 0; i < count; ++i) wrong += out[i] != CollectiveSumValue(gn, i);
+                return wrong;
+              };
+              break;
+            }
+            case CollectiveOp::kReduceScatter: {
+              // One algorithm per distinct count, made in program order on
+              // every member (each takes context slots), over the group's
+              // one in-place buffer.
+              auto& algorithm = group.rs_algorithms[count];
+              if (algorithm == nullptr) {
+                algorithm = std::make_unique<gloo::ReduceScatterHalvingDoubling<float>>(
+                    group.class_api, std::vector<float*>{rs}, static_cast<int>(count),
+                    std::vector<int>(gn, static_cast<int>(chunk)));
+              }
+              gloo::ReduceScatterHalvingDoubling<float>* algo = algorithm.get();
+              p.run = [algo] { algo->run(); };
+              p.refresh = [=] { FillPattern(rs, count, me); };
+              p.checked = chunk;
+              // This rank's reduced block lands at the front of the buffer.
+              p.wrong = [=] {
+                int64_t wrong = 0;
+                for (int64_t i = 0; i < chunk; ++i) {
+                  wrong += rs[i] != CollectiveSumValue(gn, me * chunk + i);
+                }
+                return wrong;
+              };
+              break;
+            }
+          }
+          break;
+        }
+      }
+    }
+  } catch (...) {
+    return fail(GlooExceptionToStatus(absl::StrCat("setting up the step's collectives on ", where)));
+  }
+
+  // ---- Running ----
+  const std::string bound = absl::StrCat(" on ", where, ", timeout ", options.timeout.count(), " ms");
+  std::string check_failure;  // the first wrong op
+  int wrong_ops = 0;
+  // Runs op j once; with `check`, compares its output. Gloo failures throw.
+  auto execute = [&](size_t j, bool check) {
+    PreparedOp& p = ops[j];
+    if (p.trivial) return;
+    if (check && p.collective) p.refresh();
+    p.run();
+    if (check && p.collective) {
+      const int64_t wrong = p.wrong();
+      if (wrong > 0 && wrong_ops++ == 0) {
+        check_failure = absl::StrCat(p.what, " produced ", wrong, " wrong elements of ", p.checked,
+                                     " checked on ", where);
+      }
+    }
+  };
+  std::string phase;  // where a failure happened, for its message
+  size_t current = 0;
+  StepRun result;
+  try {
+    for (int i = 0; i < plan.warmup; ++i) {
+      phase = absl::StrCat("warm-up iteration ", i);
+      for (current = 0; current < ops.size(); ++current) execute(current, i == 0);
+    }
+    if (plan.warmup == 0) {
+      phase = "the check pass";
+      for (current = 0; current < ops.size(); ++current) {
+        if (ops[current].collective) execute(current, true);
+      }
+    }
+    for (auto& [ranks, group] : groups) std::fill_n(group.rs.get(), group.rs_elements, 0.0f);
+
+    current = ops.size();
+    phase = "the barrier before the timed loop";
+    gloo::BarrierOptions barrier(world_->context());
+    barrier.setTag(kBarrierTag);
+    gloo::barrier(barrier);
+
+    std::optional<double> joules_before;
+    if (energy != nullptr) {
+      absl::StatusOr<double> joules = energy->Joules();
+      if (joules.ok()) joules_before = *joules;
+    }
+    result.op_seconds.assign(plan.timed, std::vector<double>(ops.size(), 0.0));
+    result.step_seconds.reserve(plan.timed);
+    for (int i = 0; i < plan.timed; ++i) {
+      phase = absl::StrCat("timed iteration ", i);
+      std::vector<double>& times = result.op_seconds[i];
+      const Clock::time_point step_start = Clock::now();
+      for (current = 0; current < ops.size(); ++current) {
+        if (ops[current].trivial) continue;
+        const Clock::time_point start = Clock::now();
+        ops[current].run();
+        times[current] = std::chrono::duration<double>(Clock::now() - start).count();
+      }
+      result.step_seconds.push_back(
+          std::chrono::duration<double>(Clock::now() - step_start).count());
+    }
+    if (joules_before.has_value()) {
+      absl::StatusOr<double> joules = energy->Joules();
+      if (joules.ok()) result.timed_energy_joules = *joules - *joules_before;
+    }
+
+    current = ops.size();
+    phase = "the barrier after the timed loop";
+    gloo::barrier(barrier);
+  } catch (...) {
+    const std::string what = current < ops.size()
+                                 ? absl::StrCat(ops[current].what, " in ", phase, bound)
+                                 : absl::StrCat("step: ", phase, bound);
+    return fail(GlooExceptionToStatus(what));
+  }
+
+  if (wrong_ops > 0) {
+    return absl::InternalError(absl::StrCat(
+        check_failure, wrong_ops > 1 ? absl::StrCat(" (and ", wrong_ops - 1, " more ops)") : ""));
+  }
+  return result;
+}
+
+}  // namespace tokenmeter::kernels::cpu

@@ -1,0 +1,327 @@
+// Tests of Backend::RunStep on the "cuda" backend. Program validation is a
+// pure function and runs everywhere; everything that needs a GPU skips
+// without one. Multi-rank tests run one rank per GPU as threads sharing an
+// in-memory store (world size = GPUs on the host; one GPU runs world size 1).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/cuda_step.h"
+
+namespace tokenmeter::kernels {
+namespace {
+
+int GpuCount() {
+  absl::StatusOr<std::vector<DeviceDescription>> devices = ListCudaDevices();
+  return devices.ok() ? static_cast<int>(devices->size()) : 0;
+}
+
+#define SKIP_WITHOUT_GPU() \
+  if (GpuCount() == 0) GTEST_SKIP() << "no CUDA device"
+
+// Runs fn(rank, backend) on `world` ranks, one thread and one GPU each.
+template <typename Fn>
+void RunRanks(int world, const std::string& prefix, Fn fn) {
+  std::unique_ptr<Store> store = NewInMemoryStore();
+  std::vector<std::thread> threads;
+  for (int r = 0; r < world; ++r) {
+    threads.emplace_back([&, r] {
+      BackendOptions o;
+      o.rank = r;
+      o.world_size = world;
+      o.device_index = r;
+      o.store = store.get();
+      o.store_prefix = prefix;
+      o.timeout = std::chrono::seconds(60);
+      absl::StatusOr<std::unique_ptr<Backend>> backend = NewCudaBackend(o);
+      ASSERT_TRUE(backend.ok()) << "rank " << r << ": " << backend.status();
+      fn(r, **backend);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+}
+
+StepOp Gemm(int64_t m, int64_t n, int64_t k, int64_t count = 1) {
+  StepOp op;
+  op.kind = StepOp::Kind::kGemm;
+  op.m = m;
+  op.n = n;
+  op.k = k;
+  op.count = count;
+  return op;
+}
+
+StepOp Elementwise(int64_t bytes) {
+  StepOp op;
+  op.kind = StepOp::Kind::kElementwise;
+  op.bytes = bytes;
+  return op;
+}
+
+StepOp Collective(CollectiveOp kind, int64_t count, int group) {
+  StepOp op;
+  op.kind = StepOp::Kind::kCollective;
+  op.op = kind;
+  op.count = count;
+  op.group = group;
+  return op;
+}
+
+std::vector<int> AllRanks(int world) {
+  std::vector<int> all(static_cast<size_t>(world));
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+
+// A proper subgroup with this rank, where the world has one: its pair
+// {2p, 2p+1} (the last rank alone when world is odd); alone when world is 2.
+// With world 1 the only list is the world itself.
+std::vector<int> PairOf(int rank, int world) {
+  if (world == 2) return {rank};
+  const int first = rank - rank % 2;
+  std::vector<int> pair{first};
+  if (first + 1 < world) pair.push_back(first + 1);
+  return pair;
+}
+
+// gemm, elementwise, all-reduce in the world, all-reduce in a pair (world >= 2),
+// all-to-all in the world, another gemm: every kind, both group kinds.
+StepProgram MixedProgram(int rank, int world, DType dtype) {
+  StepProgram p;
+  p.dtype = dtype;
+  p.collective_dtype = DType::kBf16;
+  p.groups.push_back(AllRanks(world));
+  p.ops.push_back(Gemm(512, 384, 256, 2));
+  p.ops.push_back(Elementwise(int64_t{3} << 22));
+  p.ops.push_back(Collective(CollectiveOp::kAllReduce, 1 << 20, 0));
+  if (world >= 2) {
+    p.groups.push_back(PairOf(rank, world));
+    p.ops.push_back(Collective(CollectiveOp::kAllReduce, 3 * 4099, 1));
+  }
+  p.ops.push_back(Collective(CollectiveOp::kAllToAll, int64_t{world} * 4096, 0));
+  p.ops.push_back(Gemm(1024, 1024, 1024));
+  return p;
+}
+
+void ExpectWellFormed(const absl::StatusOr<StepRun>& run, const StepProgram& program,
+                      const IterationPlan& plan, int rank) {
+  ASSERT_TRUE(run.ok()) << "rank " << rank << ": " << run.status();
+  ASSERT_EQ(run->op_seconds.size(), static_cast<size_t>(plan.timed));
+  ASSERT_EQ(run->step_seconds.size(), static_cast<size_t>(plan.timed));
+  for (int i = 0; i < plan.timed; ++i) {
+    SCOPED_TRACE(testing::Message() << "rank " << rank << " timed iteration " << i);
+    ASSERT_EQ(run->op_seconds[i].size(), program.ops.size());
+    double sum = 0;
+    for (double t : run->op_seconds[i]) {
+      EXPECT_GT(t, 0.0);
+      sum += t;
+    }
+    EXPECT_GT(run->step_seconds[i], 0.0);
+    // Ops run one after another on one stream: the step spans them all (up to
+    // the events' resolution, about 0.5 us each).
+    EXPECT_GE(run->step_seconds[i], 0.97 * sum - 1e-6 * static_cast<double>(program.ops.size()));
+  }
+  if (run->timed_energy_joules >= 0) {
+    EXPECT_LT(run->timed_energy_joules, 1e6);
+  } else {
+    EXPECT_EQ(run->timed_energy_joules, -1.0);
+  }
+}
+
+// ---- Without a GPU: validation is host-only ----
+
+TEST(StepProgramValidationTest, WellFormedProgramPasses) {
+  StepProgram p = MixedProgram(1, 4, DType::kBf16);
+  EXPECT_TRUE(cuda::ValidateStepProgram(p, 1, 4).ok());
+}
+
+TEST(StepProgramValidationTest, BadGroupsAreInvalidArgument) {
+  const auto invalid = [](std::vector<std::vector<int>> groups, int rank, int world,
+                          const std::string& needle) {
+    StepProgram p;
+    p.groups = std::move(groups);
+    p.ops.push_back(Collective(CollectiveOp::kAllReduce, 64, 0));
+    absl::Status s = cuda::ValidateStepProgram(p, rank, world);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find(needle), std::string::npos) << s;
+  };
+  invalid({{}}, 0, 2, "groups[0]");                   // empty
+  invalid({{0, 2}}, 0, 2, "outside the world");       // beyond world
+  invalid({{-1, 0}}, 0, 2, "outside the world");      // negative
+  invalid({{1, 0}}, 0, 2, "ascending");               // descending
+  invalid({{0, 0}}, 0, 2, "ascending");               // repeated
+  invalid({{0, 1}, {1, 2}}, 0, 3, "groups[1]");       // without this rank
+  invalid({{1}}, 0, 2, "does not contain this rank");
+}
+
+TEST(StepProgramValidationTest, BadOpsAreInvalidArgument) {
+  const auto invalid = [](StepOp op, const std::string& needle) {
+    StepProgram p;
+    p.groups = {{0}};
+    p.ops.push_back(op);
+    absl::Status s = cuda::ValidateStepProgram(p, 0, 1);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find(needle), std::string::npos) << s;
+  };
+  invalid(Collective(CollectiveOp::kAllReduce, 64, 1), "ops[0].group");
+  invalid(Collective(CollectiveOp::kAllReduce, 64, -1), "ops[0].group");
+  invalid(Collective(CollectiveOp::kAllReduce, 0, 0), "count");
+  invalid(Gemm(0, 8, 8), "ops[0] (gemm)");
+  invalid(Gemm(8, 8, 8, 0), "count");
+  invalid(Elementwise(0), "bytes");
+  EXPECT_EQ(cuda::ValidateStepProgram(StepProgram{}, 0, 1).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StepProgramValidationTest, ActivationDTypeFollowsGemmDType) {
+  EXPECT_EQ(cuda::StepActivationDType(DType::kBf16), DType::kBf16);
+  EXPECT_EQ(cuda::StepActivationDType(DType::kFp16), DType::kFp16);
+  EXPECT_EQ(cuda::StepActivationDType(DType::kFp32), DType::kFp32);
+  EXPECT_EQ(cuda::StepActivationDType(DType::kTf32), DType::kFp32);
+  EXPECT_EQ(cuda::StepActivationDType(DType::kFp8E4M3), DType::kBf16);
+}
+
+TEST(StepProgramValidationTest, GroupKeyNamesEveryMember) {
+  EXPECT_EQ(cuda::GroupCommunicators::KeyFor("job-7/a0", {0, 2, 5}), "job-7/a0/group-0-2-5");
+}
+
+// ---- With GPUs ----
+
+class CudaStepTest : public testing::TestWithParam<DType> {};
+
+TEST_P(CudaStepTest, MixedProgramTimesEveryOpOnEveryRank) {
+  SKIP_WITHOUT_GPU();
+  const int world = GpuCount();
+  const DType dtype = GetParam();
+  const IterationPlan plan{2, 3};
+  RunRanks(world, absl::StrCat("step-mixed-", std::string(DTypeName(dtype))),
+           [&](int rank, Backend& b) {
+             if (!b.SupportsGemm(dtype)) {
+               StepProgram p = MixedProgram(rank, world, dtype);
+               EXPECT_EQ(b.RunStep(p, plan).status().code(), absl::StatusCode::kUnimplemented);
+               return;
+             }
+             StepProgram p = MixedProgram(rank, world, dtype);
+             ExpectWellFormed(b.RunStep(p, plan), p, plan, rank);
+             // Again on the same backend: communicators and algorithms are reused.
+             ExpectWellFormed(b.RunStep(p, plan), p, plan, rank);
+           });
+}
+
+INSTANTIATE_TEST_SUITE_P(GemmDTypes, CudaStepTest,
+                         testing::Values(DType::kBf16, DType::kFp16, DType::kTf32,
+                                         DType::kFp8E4M3),
+                         [](const testing::TestParamInfo<DType>& info) {
+                           return std::string(DTypeName(info.param));
+                         });
+
+TEST(CudaStepRunTest, EveryCollectiveInTheWorldAndInPairs) {
+  SKIP_WITHOUT_GPU();
+  const int world = GpuCount();
+  RunRanks(world, "step-every-collective", [&](int rank, Backend& b) {
+    StepProgram p;
+    p.dtype = DType::kFp32;
+    p.collective_dtype = DType::kFp32;
+    p.groups.push_back(AllRanks(world));
+    p.groups.push_back(PairOf(rank, world));
+    const int pair = static_cast<int>(p.groups[1].size());
+    for (CollectiveOp op : {CollectiveOp::kAllReduce, CollectiveOp::kAllGather,
+                            CollectiveOp::kReduceScatter, CollectiveOp::kAllToAll,
+                            CollectiveOp::kBroadcast, CollectiveOp::kReduce}) {
+      p.ops.push_back(Collective(op, int64_t{world} * 2 * 1031, 0));
+      p.ops.push_back(Collective(op, int64_t{pair} * 517, 1));
+    }
+    const IterationPlan plan{0, 2};  // warmup 0: one untimed iteration still checks
+    ExpectWellFormed(b.RunStep(p, plan), p, plan, rank);
+  });
+}
+
+TEST(CudaStepRunTest, BadGroupIsInvalidArgument) {
+  SKIP_WITHOUT_GPU();
+  const int world = GpuCount();
+  RunRanks(world, "step-bad-group", [&](int rank, Backend& b) {
+    StepProgram p;
+    p.groups.push_back({world});  // outside the world
+    p.ops.push_back(Collective(CollectiveOp::kAllReduce, 64, 0));
+    EXPECT_EQ(b.RunStep(p, {1, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+    p.groups = {AllRanks(world)};
+    p.ops[0].group = 1;  // no such group
+    EXPECT_EQ(b.RunStep(p, {1, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+    if (world >= 2) {
+      p.groups = {{(rank + 1) % world}};  // without this rank
+      p.ops[0].group = 0;
+      EXPECT_EQ(b.RunStep(p, {1, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+      p.groups = {{1, 0}};  // descending
+      EXPECT_EQ(b.RunStep(p, {1, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+      // Count not divisible by the group size.
+      p.groups = {AllRanks(world)};
+      p.ops[0] = Collective(CollectiveOp::kAllGather, int64_t{world} * 100 + 1, 0);
+      EXPECT_EQ(b.RunStep(p, {1, 1}).status().code(), absl::StatusCode::kInvalidArgument);
+    }
+    // Refused programs leave the communicators usable.
+    p.groups = {AllRanks(world)};
+    p.ops = {Collective(CollectiveOp::kAllReduce, 1024, 0)};
+    const IterationPlan plan{1, 1};
+    ExpectWellFormed(b.RunStep(p, plan), p, plan, rank);
+  });
+}
+
+TEST(CudaStepRunTest, CollectiveDTypeWithoutNcclSupportIsUnimplemented) {
+  SKIP_WITHOUT_GPU();
+  absl::StatusOr<std::unique_ptr<Backend>> b = NewCudaBackend(BackendOptions{});
+  ASSERT_TRUE(b.ok()) << b.status();
+  StepProgram p;
+  p.dtype = DType::kBf16;
+  p.collective_dtype = DType::kFp8E4M3;
+  p.groups = {{0}};
+  p.ops = {Gemm(64, 64, 64), Collective(CollectiveOp::kAllReduce, 64, 0)};
+  absl::StatusOr<StepRun> run = (*b)->RunStep(p, {1, 1});
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kUnimplemented) << run.status();
+  EXPECT_NE(run.status().message().find("fp8_e4m3"), std::string::npos) << run.status();
+  EXPECT_NE(run.status().message().find("step op 1"), std::string::npos) << run.status();
+  // Without collectives the collective dtype does not matter.
+  p.ops.pop_back();
+  const IterationPlan plan{1, 2};
+  ExpectWellFormed((*b)->RunStep(p, plan), p, plan, 0);
+}
+
+TEST(CudaStepRunTest, TooLargeIsResourceExhausted) {
+  SKIP_WITHOUT_GPU();
+  absl::StatusOr<std::unique_ptr<Backend>> b = NewCudaBackend(BackendOptions{});
+  ASSERT_TRUE(b.ok()) << b.status();
+  StepProgram p;
+  p.dtype = DType::kBf16;
+  p.ops = {Gemm(1 << 20, 1 << 20, 1 << 20)};  // 2 TiB operands
+  absl::StatusOr<StepRun> run = (*b)->RunStep(p, {1, 1});
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kResourceExhausted) << run.status();
+  EXPECT_NE(run.status().message().find("bytes free"), std::string::npos) << run.status();
+  p.ops = {Elementwise(int64_t{1} << 62)};
+  run = (*b)->RunStep(p, {1, 1});
+  EXPECT_EQ(run.status().code(), absl::StatusCode::kResourceExhausted) << run.status();
+}
+
+TEST(CudaStepRunTest, LongProgramIsThrottledNotBlocked) {
+  SKIP_WITHOUT_GPU();
+  absl::StatusOr<std::unique_ptr<Backend>> b = NewCudaBackend(BackendOptions{});
+  ASSERT_TRUE(b.ok()) << b.status();
+  // Far more launches per iteration than the in-flight bound.
+  StepProgram p;
+  p.dtype = DType::kBf16;
+  p.groups = {{0}};
+  for (int i = 0; i < 300; ++i) {
+    p.ops.push_back(Gemm(256, 256, 256, 3));
+    p.ops.push_back(Elementwise(3 * 2 * 4096));
+    if (i % 10 == 0) p.ops.push_back(Collective(CollectiveOp::kAllReduce, 4096, 0));
+  }
+  const IterationPlan plan{1, 3};
+  ExpectWellFormed((*b)->RunStep(p, plan), p, plan, 0);
+}
+
+}  // namespace
+}  // namespace tokenmeter::kernels

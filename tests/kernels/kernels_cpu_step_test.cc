@@ -1,0 +1,373 @@
+// Backend::RunStep on the "cpu" backend: GEMMs, the elementwise pass and
+// collectives in world and sub-groups. Ranks run as threads sharing an
+// in-memory store (as Gloo's test/base_test.h).
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <latch>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/backend.h"
+#include "kernels/step.h"
+#include "kernels/store.h"
+
+namespace tokenmeter::kernels {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::AnyOf;
+using ::testing::HasSubstr;
+
+std::string UniquePrefix() {
+  static std::atomic<int> next{0};
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return std::string(info->test_suite_name()) + "." + info->name() + "." +
+         std::to_string(next++);
+}
+
+BackendOptions RankOptions(int rank, int world_size, Store* store, const std::string& prefix,
+                           milliseconds timeout) {
+  BackendOptions options;
+  options.rank = rank;
+  options.world_size = world_size;
+  options.store = store;
+  options.store_prefix = prefix;
+  options.timeout = timeout;
+  options.cpu_threads = 1;
+  return options;
+}
+
+// Runs body(rank, backend) on world_size threads, each with a connected
+// backend; fails the test if any rank cannot connect. Every rank has finished
+// connecting before any body starts, and every body has returned before any
+// backend is destroyed: a rank whose body sends nothing would otherwise close
+// its connections while a peer still completes its side of the mesh.
+void RunRanks(int world_size, const std::function<void(int, Backend&)>& body,
+              milliseconds timeout = milliseconds(10000)) {
+  auto store = NewInMemoryStore();
+  const std::string prefix = UniquePrefix();
+  std::latch connected(world_size);
+  std::latch finished(world_size);
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < world_size; ++rank) {
+    threads.emplace_back([&, rank] {
+      auto backend =
+          Backend::Create("cpu", RankOptions(rank, world_size, store.get(), prefix, timeout));
+      connected.arrive_and_wait();
+      if (backend.ok()) body(rank, **backend);
+      finished.arrive_and_wait();
+      ASSERT_TRUE(backend.ok()) << "rank " << rank << ": " << backend.status();
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+std::vector<int> Range(int begin, int end, int stride = 1) {
+  std::vector<int> ranks;
+  for (int r = begin; r < end; r += stride) ranks.push_back(r);
+  return ranks;
+}
+
+StepOp Gemm(int64_t m, int64_t n, int64_t k, int64_t count) {
+  return {.kind = StepOp::Kind::kGemm, .m = m, .n = n, .k = k, .count = count};
+}
+StepOp Elementwise(int64_t bytes) { return {.kind = StepOp::Kind::kElementwise, .bytes = bytes}; }
+StepOp Collective(CollectiveOp op, int64_t count, int group) {
+  return {.kind = StepOp::Kind::kCollective, .count = count, .op = op, .group = group};
+}
+
+// The program every rank runs, with this rank's own group lists:
+//   0 the world; 1 a pair ([0,1] | [2,3]; the world itself for 2 ranks);
+//   2 a strided pair ([0,2] | [1,3]; for 2 ranks a group of one);
+//   3 this rank alone.
+// Counts are divisible by every group size.
+constexpr int64_t kCount = 4800;
+StepProgram TrainingLikeProgram(int rank, int world_size) {
+  StepProgram program;
+  program.groups.push_back(Range(0, world_size));
+  if (world_size == 4) {
+    program.groups.push_back(rank < 2 ? Range(0, 2) : Range(2, 4));
+    program.groups.push_back(Range(rank % 2, 4, 2));
+  } else {
+    program.groups.push_back(Range(0, world_size));
+    program.groups.push_back({rank});
+  }
+  program.groups.push_back({rank});
+  program.ops = {
+      Gemm(96, 64, 128, 2),
+      Elementwise(12 * 65536),
+      Collective(CollectiveOp::kAllReduce, kCount, 0),
+      Collective(CollectiveOp::kAllReduce, kCount, 1),
+      Collective(CollectiveOp::kAllReduce, kCount, 2),
+      Collective(CollectiveOp::kAllToAll, kCount, 0),
+      Collective(CollectiveOp::kReduceScatter, kCount, 0),
+      Collective(CollectiveOp::kAllGather, kCount, 0),
+      Collective(CollectiveOp::kReduceScatter, kCount / 2, 1),  // a sub-group's own RS context
+      Collective(CollectiveOp::kAllGather, kCount / 2, 1),
+      Collective(CollectiveOp::kBroadcast, kCount, 2),
+      Collective(CollectiveOp::kReduce, kCount, 1),
+      Collective(CollectiveOp::kAllReduce, kCount, 3),  // a group of one: skipped
+      Gemm(64, 64, 64, 1),
+      Elementwise(12 * 1000),
+  };
+  return program;
+}
+
+// Whether op j of `program` does nothing on this rank (a group of one).
+bool Trivial(const StepProgram& program, size_t j) {
+  const StepOp& op = program.ops[j];
+  return op.kind == StepOp::Kind::kCollective && program.groups[op.group].size() == 1;
+}
+
+void ExpectWellFormed(const StepProgram& program, const StepRun& run, int timed, int rank) {
+  ASSERT_EQ(run.op_seconds.size(), static_cast<size_t>(timed));
+  ASSERT_EQ(run.step_seconds.size(), static_cast<size_t>(timed));
+  for (int i = 0; i < timed; ++i) {
+    ASSERT_EQ(run.op_seconds[i].size(), program.ops.size());
+    for (size_t j = 0; j < program.ops.size(); ++j) {
+      if (Trivial(program, j)) {
+        EXPECT_EQ(run.op_seconds[i][j], 0.0) << "rank " << rank << " op " << j;
+      } else {
+        EXPECT_GT(run.op_seconds[i][j], 0.0) << "rank " << rank << " op " << j;
+      }
+    }
+    // The ops run back to back inside the step: their times add up to it,
+    // less a few clock reads (and any preemption between two ops: 4 ranks
+    // share 2 cores here, hence the slack).
+    const double sum = std::accumulate(run.op_seconds[i].begin(), run.op_seconds[i].end(), 0.0);
+    EXPECT_LE(sum, run.step_seconds[i]) << "rank " << rank << " iteration " << i;
+    EXPECT_GE(sum, 0.5 * run.step_seconds[i] - 5e-3) << "rank " << rank << " iteration " << i;
+  }
+  EXPECT_TRUE(run.timed_energy_joules == -1 || run.timed_energy_joules >= 0)
+      << run.timed_energy_joules;
+}
+
+class CpuStepTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(CpuStepTest, RunsEveryOpInWorldAndSubGroups) {
+  const int n = GetParam();
+  const IterationPlan plan{.warmup = 1, .timed = 3};
+  RunRanks(n, [&](int rank, Backend& backend) {
+    const StepProgram program = TrainingLikeProgram(rank, n);
+    auto run = backend.RunStep(program, plan);
+    ASSERT_TRUE(run.ok()) << "rank " << rank << ": " << run.status();
+    ExpectWellFormed(program, *run, plan.timed, rank);
+  });
+}
+
+TEST_P(CpuStepTest, NoWarmupChecksInAPassOfItsOwnAndContextsAreReused) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Backend& backend) {
+    const StepProgram program = TrainingLikeProgram(rank, n);
+    // Twice on one backend: the sub-group contexts made by the first call
+    // are reused (a second rendezvous under the same prefix would abort).
+    for (int call = 0; call < 2; ++call) {
+      auto run = backend.RunStep(program, {.warmup = 0, .timed = 1});
+      ASSERT_TRUE(run.ok()) << "rank " << rank << " call " << call << ": " << run.status();
+      ExpectWellFormed(program, *run, 1, rank);
+    }
+    // The world communicator still works for plain collectives.
+    auto collective = backend.RunCollective(CollectiveOp::kReduceScatter, 4 * 64, DType::kFp32,
+                                            {.warmup = 0, .timed = 1});
+    ASSERT_TRUE(collective.ok()) << collective.status();
+    EXPECT_EQ(collective->wrong_elements, 0);
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(WorldSizes, CpuStepTest, ::testing::Values(2, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + "ranks";
+                         });
+
+TEST(CpuStepSingleRankTest, ComputeOnlyAndEmptyPrograms) {
+  auto backend = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  StepProgram program;
+  program.groups = {{0}};
+  program.ops = {Gemm(32, 16, 8, 3), Elementwise(5),  // fewer bytes than one element: one element
+                 Collective(CollectiveOp::kAllToAll, 10, 0)};
+  auto run = (*backend)->RunStep(program, {.warmup = 2, .timed = 2});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ExpectWellFormed(program, *run, 2, 0);
+
+  auto empty = (*backend)->RunStep(StepProgram{}, {.warmup = 0, .timed = 2});
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  ASSERT_EQ(empty->op_seconds.size(), 2u);
+  EXPECT_TRUE(empty->op_seconds[0].empty());
+  EXPECT_EQ(empty->step_seconds.size(), 2u);
+}
+
+// ---- Refusals: before any allocation or communication ----
+
+class CpuStepRefusalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto created = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
+    ASSERT_TRUE(created.ok()) << created.status();
+    backend_ = *std::move(created);
+  }
+  absl::Status Run(const StepProgram& program, const IterationPlan& plan = {}) {
+    return backend_->RunStep(program, plan).status();
+  }
+  std::unique_ptr<Backend> backend_;
+};
+
+TEST_F(CpuStepRefusalTest, Bf16IsUnimplementedNamingTheDtype) {
+  StepProgram gemm;
+  gemm.dtype = DType::kBf16;
+  gemm.ops = {Gemm(8, 8, 8, 1)};
+  absl::Status status = Run(gemm);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("backend cpu does not support GEMM in bf16"));
+
+  StepProgram collective;
+  collective.collective_dtype = DType::kBf16;
+  collective.groups = {{0}};
+  collective.ops = {Collective(CollectiveOp::kAllReduce, 8, 0)};
+  status = Run(collective);
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("all_reduce in bf16"));
+}
+
+TEST_F(CpuStepRefusalTest, MalformedProgramsAreInvalidArguments) {
+  StepProgram bad_index;
+  bad_index.groups = {{0}};
+  bad_index.ops = {Collective(CollectiveOp::kAllReduce, 8, 1)};
+  absl::Status status = Run(bad_index);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("group index 1"));
+  bad_index.ops[0].group = -1;
+  EXPECT_EQ(Run(bad_index).code(), absl::StatusCode::kInvalidArgument);
+
+  StepProgram outside;
+  outside.groups = {{0, 1}};
+  status = Run(outside);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("outside world_size 1"));
+
+  StepProgram empty_group;
+  empty_group.groups = {{}};
+  EXPECT_EQ(Run(empty_group).code(), absl::StatusCode::kInvalidArgument);
+
+  StepProgram zero;
+  zero.ops = {Gemm(8, 0, 8, 1)};
+  status = Run(zero);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("dimension n"));
+  zero.ops = {Elementwise(0)};
+  EXPECT_EQ(Run(zero).code(), absl::StatusCode::kInvalidArgument);
+  zero.groups = {{0}};
+  zero.ops = {Collective(CollectiveOp::kAllReduce, 0, 0)};
+  EXPECT_EQ(Run(zero).code(), absl::StatusCode::kInvalidArgument);
+
+  StepProgram plan_ok;
+  EXPECT_EQ(Run(plan_ok, {.warmup = -1, .timed = 1}).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Run(plan_ok, {.warmup = 0, .timed = 0}).code(), absl::StatusCode::kInvalidArgument);
+
+  // Still usable: refusals come before any communication.
+  StepProgram fine;
+  fine.ops = {Gemm(8, 8, 8, 1)};
+  EXPECT_TRUE(Run(fine, {.warmup = 0, .timed = 1}).ok());
+}
+
+TEST_F(CpuStepRefusalTest, AbsurdSizesAreRefusedBeforeAllocating) {
+  StepProgram program;
+  program.ops = {Gemm(1 << 20, 1 << 20, 1 << 20, 1)};
+  const auto start = std::chrono::steady_clock::now();
+  absl::Status status = Run(program);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("bytes of host memory"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(500));
+}
+
+TEST(CpuStepGroupTest, GroupsWithoutThisRankOrOutOfOrderAreRefused) {
+  RunRanks(2, [](int rank, Backend& backend) {
+    StepProgram elsewhere;
+    elsewhere.groups = {{1 - rank}};
+    elsewhere.ops = {Collective(CollectiveOp::kAllReduce, 8, 0)};
+    auto run = backend.RunStep(elsewhere, {});
+    EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument) << run.status();
+    EXPECT_THAT(std::string(run.status().message()), HasSubstr("does not contain this rank"));
+
+    StepProgram descending;
+    descending.groups = {{1, 0}};
+    run = backend.RunStep(descending, {});
+    EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument) << run.status();
+    EXPECT_THAT(std::string(run.status().message()), HasSubstr("ascending"));
+
+    StepProgram odd;
+    odd.groups = {{0, 1}};
+    odd.ops = {Collective(CollectiveOp::kAllGather, 7, 0)};
+    run = backend.RunStep(odd, {});
+    EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument) << run.status();
+    EXPECT_THAT(std::string(run.status().message()), HasSubstr("divisible"));
+  });
+}
+
+// ---- Lost peers: bounded, naming the op and group ----
+
+TEST(CpuStepFailureTest, PeerThatNeverJoinsTheStepFailsWithinTheTimeout) {
+  std::latch rank0_done(1);
+  RunRanks(
+      2,
+      [&](int rank, Backend& backend) {
+        if (rank == 1) {
+          rank0_done.wait();  // connected, but never runs the step
+          return;
+        }
+        StepProgram program;
+        program.groups = {{0, 1}};
+        program.ops = {Gemm(16, 16, 16, 1), Collective(CollectiveOp::kAllReduce, 1024, 0)};
+        const auto start = std::chrono::steady_clock::now();
+        auto run = backend.RunStep(program, {.warmup = 1, .timed = 2});
+        const auto waited = std::chrono::steady_clock::now() - start;
+        rank0_done.count_down();
+        ASSERT_FALSE(run.ok());
+        EXPECT_THAT(run.status().code(), AnyOf(absl::StatusCode::kDeadlineExceeded,
+                                               absl::StatusCode::kUnavailable))
+            << run.status();
+        const std::string message(run.status().message());
+        EXPECT_THAT(message, HasSubstr("step op 1 (all_reduce"));
+        EXPECT_THAT(message, HasSubstr("group [0,1]"));
+        EXPECT_THAT(message, HasSubstr("rank 0 of 2"));
+        EXPECT_LT(waited, milliseconds(5000));
+        // The connections are not reused after a failure.
+        auto again = backend.RunStep(program, {.warmup = 0, .timed = 1});
+        EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable) << again.status();
+      },
+      milliseconds(1000));
+}
+
+TEST(CpuStepFailureTest, SubGroupPeerThatNeverArrivesFailsTheRendezvous) {
+  std::latch rank0_done(1);
+  RunRanks(
+      3,
+      [&](int rank, Backend& backend) {
+        if (rank != 0) {
+          rank0_done.wait();
+          return;
+        }
+        StepProgram program;
+        program.groups = {{0, 2}};
+        program.ops = {Collective(CollectiveOp::kReduceScatter, 64, 0)};
+        const auto start = std::chrono::steady_clock::now();
+        auto run = backend.RunStep(program, {.warmup = 0, .timed = 1});
+        const auto waited = std::chrono::steady_clock::now() - start;
+        rank0_done.count_down();
+        ASSERT_FALSE(run.ok());
+        EXPECT_EQ(run.status().code(), absl::StatusCode::kDeadlineExceeded) << run.status();
+        const std::string message(run.status().message());
+        EXPECT_THAT(message, HasSubstr("group [0,2]"));
+        EXPECT_THAT(message, HasSubstr("step op 0 (reduce_scatter)"));
+        EXPECT_LT(waited, milliseconds(5000));
+      },
+      milliseconds(1000));
+}
+
+}  // namespace
+}  // namespace tokenmeter::kernels
