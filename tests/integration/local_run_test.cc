@@ -1,6 +1,9 @@
 // README's main job, small: `run --local` starts a coordinator and 2 worker
 // processes, runs a GEMM sweep and an all-reduce sweep across 2 ranks, prints
 // them, stores them, and stops everything.
+#include <fstream>
+#include <map>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/json_lines.h"
@@ -71,6 +74,79 @@ TEST(LocalRun, TablesFollowNcclTestsLayout) {
   EXPECT_THAT(r.out, HasSubstr("# Avg bus bandwidth"));
   EXPECT_THAT(r.out, HasSubstr("# Out of bounds values : 0 OK"));
   EXPECT_THAT(r.out, HasSubstr("flat fabric"));
+}
+
+TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
+  TempDir dir;
+  const std::string store = dir.File("results.db");
+  // A GEMM sweep first, so the step's MFU is also quoted against the
+  // setup's measured best GEMM (MAMF).
+  auto r = RunTokenmeter({"run", "--local", "--workers", "2", "--workload", "gemm", "--workload", "train-step/tiny",
+                          "--iterations", "3", "--warmup", "1", "--price-per-device-hour", "0.5", "--store", store,
+                          "--json"},
+                         dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const google::protobuf::Struct* job = nullptr;
+  auto rows = ParseJsonLines(r.out);
+  for (const auto& row : rows) {
+    if (Str(row, "kind") == "job" && Str(row, "workload") == "train-step/tiny") job = &row;
+  }
+  ASSERT_NE(job, nullptr) << r.out;
+  // Tokens per step = micro-batch × data-parallel degree × sequence length.
+  EXPECT_EQ(Num(*job, "tokens_per_step"), 2 * 2 * 128);
+  const double tokens_per_second = Num(*job, "tokens_per_second");
+  EXPECT_NEAR(tokens_per_second, Num(*job, "tokens_per_step") / Num(*job, "step_seconds_median"),
+              1e-9 * tokens_per_second);
+  // Cost per million tokens = price × devices / (tokens/s × 3600) × 1e6.
+  EXPECT_NEAR(Num(*job, "cost_per_million_tokens_dollars"), 0.5 * 2 / (tokens_per_second * 3600) * 1e6,
+              1e-9 * Num(*job, "cost_per_million_tokens_dollars"));
+  EXPECT_GT(Num(*job, "mfu"), 0);
+  EXPECT_LT(Num(*job, "mfu"), 1.5);  // against a measured calibration GEMM: near, not far past, 1
+  EXPECT_GT(Num(*job, "mfu_mamf"), 0);
+  EXPECT_GT(Num(*job, "flops_per_token"), 0);
+
+  auto table = RunTokenmeter({"results", "--store", store, "--workload", "train-step/tiny", "--detail"}, dir.path());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("tokens/s"));
+  EXPECT_THAT(table.out, HasSubstr("MFU vs peak"));
+  EXPECT_THAT(table.out, HasSubstr("measured"));
+  EXPECT_THAT(table.out, HasSubstr("cost per million tokens"));
+  EXPECT_THAT(table.out, HasSubstr("time breakdown"));
+  EXPECT_THAT(table.out, HasSubstr("communication"));
+}
+
+TEST(LocalRun, EveryCollectiveAcrossThreeWorkerProcessesIsVerified) {
+  TempDir dir;
+  auto r = RunTokenmeter({"run", "--local", "--workers", "3", "--workload", "collective", "--iterations", "2",
+                          "--warmup", "1", "--max-bytes", "256K", "--json"},
+                         dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, int> sizes;
+  for (const auto& row : ParseJsonLines(r.out)) {
+    if (Str(row, "kind") != "collective") continue;
+    EXPECT_EQ(Num(row, "ranks"), 3);
+    EXPECT_EQ(Num(row, "wrong_elements"), 0) << Str(row, "collective") << " " << Num(row, "size_bytes");
+    const std::string op = Str(row, "collective");
+    if (op == "all_gather" || op == "reduce_scatter" || op == "all_to_all") {
+      EXPECT_EQ(static_cast<int64_t>(Num(row, "count")) % 3, 0) << op;
+    }
+    ++sizes[op];
+  }
+  for (const char* op : {"all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast"}) {
+    EXPECT_GT(sizes[op], 10) << op;
+  }
+}
+
+TEST(LocalRun, ADtypeTheBackendLacksIsRefusedNamingIt) {
+  TempDir dir;
+  const std::string spec = dir.File("bf16.json");
+  std::ofstream(spec) << R"({"name": "gemm-bf16", "version": 1, "timed_iterations": 1,
+      "gemm": {"shapes": [{"name": "s", "m": 64, "n": 64, "k": 64}], "dtypes": ["DTYPE_BF16"]}})";
+  auto r = RunTokenmeter({"run", "--local", "--workers", "1", "--spec", spec}, dir.path());
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("GEMM in bf16"));
+  EXPECT_THAT(r.err, HasSubstr("backend cpu"));
+  EXPECT_LT(r.seconds, 20);
 }
 
 }  // namespace

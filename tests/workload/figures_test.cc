@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "workload/spec.h"
 #include "workload/sweep.h"
 
 namespace tokenmeter::workload {
@@ -12,6 +13,16 @@ namespace {
 TEST(Figures, GemmFlopsIsTwoMnk) {
   EXPECT_DOUBLE_EQ(GemmFlops(2, 3, 4), 2.0 * 2 * 3 * 4);
   EXPECT_DOUBLE_EQ(GemmFlops(8192, 28672, 4096), 2.0 * 8192 * 28672 * 4096);
+}
+
+TEST(Figures, EveryStandardGemmShapeCountsTwoMnk) {
+  for (const char* name : {"gemm", "gemm/large"}) {
+    auto spec = ResolveWorkload(name);
+    ASSERT_TRUE(spec.ok());
+    for (const auto& s : spec->gemm().shapes()) {
+      EXPECT_DOUBLE_EQ(GemmFlops(s.m(), s.n(), s.k()), 2.0 * double(s.m()) * double(s.n()) * double(s.k())) << s.name();
+    }
+  }
 }
 
 TEST(Figures, TflopsIsFlopsPerSecondOver1e12) {
