@@ -45,6 +45,11 @@ class WorkerMetrics : public MeasurementObserver {
                   .Name(m::kDevicePower)
                   .Help("Device power draw in watts, where the device reports it")
                   .Register(*registry_);
+    // Every device's step histogram exists from the start, at zero, so the
+    // first steps show as an increase to rate() rather than a new series.
+    for (const auto& d : inventory_.devices()) {
+      step_children_.emplace(d.index(), &steps_->Add(DeviceLabels(d.index()), StepBuckets()));
+    }
     exposer_->RegisterCollectable(registry_);
   }
 
@@ -95,11 +100,7 @@ class WorkerMetrics : public MeasurementObserver {
       absl::MutexLock lock(&mu_);
       auto it = step_children_.find(device);
       if (it == step_children_.end()) {
-        it = step_children_
-                 .emplace(device, &steps_->Add(DeviceLabels(device),
-                                             prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1,
-                                                                                     0.25, 0.5, 1, 2.5, 5, 10, 30, 60}))
-                 .first;
+        it = step_children_.emplace(device, &steps_->Add(DeviceLabels(device), StepBuckets())).first;
       }
       child = it->second;
     }
@@ -118,6 +119,10 @@ class WorkerMetrics : public MeasurementObserver {
   }
 
  private:
+  static prometheus::Histogram::BucketBoundaries StepBuckets() {
+    return {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  }
+
   // The device (its index in the inventory), labelled as dcgm-exporter
   // labels it.
   Labels DeviceLabels(int index) const {

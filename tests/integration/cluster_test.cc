@@ -88,7 +88,7 @@ TEST(Cluster, RestartedCoordinatorKeepsResultsAndWorkersComeBack) {
 TEST(Cluster, WorkerKilledMidJobFailsTheJobNamingItWithinBoundedTime) {
   TempDir dir;
   CoordinatorProcess coordinator(dir.path(), dir.File("store.db"),
-                                 {"--heartbeat-interval", "0.2", "--lost-after", "1", "--collective-timeout", "3"});
+                                 {"--heartbeat-interval", "0.25", "--lost-after", "2", "--collective-timeout", "3"});
   ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
   const std::string address = coordinator.address();
   auto w1 = StartWorker(address, dir.path(), "w1");
@@ -111,7 +111,7 @@ TEST(Cluster, WorkerKilledMidJobFailsTheJobNamingItWithinBoundedTime) {
   EXPECT_NE(run.exit_code(), 0);
   EXPECT_THAT(run.err(), HasSubstr("lost"));
   EXPECT_THAT(run.err(), HasSubstr(absl::StrCat("pid ", victim)));
-  EXPECT_LT(seconds, 10.0);  // lost_after 1 s plus a heart-beat period, with margin
+  EXPECT_LT(seconds, 12.0);  // lost_after 2 s plus a heart-beat period, with margin for a loaded machine
 
   // The coordinator goes on serving; the survivor gets free once its
   // collective gives up (collective timeout 3 s) and runs the next job.
