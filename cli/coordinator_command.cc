@@ -20,6 +20,7 @@ int CoordinatorCommand(const Args& args) {
   flags.Value("heartbeat-interval", "SECONDS", "how often workers heart-beat", "1");
   flags.Value("lost-after", "SECONDS", "a worker silent this long is lost and its job fails", "5");
   flags.Value("collective-timeout", "SECONDS", "bound on every rendezvous wait and collective in a job", "30");
+  flags.Value("catalogue", "FILE", "device catalogue overrides (JSON): peaks and prices for train-step figures");
   flags.Value("port-file", "FILE", "write the bound gRPC port here once serving (for scripts and tests)");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
 
@@ -36,6 +37,7 @@ int CoordinatorCommand(const Args& args) {
   options.tls_cert_file = flags.Get("tls-cert").value_or("");
   options.tls_key_file = flags.Get("tls-key").value_or("");
   options.tls_ca_file = flags.Get("tls-ca").value_or("");
+  options.catalogue_file = flags.Get("catalogue").value_or("");
   auto heartbeat = GetSeconds(flags, "heartbeat-interval", 0.01, 3600);
   if (!heartbeat.ok()) return Fail("coordinator", heartbeat.status(), kExitUsage);
   auto lost = GetSeconds(flags, "lost-after", 0.02, 86400);

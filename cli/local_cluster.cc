@@ -96,10 +96,14 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
   const std::string port_file = absl::StrCat(c->dir_, "/coordinator.port");
   const absl::Duration heartbeat = std::max(absl::Milliseconds(100), options.lost_after / 5);
 
-  auto coordinator = c->Spawn("coordinator", {"coordinator", "--listen", "127.0.0.1:0", "--store", c->store_path_,
-                                              "--port-file", port_file, "--heartbeat-interval", Seconds(heartbeat),
-                                              "--lost-after", Seconds(options.lost_after), "--collective-timeout",
-                                              Seconds(options.collective_timeout)});
+  std::vector<std::string> coordinator_args = {
+      "coordinator",  "--listen",           "127.0.0.1:0",
+      "--store",      c->store_path_,       "--port-file",
+      port_file,      "--heartbeat-interval", Seconds(heartbeat),
+      "--lost-after", Seconds(options.lost_after), "--collective-timeout",
+      Seconds(options.collective_timeout)};
+  if (!options.catalogue_file.empty()) coordinator_args.insert(coordinator_args.end(), {"--catalogue", options.catalogue_file});
+  auto coordinator = c->Spawn("coordinator", coordinator_args);
   if (!coordinator.ok()) return coordinator.status();
   c->coordinator_ = *coordinator;
 

@@ -22,6 +22,7 @@ struct LocalClusterOptions {
   std::string store_path;             // "" = a temporary file
   std::string setup;                  // "" = "local-<backend>"
   double price_per_device_hour = 0;   // 0 = no price
+  std::string catalogue_file;         // device catalogue overrides for the coordinator
   bool verbose = false;               // children's logs on stderr, not in files
   absl::Duration start_timeout = absl::Seconds(20);
   absl::Duration lost_after = absl::Seconds(5);

@@ -52,6 +52,7 @@ int RunCommand(const Args& args) {
   flags.Value("setup", "NAME", "run only on workers of this setup");
   flags.Value("store", "FILE.db", "--local: keep results in this SQLite file (default: a temporary one)");
   flags.Value("price-per-device-hour", "USD", "--local: price of one device-hour, for the cost figures", "0");
+  flags.Value("catalogue", "FILE", "--local: device catalogue overrides (JSON) for peaks and prices");
   flags.Value("warmup", "N", "override the workload's warm-up iterations");
   flags.Value("iterations", "N", "override the workload's timed iterations");
   flags.Value("max-bytes", "BYTES", "override a collective sweep's largest size (suffixes K, M, G)");
@@ -146,6 +147,7 @@ int RunCommand(const Args& args) {
     o.price_per_device_hour = *price;
     o.verbose = flags.GetSwitch("verbose");
     o.lost_after = *lost_after;
+    o.catalogue_file = flags.Get("catalogue").value_or("");
     auto c = LocalCluster::Start(o);
     if (!c.ok()) return Fail("run", c.status());
     cluster = *std::move(c);

@@ -325,6 +325,7 @@ absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
         for (const auto& r : report.ranks()) job.rank_results.push_back(r);
         if (job.unreported.empty()) {
           workload::AssemblyContext context;
+          context.catalogue = options_.catalogue;
           if (job.status.spec().has_train_step()) {
             context.mamf_flops_per_device =
                 StoredMamf(workload::JobSetupName(job.inventory), job.status.spec().train_step().dtype());

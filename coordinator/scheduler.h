@@ -24,6 +24,7 @@
 #include "coordinator/results_store.h"
 #include "coordinator/worker_registry.h"
 #include "tokenmeter/v1/coordinator.pb.h"
+#include "workload/catalogue.h"
 
 namespace tokenmeter::coordinator {
 
@@ -31,6 +32,9 @@ struct SchedulerOptions {
   RegistryOptions registry;
   // Given to every task: the bound on any rendezvous wait or collective.
   absl::Duration collective_timeout = absl::Seconds(30);
+  // Datasheet peaks and default prices for train-step figures; null = the
+  // built-in catalogue. Not owned.
+  const workload::DeviceCatalogue* catalogue = nullptr;
   // Called (under no lock) whenever a job reaches a final state.
   std::function<void(const v1::JobStatus&)> on_job_finished;
 };

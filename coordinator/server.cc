@@ -65,7 +65,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
     c->metrics_ = *std::move(metrics);
   }
 
+  if (!options.catalogue_file.empty()) {
+    auto catalogue = workload::LoadCatalogueFile(options.catalogue_file);
+    if (!catalogue.ok()) return catalogue.status();
+    c->catalogue_ = std::make_unique<workload::DeviceCatalogue>(*std::move(catalogue));
+  }
+
   SchedulerOptions sched;
+  sched.catalogue = c->catalogue_.get();
   sched.registry = options.registry;
   sched.collective_timeout = options.collective_timeout;
   CoordinatorMetrics* metrics = c->metrics_.get();

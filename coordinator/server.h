@@ -32,6 +32,8 @@ struct CoordinatorOptions {
   RegistryOptions registry;
   // Bound on every rendezvous wait and collective in the tasks it hands out.
   absl::Duration collective_timeout = absl::Seconds(30);
+  // Device catalogue overrides (JSON) applied to the built-in one; "" = none.
+  std::string catalogue_file;
   // Server TLS (PEM files); all empty = plaintext. With tls_ca, clients must
   // present a certificate signed by it (mutual TLS).
   std::string tls_cert_file;
@@ -62,6 +64,7 @@ class CoordinatorServer {
   CoordinatorOptions options_;
   SystemClock clock_;
   std::unique_ptr<ResultsStore> store_;
+  std::unique_ptr<workload::DeviceCatalogue> catalogue_;
   RendezvousStore rendezvous_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -52,7 +52,8 @@ v1::TrainStepFigures TrainStepFigures(const v1::WorkloadSpec& spec, const std::v
     run.depth_scale = slowest_rank->depth_scale();
   }
   const v1::DType dtype = spec.train_step().dtype();
-  const DeviceSpec* device = FindDevice(device_model);
+  const DeviceCatalogue& catalogue = context.catalogue ? *context.catalogue : DeviceCatalogue::BuiltIn();
+  const DeviceSpec* device = catalogue.Find(device_model);
   if (device != nullptr) {
     run.peak_flops_per_device = device->PeakFlops(dtype);
   } else if (calibration > 0) {

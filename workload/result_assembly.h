@@ -7,6 +7,7 @@
 
 #include "tokenmeter/v1/result.pb.h"
 #include "tokenmeter/v1/workload.pb.h"
+#include "workload/catalogue.h"
 
 namespace tokenmeter::workload {
 
@@ -19,6 +20,9 @@ struct AssemblyContext {
   // The measured maximum achievable matmul FLOP/s per device on this setup in
   // the train step's dtype (the best stored `gemm` row); 0 = not measured.
   double mamf_flops_per_device = 0;
+  // Where datasheet peaks and default prices come from; null = the built-in
+  // catalogue. Not owned.
+  const DeviceCatalogue* catalogue = nullptr;
 };
 
 // Builds a job's result from its ranks' measurements. A job is as fast as its
