@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_backend.h"
 #ifdef TOKENMETER_HAVE_CUDA
-#include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda_plugin.h"
 #endif
 
 namespace tokenmeter::kernels {
@@ -23,7 +23,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Create(std::string_view kind,
   }
   if (kind == "cpu") return NewCpuBackend(options);
 #ifdef TOKENMETER_HAVE_CUDA
-  if (kind == "cuda") return NewCudaBackend(options);
+  if (kind == "cuda") return LoadCudaBackend(options);
 #else
   if (kind == "cuda") {
     return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");
@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Create(std::string_view kind,
 absl::StatusOr<std::vector<DeviceDescription>> Backend::ListDevices(std::string_view kind) {
   if (kind == "cpu") return ListCpuDevices();
 #ifdef TOKENMETER_HAVE_CUDA
-  if (kind == "cuda") return ListCudaDevices();
+  if (kind == "cuda") return LoadCudaDevices();
 #else
   if (kind == "cuda") {
     return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");

@@ -1,0 +1,80 @@
+#include "kernels/cuda_plugin.h"
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace tokenmeter::kernels {
+namespace {
+
+constexpr char kPluginName[] = "libtokenmeter-cuda.so";
+
+struct Plugin {
+  void* (*new_backend)(const BackendOptions*) = nullptr;
+  void* (*list_devices)() = nullptr;
+  std::string error;  // why it could not be loaded
+};
+
+std::string ExecutableDir() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  std::string path(buf, static_cast<size_t>(n));
+  return path.substr(0, path.rfind('/'));
+}
+
+const Plugin& Load() {
+  static Plugin plugin;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    std::vector<std::string> candidates;
+    if (const char* env = std::getenv("TOKENMETER_CUDA_PLUGIN")) candidates.push_back(env);
+    const std::string dir = ExecutableDir();
+    candidates.push_back(absl::StrCat(dir, "/", kPluginName));
+    candidates.push_back(absl::StrCat(dir, "/../lib/", kPluginName));
+#ifdef TOKENMETER_CUDA_PLUGIN_BUILD_PATH
+    candidates.push_back(TOKENMETER_CUDA_PLUGIN_BUILD_PATH);
+#endif
+    std::vector<std::string> failures;
+    for (const auto& path : candidates) {
+      if (access(path.c_str(), R_OK) != 0) continue;
+      void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+      if (handle == nullptr) {
+        failures.push_back(absl::StrCat(path, ": ", dlerror()));
+        continue;
+      }
+      plugin.new_backend = reinterpret_cast<void* (*)(const BackendOptions*)>(dlsym(handle, "tokenmeter_cuda_new_backend"));
+      plugin.list_devices = reinterpret_cast<void* (*)()>(dlsym(handle, "tokenmeter_cuda_list_devices"));
+      if (plugin.new_backend != nullptr && plugin.list_devices != nullptr) return;
+      failures.push_back(absl::StrCat(path, ": not a tokenmeter CUDA plugin"));
+    }
+    plugin.error = failures.empty()
+                       ? absl::StrCat("backend cuda: ", kPluginName, " not found in ", absl::StrJoin(candidates, ", "))
+                       : absl::StrCat("backend cuda: cannot load ", absl::StrJoin(failures, "; "));
+  });
+  return plugin;
+}
+
+}  // namespace
+
+CudaBackendOrError LoadCudaBackend(const BackendOptions& options) {
+  const Plugin& p = Load();
+  if (p.new_backend == nullptr) return absl::UnavailableError(p.error);
+  std::unique_ptr<CudaBackendOrError> result(static_cast<CudaBackendOrError*>(p.new_backend(&options)));
+  return std::move(*result);
+}
+
+CudaDevicesOrError LoadCudaDevices() {
+  const Plugin& p = Load();
+  if (p.list_devices == nullptr) return absl::UnavailableError(p.error);
+  std::unique_ptr<CudaDevicesOrError> result(static_cast<CudaDevicesOrError*>(p.list_devices()));
+  return std::move(*result);
+}
+
+}  // namespace tokenmeter::kernels
