@@ -16,6 +16,7 @@ int WorkerCommand(const Args& args);       // cli/worker_command.cc
 int RunCommand(const Args& args);          // cli/run_command.cc
 int StatusCommand(const Args& args);       // cli/status_command.cc
 int ResultsCommand(const Args& args);      // cli/results_command.cc
+int CompareCommand(const Args& args);      // cli/compare_command.cc
 int WorkloadsCommand(const Args& args);    // cli/workloads_command.cc
 int ClaimCommand(const Args& args);        // cli/claim_command.cc
 

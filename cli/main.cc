@@ -20,6 +20,7 @@ constexpr char kUsage[] =
     "inspection:\n"
     "  status        the coordinator's workers and jobs\n"
     "  results       stored results\n"
+    "  compare       one workload across setups, with ratios to a baseline\n"
     "  claim         check a training-cost claim against the FLOPs model and measurements\n";
 
 }  // namespace
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   if (command == "run") return RunCommand(args);
   if (command == "status") return StatusCommand(args);
   if (command == "results") return ResultsCommand(args);
+  if (command == "compare") return CompareCommand(args);
   if (command == "workloads") return WorkloadsCommand(args);
   if (command == "claim") return ClaimCommand(args);
   std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -115,6 +115,31 @@ TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
   EXPECT_THAT(table.out, HasSubstr("communication"));
 }
 
+TEST(LocalRun, CompareLinesUpSetupsAgainstABaseline) {
+  TempDir dir;
+  const std::string store = dir.File("results.db");
+  for (const char* setup : {"alpha", "beta"}) {
+    auto r = RunTokenmeter({"run", "--local", "--workers", "1", "--workload", "gemm", "--iterations", "2", "--warmup",
+                            "0", "--setup", setup, "--store", store},
+                           dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  auto c = RunTokenmeter({"compare", "--workload", "gemm", "--baseline", "beta", "--store", store, "--json"},
+                         dir.path());
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto rows = ParseJsonLines(c.out);
+  ASSERT_EQ(rows.size(), 2u);
+  std::map<std::string, double> mamf;
+  for (const auto& row : rows) mamf[Str(row, "setup")] = Num(row, "mamf_tflops");
+  for (const auto& row : rows) {
+    EXPECT_EQ(Str(row, "baseline"), "beta");
+    EXPECT_NEAR(Num(row, "mamf_tflops_ratio"), mamf[Str(row, "setup")] / mamf["beta"], 1e-9);
+  }
+  auto missing = RunTokenmeter({"compare", "--workload", "gemm", "--baseline", "gamma", "--store", store}, dir.path());
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_THAT(missing.err, HasSubstr("gamma"));
+}
+
 TEST(LocalRun, EveryCollectiveAcrossThreeWorkerProcessesIsVerified) {
   TempDir dir;
   auto r = RunTokenmeter({"run", "--local", "--workers", "3", "--workload", "collective", "--iterations", "2",

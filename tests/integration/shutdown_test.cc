@@ -84,7 +84,7 @@ TEST(Help, EverySubcommandDescribesItsFlags) {
   TempDir dir;
   auto top = RunTokenmeter({"--help"}, dir.path());
   EXPECT_EQ(top.exit_code, 0);
-  for (const char* sub : {"coordinator", "worker", "run", "workloads", "status", "results", "claim"}) {
+  for (const char* sub : {"coordinator", "worker", "run", "workloads", "status", "results", "compare", "claim"}) {
     EXPECT_THAT(top.out, HasSubstr(sub));
     auto h = RunTokenmeter({sub, "--help"}, dir.path());
     EXPECT_EQ(h.exit_code, 0) << sub;

@@ -1,0 +1,124 @@
+// tokenmeter compare: one workload across setups, side by side — each setup's
+// newest result, its headline figures, and each figure as a ratio of the
+// baseline setup's.
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/common_flags.h"
+#include "cli/results_source.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace tokenmeter::cli {
+namespace {
+
+// The figures a setup is compared on; which ones depend on the workload.
+struct Headline {
+  std::string setup, device_model, job_id;
+  int ranks = 0;
+  std::vector<std::pair<std::string, double>> figures;  // name (JSON key), value
+};
+
+Headline HeadlineOf(const v1::JobResult& r) {
+  Headline h{r.setup(), r.device_model(), r.job_id(), r.world_size(), {}};
+  if (r.has_train_step()) {
+    const auto& t = r.train_step();
+    h.figures = {{"tokens_per_second", t.tokens_per_second()},
+                 {"step_seconds_median", t.step().median_seconds()},
+                 {"mfu", t.mfu()},
+                 {"cost_per_million_tokens_dollars", t.cost_per_million_tokens_dollars()},
+                 {"energy_per_token_joules", t.energy_per_token_joules()}};
+  } else if (r.gemm_size() > 0) {
+    h.figures = {{"mamf_tflops", r.mamf_tflops()}};
+  } else if (r.collective_size() > 0) {
+    double best = 0;
+    for (const auto& c : r.collective()) best = std::max(best, c.busbw_gbps());
+    // The largest size of the sweep: where bandwidth, not latency, decides.
+    h.figures = {{"busbw_gbps_max", best}, {"busbw_gbps_largest", r.collective(r.collective_size() - 1).busbw_gbps()}};
+  }
+  return h;
+}
+
+}  // namespace
+
+int CompareCommand(const Args& args) {
+  FlagSet flags("compare", "--workload NAME [--baseline SETUP] (--store FILE.db | --coordinator HOST:PORT) [flags]");
+  flags.Value("workload", "NAME", "the workload to compare setups on (required)");
+  flags.Value("baseline", "SETUP", "the setup ratios are taken against", "the first setup in name order");
+  DeclareResultsSourceFlags(flags);
+  DeclareClientTlsFlags(flags);
+  DeclareFormatFlags(flags, /*csv=*/true);
+  if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
+  auto workload = flags.Require("workload");
+  if (!workload.ok()) return Fail("compare", workload.status(), kExitUsage);
+  auto results = LoadResults(flags, *workload, "", 0);
+  if (!results.ok()) {
+    return Fail("compare", results.status(),
+                results.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
+  }
+  // Newest first: the first result seen per setup is its newest.
+  std::map<std::string, Headline> by_setup;
+  for (const auto& r : *results) by_setup.try_emplace(r.setup(), HeadlineOf(r));
+  if (by_setup.empty()) {
+    return Fail("compare", absl::NotFoundError(absl::StrCat("no stored result of workload '", *workload, "'")));
+  }
+  std::string baseline = flags.Has("baseline") ? *flags.Get("baseline") : by_setup.begin()->first;
+  if (!by_setup.count(baseline)) {
+    return Fail("compare", absl::NotFoundError(absl::StrCat("--baseline: no stored ", *workload, " result of setup '",
+                                                            baseline, "'")),
+                kExitUsage);
+  }
+  const Headline& base = by_setup.at(baseline);
+  const Format format = OutputFormat(flags);
+
+  if (format == Format::kTable) {
+    std::cout << absl::StrFormat("# %s: newest result per setup; ratios against %s\n", *workload, baseline);
+    std::string header = absl::StrFormat("# %-24s %-30s %5s", "setup", "device", "ranks");
+    for (const auto& [name, v] : base.figures) absl::StrAppend(&header, absl::StrFormat(" %22s %7s", name, "ratio"));
+    std::cout << header << "\n";
+  } else if (format == Format::kCsv) {
+    std::cout << "setup,device_model,ranks,job_id";
+    for (const auto& [name, v] : base.figures) std::cout << "," << name << "," << name << "_ratio";
+    std::cout << "\n";
+  }
+  for (const auto& [setup, h] : by_setup) {
+    if (format == Format::kJson) {
+      google::protobuf::Struct row;
+      auto& f = *row.mutable_fields();
+      f["schema"].set_number_value(kJsonSchema);
+      f["workload"].set_string_value(*workload);
+      f["setup"].set_string_value(setup);
+      f["baseline"].set_string_value(baseline);
+      f["device_model"].set_string_value(h.device_model);
+      f["job_id"].set_string_value(h.job_id);
+      f["ranks"].set_number_value(h.ranks);
+      for (size_t i = 0; i < h.figures.size(); ++i) {
+        f[h.figures[i].first].set_number_value(h.figures[i].second);
+        if (i < base.figures.size() && base.figures[i].second > 0) {
+          f[h.figures[i].first + "_ratio"].set_number_value(h.figures[i].second / base.figures[i].second);
+        }
+      }
+      std::string line;
+      (void)google::protobuf::util::MessageToJsonString(row, &line);
+      std::cout << line << "\n";
+      continue;
+    }
+    std::string line = format == Format::kCsv
+                           ? absl::StrCat(setup, ",", h.device_model, ",", h.ranks, ",", h.job_id)
+                           : absl::StrFormat("  %-24s %-30s %5d", setup, h.device_model.substr(0, 30), h.ranks);
+    for (size_t i = 0; i < h.figures.size(); ++i) {
+      const double v = h.figures[i].second;
+      const double b = i < base.figures.size() ? base.figures[i].second : 0;
+      if (format == Format::kCsv) {
+        absl::StrAppend(&line, absl::StrFormat(",%.9g,%s", v, b > 0 ? absl::StrFormat("%.6g", v / b) : ""));
+      } else {
+        absl::StrAppend(&line, absl::StrFormat(" %22.6g %7s", v, b > 0 ? absl::StrFormat("%.3f", v / b) : "-"));
+      }
+    }
+    std::cout << line << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace tokenmeter::cli
