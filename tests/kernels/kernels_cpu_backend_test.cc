@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "kernels/backend.h"
 #include "kernels/store.h"
+#include "tests/kernels/rank_threads.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -24,41 +25,6 @@ constexpr CollectiveOp kAllOps[] = {CollectiveOp::kAllReduce,     CollectiveOp::
                                     CollectiveOp::kReduceScatter, CollectiveOp::kAllToAll,
                                     CollectiveOp::kBroadcast,     CollectiveOp::kReduce};
 
-std::string UniquePrefix() {
-  static std::atomic<int> next{0};
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name() + "." +
-         std::to_string(next++);
-}
-
-BackendOptions RankOptions(int rank, int world_size, Store* store, const std::string& prefix,
-                           milliseconds timeout = milliseconds(10000)) {
-  BackendOptions options;
-  options.rank = rank;
-  options.world_size = world_size;
-  options.store = store;
-  options.store_prefix = prefix;
-  options.timeout = timeout;
-  options.cpu_threads = 1;
-  return options;
-}
-
-// Runs body(rank, backend) on world_size threads, each with a connected
-// backend; fails the test if any rank cannot connect.
-void RunRanks(int world_size, const std::function<void(int, Backend&)>& body,
-              milliseconds timeout = milliseconds(10000)) {
-  auto store = NewInMemoryStore();
-  const std::string prefix = UniquePrefix();
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < world_size; ++rank) {
-    threads.emplace_back([&, rank] {
-      auto backend = Backend::Create("cpu", RankOptions(rank, world_size, store.get(), prefix, timeout));
-      ASSERT_TRUE(backend.ok()) << "rank " << rank << ": " << backend.status();
-      body(rank, **backend);
-    });
-  }
-  for (auto& t : threads) t.join();
-}
 
 // Output elements a rank checks, by nccl-tests' count convention.
 int64_t ExpectedChecked(CollectiveOp op, int64_t count, int world_size, int rank) {

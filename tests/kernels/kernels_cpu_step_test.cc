@@ -15,6 +15,7 @@
 #include "kernels/backend.h"
 #include "kernels/step.h"
 #include "kernels/store.h"
+#include "tests/kernels/rank_threads.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -23,49 +24,6 @@ using std::chrono::milliseconds;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
-std::string UniquePrefix() {
-  static std::atomic<int> next{0};
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name() + "." +
-         std::to_string(next++);
-}
-
-BackendOptions RankOptions(int rank, int world_size, Store* store, const std::string& prefix,
-                           milliseconds timeout) {
-  BackendOptions options;
-  options.rank = rank;
-  options.world_size = world_size;
-  options.store = store;
-  options.store_prefix = prefix;
-  options.timeout = timeout;
-  options.cpu_threads = 1;
-  return options;
-}
-
-// Runs body(rank, backend) on world_size threads, each with a connected
-// backend; fails the test if any rank cannot connect. Every rank has finished
-// connecting before any body starts, and every body has returned before any
-// backend is destroyed: a rank whose body sends nothing would otherwise close
-// its connections while a peer still completes its side of the mesh.
-void RunRanks(int world_size, const std::function<void(int, Backend&)>& body,
-              milliseconds timeout = milliseconds(10000)) {
-  auto store = NewInMemoryStore();
-  const std::string prefix = UniquePrefix();
-  std::latch connected(world_size);
-  std::latch finished(world_size);
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < world_size; ++rank) {
-    threads.emplace_back([&, rank] {
-      auto backend =
-          Backend::Create("cpu", RankOptions(rank, world_size, store.get(), prefix, timeout));
-      connected.arrive_and_wait();
-      if (backend.ok()) body(rank, **backend);
-      finished.arrive_and_wait();
-      ASSERT_TRUE(backend.ok()) << "rank " << rank << ": " << backend.status();
-    });
-  }
-  for (auto& t : threads) t.join();
-}
 
 std::vector<int> Range(int begin, int end, int stride = 1) {
   std::vector<int> ranks;
