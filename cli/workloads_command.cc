@@ -43,7 +43,7 @@ int WorkloadsCommand(const Args& args) {
   if (!json) {
     std::cout << absl::StrFormat("# %-26s %3s %-10s %14s %14s %16s %14s %s\n", "workload", "v", "kind", "params total",
                                  "params active", "FLOPs/token", "tokens/step", "what it runs");
-    std::cout << absl::StrFormat("# %-26s %3s %-10s %14s %14s %16s %14s %s\n", "", "", "", "", "", "(6N+attention)",
+    std::cout << absl::StrFormat("# %-26s %3s %-10s %14s %14s %16s %14s %s\n", "", "", "", "", "(N, matmuls)", "(6N+attention)",
                                  "(per DP rank)", "");
   }
   for (const auto& name : workload::StandardWorkloadNames()) {

@@ -84,12 +84,10 @@ ParamCounts CountParams(const v1::ModelShape& model) {
   const double dense = D(DenseLayerCount(model)) * dense_layer;
   const double moe_layers = D(MoeLayerCount(model));
   c.total = dense + outside;
-  c.active = c.total;
   if (model.has_moe()) {
-    const auto& e = model.moe();
-    c.total += moe_layers * (moe_common + D(e.routed_experts()) * p.routed_expert);
-    c.active += moe_layers * (moe_common + D(e.experts_per_token()) * p.routed_expert);
+    c.total += moe_layers * (moe_common + D(model.moe().routed_experts()) * p.routed_expert);
   }
+  c.active = MatmulParamsPerToken(model);
   return c;
 }
 

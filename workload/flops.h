@@ -25,11 +25,15 @@ HeadDims AttentionHeadDims(const v1::ModelShape& model);
 // kv_heads with 0 read as "= heads" (multi-head attention).
 int64_t KvHeads(const v1::ModelShape& model);
 
-// Parameters of the model as its public figures count them.
-//   total:  every weight, embeddings and norms included (for an untied model
-//           the input embedding and the output head both count).
-//   active: the weights one token uses: as total, but of the routed experts
-//           only the top-k (experts_per_token). Equal to total for dense models.
+// Parameters of the model.
+//   total:  every weight stored, embeddings and norms included (for an untied
+//           model the input embedding and the output head both count).
+//   active: the weights one token is multiplied by: N of the FLOPs formula
+//           (MatmulParamsPerToken), one concept with one definition. The
+//           embedding table is not in it (a token reads one row of it), nor
+//           are the routed experts a token is not sent to. DeepSeek counts
+//           the same way: its weight documentation gives V3 36.7B activated
+//           (the headline's "37B"); this is 36.62B. docs/workloads.md.
 // Biases and learned position embeddings are not modelled (GPT-3's add
 // 0.04%); DeepSeek-V3's multi-token-prediction module is not part of the
 // shape (its public 671B excludes it too).
