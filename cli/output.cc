@@ -146,7 +146,10 @@ Row SummaryRow(const v1::JobResult& r) {
         .Add("mfu", t.mfu())
         .Add("mfu_mamf", t.mfu_mamf())
         .Add("cost_per_million_tokens_dollars", t.cost_per_million_tokens_dollars())
-        .Add("energy_per_token_joules", t.energy_per_token_joules());
+        .Add("energy_per_token_joules", t.energy_per_token_joules())
+        .Add("grad_sync_seconds_median", t.grad_sync_seconds())
+        .Add("grad_sync_exposed_seconds_median", t.grad_sync_exposed_seconds())
+        .Add("grad_sync_overlapped", t.grad_sync_overlapped());
   }
   return row;
 }
@@ -253,8 +256,19 @@ void PrintTrainStep(const v1::JobResult& r, std::ostream& out) {
     auto it = t.phase_share().find(phase);
     if (it != t.phase_share().end()) shares.push_back(absl::StrFormat("%s %.1f%%", phase, 100 * it->second));
   }
-  out << absl::StrFormat("  %-34s %s%s\n", "time breakdown", absl::StrJoin(shares, ", "),
-                         t.grad_sync_overlapped() ? " (gradient sync overlapped with compute)" : "");
+  out << absl::StrFormat("  %-34s %s (shares of the ops' summed time)\n", "time breakdown",
+                         absl::StrJoin(shares, ", "));
+  if (t.grad_sync_seconds() > 0) {
+    const double total_ms = 1e3 * t.grad_sync_seconds(), exposed_ms = 1e3 * t.grad_sync_exposed_seconds();
+    if (t.grad_sync_overlapped()) {
+      out << absl::StrFormat("  %-34s overlapped: exposed %.3g ms of %.3g ms per step (%.0f%% hidden behind compute)\n",
+                             "gradient sync", exposed_ms, total_ms, 100 * (1 - exposed_ms / total_ms));
+    } else {
+      out << absl::StrFormat("  %-34s %.3g ms per step, not overlapped%s\n", "gradient sync", total_ms,
+                             r.spec().train_step().overlap_grad_sync() ? " (asked for, but it never ran during compute)"
+                                                                       : " (overlap_grad_sync off)");
+    }
+  }
 }
 
 }  // namespace

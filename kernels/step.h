@@ -24,6 +24,17 @@ struct StepOp {
   int64_t bytes = 0;
   CollectiveOp op = CollectiveOp::kAllReduce;
   int group = -1;  // index into StepProgram::groups
+  // kCollective only: may run concurrently with the ops after it (gradient
+  // synchronisation, as DDP's and FSDP's buckets). A backend that overlaps
+  // runs such ops on a communication stream of its own, one after another in
+  // program order (the same order on every rank), starting each only after
+  // every op before it in the program has been issued; one that does not
+  // runs them in line. Either way the result is the same collective.
+  bool overlappable = false;
+  // Before this op starts, every overlappable op before it has completed (the
+  // optimizer update waits for the gradients). Every iteration also ends
+  // only when its overlappable ops have completed.
+  bool waits_for_overlapped = false;
 };
 
 struct StepProgram {
@@ -39,9 +50,22 @@ struct StepProgram {
 
 struct StepRun {
   // op_seconds[i][j]: time of op j in timed iteration i, timed on the device.
+  // For an op run overlapped: its time on the communication stream, from
+  // when it started there to when it completed.
   std::vector<std::vector<double>> op_seconds;
-  // Wall time of each timed iteration as executed (device-timed).
+  // exposed_seconds[i][j]: the part of op_seconds[i][j] the step spent on op
+  // j, not hiding it behind other work: all of it for an op run in line; for
+  // an op run overlapped, the part of its run during which the step's main
+  // stream (thread) was waiting for it. Never more than op_seconds[i][j].
+  // Empty when the backend ran every op in line (then it equals op_seconds).
+  std::vector<std::vector<double>> exposed_seconds;
+  // Wall time of each timed iteration as executed (device-timed), overlapped
+  // ops included.
   std::vector<double> step_seconds;
+  // True when, in some timed iteration, an overlappable op ran at the same
+  // time as a GEMM or elementwise op of the step (their timed intervals
+  // intersect) — not merely because ops were marked overlappable.
+  bool overlapped = false;
   // Device energy over the timed iterations; < 0 when not reported.
   double timed_energy_joules = -1;
 };

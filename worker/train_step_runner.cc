@@ -45,8 +45,16 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   program.collective_dtype = *ToKernels(collective_dtype);
   const int64_t element = workload::DTypeBytes(collective_dtype);
   std::map<std::vector<int>, int> group_index;
+  bool optimizer_seen = false;
   for (const auto& op : *plan) {
     kernels::StepOp k;
+    // The optimizer update needs the synchronised gradients: the first one
+    // waits for every overlapped gradient sync before it (DDP's
+    // finalize_backward before optimizer.step()).
+    if (op.kind == workload::PlannedOp::kOptimizer && !optimizer_seen) {
+      optimizer_seen = true;
+      k.waits_for_overlapped = true;
+    }
     switch (op.kind) {
       case workload::PlannedOp::kGemm:
       case workload::PlannedOp::kAttention:
@@ -74,6 +82,7 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
         auto [it, inserted] = group_index.try_emplace(members, static_cast<int>(program.groups.size()));
         if (inserted) program.groups.push_back(members);
         k.group = it->second;
+        k.overlappable = op.overlappable;
         break;
       }
     }
@@ -94,31 +103,50 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   auto run = backend.RunStep(program, {spec.warmup_iterations(), spec.timed_iterations()});
   if (!run.ok()) return run.status();
 
-  // Each op stands for depth_scale of itself at full depth.
+  // Each op stands for depth_scale of itself at full depth. Iteration i
+  // took step_seconds[i] on the device; the layers that did not run would add
+  // (depth_scale - 1) times what each op of theirs added to it: the whole op
+  // for one run in line, the exposed part for one that overlapped compute.
+  // Phases sum the ops' own times (overlapped gradient sync in full); the
+  // gradient sync figures are its own time and the part of it exposed.
   std::map<std::string, std::vector<double>> phase_iterations;
+  std::vector<double> grad_sync_iterations, exposed_iterations;
   double executed_total = 0, full_total = 0;
   for (size_t i = 0; i < run->op_seconds.size(); ++i) {
     const auto& ops = run->op_seconds[i];
-    if (ops.size() != plan->size()) {
-      return absl::InternalError(absl::StrCat("backend timed ", ops.size(), " ops of a ", plan->size(), "-op step"));
+    const auto& exposed = i < run->exposed_seconds.size() ? run->exposed_seconds[i] : ops;
+    if (ops.size() != plan->size() || exposed.size() != plan->size()) {
+      return absl::InternalError(absl::StrCat("backend timed ", ops.size(), " ops (", exposed.size(),
+                                              " exposed) of a ", plan->size(), "-op step"));
     }
-    double full = 0;
+    double in_line = 0, extra = 0, grad_sync = 0, grad_sync_exposed = 0;
     std::map<std::string, double> phases;
     for (size_t j = 0; j < ops.size(); ++j) {
-      const double t = ops[j] * (*plan)[j].depth_scale;
-      full += t;
-      phases[(*plan)[j].phase] += t;
+      const workload::PlannedOp& op = (*plan)[j];
+      in_line += exposed[j];
+      extra += (op.depth_scale - 1) * exposed[j];
+      phases[op.phase] += ops[j] * op.depth_scale;
+      if (op.grad_sync) {
+        grad_sync += ops[j] * op.depth_scale;
+        grad_sync_exposed += exposed[j] * op.depth_scale;
+      }
     }
+    const double executed = i < run->step_seconds.size() ? run->step_seconds[i] : in_line;
+    const double full = executed + extra;
     out->add_iteration_seconds(full);
     for (const auto& [phase, t] : phases) phase_iterations[phase].push_back(t);
+    grad_sync_iterations.push_back(grad_sync);
+    exposed_iterations.push_back(grad_sync_exposed);
     full_total += full;
-    executed_total += i < run->step_seconds.size() ? run->step_seconds[i] : 0;
+    executed_total += executed;
   }
   *out->mutable_timing() = workload::Summarize({out->iteration_seconds().data(),
                                                 static_cast<size_t>(out->iteration_seconds().size())});
   for (const auto& [phase, times] : phase_iterations) (*out->mutable_phase_seconds())[phase] = Median(times);
-  // Ops run one after another; overlap of gradient sync is not implemented.
-  out->set_grad_sync_overlapped(false);
+  out->set_grad_sync_seconds(Median(grad_sync_iterations));
+  out->set_grad_sync_exposed_seconds(Median(exposed_iterations));
+  // The backend's own observation: an overlappable op ran during compute.
+  out->set_grad_sync_overlapped(run->overlapped);
   out->set_depth_scale(workload::PlanDepth(step).depth_scale);
   out->set_executed_flops(workload::PlanModelFlops(*plan));
   out->set_collective_dtype(std::string(workload::DTypeName(collective_dtype)));
@@ -127,7 +155,9 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   }
   if (backend.rank() == 0) {
     Log("worker", spec.name(), ": ", plan->size(), " ops per step, median ", out->timing().median_seconds(),
-        " s at full depth");
+        " s at full depth; gradient sync ", out->grad_sync_seconds(), " s",
+        out->grad_sync_overlapped() ? absl::StrCat(", overlapped, ", out->grad_sync_exposed_seconds(), " s exposed")
+                                    : std::string(", in line"));
   }
   return absl::OkStatus();
 }

@@ -14,7 +14,9 @@ namespace tokenmeter::worker {
 
 // Runs spec.warmup_iterations untimed and spec.timed_iterations timed steps;
 // fills out with every step's time (scaled to the model's full depth), the
-// median per phase, and whether gradient synchronisation overlapped compute.
+// median per phase, the gradient synchronisation's time and exposed part, and
+// whether it overlapped compute (as the backend observed it, not as the spec
+// asked: TrainStep.overlap_grad_sync marks the ops, the backend runs them).
 absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const std::atomic<bool>* abort,
                           v1::TrainStepMeasurement* out);
 

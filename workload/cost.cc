@@ -63,6 +63,8 @@ absl::StatusOr<v1::TrainStepFigures> ComputeTrainStepFigures(const v1::TrainStep
     }
   }
   f.set_grad_sync_overlapped(run.grad_sync_overlapped);
+  f.set_grad_sync_seconds(run.grad_sync_seconds);
+  f.set_grad_sync_exposed_seconds(run.grad_sync_exposed_seconds);
   f.set_depth_scale(run.depth_scale);
   return f;
 }

@@ -42,15 +42,21 @@ struct TrainStepRun {
   double energy_joules = 0;
   // Tokens in the timed steps; 0 = tokens_per_step × step.iterations.
   double timed_tokens = 0;
+  // Gradient sync ran at the same time as compute (measured by the backend).
   bool grad_sync_overlapped = false;
+  // Median per step at full depth: the gradient-sync collectives' own time,
+  // and the part of it the step waited for (== grad_sync_seconds in line).
+  double grad_sync_seconds = 0;
+  double grad_sync_exposed_seconds = 0;
   double depth_scale = 1;  // layers / layers run (PlanDepth)
 };
 
 // The headline figures: tokens per step and per second (at the median step),
 // FLOPs per token, params, MFU against the datasheet peak and against MAMF,
-// cost per million tokens, energy per token, and each phase's share of the
-// summed phase time (shares sum to 1; with overlapped gradient sync the step
-// is shorter than the sum). InvalidArgument when devices <= 0 or the median
+// cost per million tokens, energy per token, each phase's share of the
+// summed phase time (shares sum to 1; phases sum the ops' own times, so with
+// overlapped gradient sync the step is shorter than the sum), and the
+// gradient sync's time, exposed part and overlap as measured. InvalidArgument when devices <= 0 or the median
 // step time is not positive.
 absl::StatusOr<v1::TrainStepFigures> ComputeTrainStepFigures(const v1::TrainStep& step,
                                                              const TrainStepRun& run);

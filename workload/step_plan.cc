@@ -304,6 +304,7 @@ void Planner::GradSync(const ParamGroup& g, std::vector<PlannedOp>* ops) const {
   ops->push_back(Collective(absl::StrCat(g.name, ".grad_sync"), g.layer, g.depth_scale,
                             par_.sharded ? v1::REDUCE_SCATTER : v1::ALL_REDUCE, g.group,
                             g.group_size, bytes, step_.overlap_grad_sync()));
+  ops->back().grad_sync = true;
 }
 
 std::vector<PlannedOp> Planner::Build() {
@@ -365,6 +366,7 @@ std::vector<PlannedOp> Planner::Build() {
       plan.push_back(Collective(absl::StrCat(g.name, ".param_allgather"), g.layer, g.depth_scale,
                                 v1::ALL_GATHER, g.group, g.group_size,
                                 static_cast<int64_t>(g.params) * ab_, step_.overlap_grad_sync()));
+      plan.back().grad_sync = true;
     }
   }
   return plan;

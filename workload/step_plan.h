@@ -50,8 +50,11 @@ struct PlannedOp {
   // "gemm", "attention", "elementwise", "communication" or "optimizer"
   // (TrainStepMeasurement.phase_seconds keys).
   std::string phase;
-  // May run concurrently with compute (gradient sync when
-  // TrainStep.overlap_grad_sync is set).
+  // Gradient synchronisation: a `.grad_sync` (all-reduce, or reduce-scatter
+  // when sharded) or a sharded `.param_allgather`.
+  bool grad_sync = false;
+  // May run concurrently with compute: the gradient sync ops when
+  // TrainStep.overlap_grad_sync is set.
   bool overlappable = false;
   // How many times this op stands for at full depth: per-layer ops are
   // multiplied by DepthPlan's dense or MoE scale; ops outside the layers by 1.

@@ -15,19 +15,24 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_info.h"
 #include "kernels/cpu/gloo_collectives.h"
 #include "kernels/cpu/rapl_energy.h"
+#include "kernels/step_overlap.h"
 
 namespace tokenmeter::kernels::cpu {
 namespace {
@@ -74,9 +79,12 @@ void FillPattern(float* data, int64_t count, int group_rank) {
   for (int64_t i = 0; i < count; ++i) data[i] = CollectiveInputValue(group_rank, i);
 }
 
-// One distinct rank list of the program and what this Run holds for it.
+// One distinct rank list of the program, as used by the ops in line or by
+// the overlapped ops (a second set: contexts and buffers the communication
+// thread alone touches), and what this Run holds for it.
 struct GroupRun {
   std::vector<int> ranks;
+  bool overlap = false;  // the communication thread's
   std::string name;  // "[0,2]"
   int me = 0;        // this rank's index in ranks
   int size = 0;
@@ -94,10 +102,123 @@ struct PreparedOp {
   std::string what;  // "step op 3 (all_reduce of 4800 fp32 elements in group [0,1])"
   bool collective = false;
   bool trivial = false;          // a collective in a group of one: skipped, timed 0
+  bool compute = false;          // a GEMM or elementwise op
+  bool async = false;            // runs on the communication thread (overlapped)
+  bool waits = false;            // waits for the overlapped ops issued before it
   std::function<void()> run;     // one execution; Gloo failures throw
   std::function<void()> refresh;  // before the checked execution: inputs, NaN outputs
   std::function<int64_t()> wrong;  // after it: output elements off their expected value
   int64_t checked = 0;             // output elements `wrong` compares
+};
+
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The communication thread of one Run, as DDP hands its gradient buckets to
+// the process group's own thread: runs the overlapped ops one at a time, in
+// the order they were submitted (the program's order, the same on every
+// rank, as Gloo needs), and records when each ran. After an op fails, the ops
+// queued behind it are skipped. Thread-safe; destroying it skips the queued
+// ops and waits for the one running (Gloo bounds it by the timeout).
+class CommThread {
+ public:
+  // One op to run: with `check`, its inputs are refreshed before and its
+  // wrong output elements counted into *wrong after.
+  struct Task {
+    const PreparedOp* op = nullptr;
+    bool check = false;
+    int64_t* wrong = nullptr;
+  };
+  // When a task ran; start == end for a skipped one.
+  struct Record {
+    Clock::time_point start, end;
+  };
+
+  CommThread() : thread_([this] { Loop(); }) {}
+  ~CommThread() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    thread_.join();
+  }
+  CommThread(const CommThread&) = delete;
+  CommThread& operator=(const CommThread&) = delete;
+
+  // Queues `task`; returns its ticket: 0, 1, ... since the last Reset.
+  size_t Submit(Task task) {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(task);
+    records_.emplace_back();
+    return records_.size() - 1;
+  }
+
+  // Blocks until every task submitted has finished (or been skipped). OK, or
+  // the first failure, its message starting with the op's `what`.
+  absl::Status WaitAll() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](CommThread* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu_) {
+          return t->finished_ == t->records_.size();
+        },
+        this));
+    return failure_;
+  }
+
+  // REQUIRES: WaitAll returned since the task with `ticket` was submitted.
+  Record record(size_t ticket) {
+    absl::MutexLock lock(&mu_);
+    return records_[ticket];
+  }
+
+  // Tickets restart from 0. REQUIRES: WaitAll returned after the last Submit.
+  void Reset() {
+    absl::MutexLock lock(&mu_);
+    records_.clear();
+    finished_ = 0;
+  }
+
+ private:
+  void Loop() {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      mu_.Await(absl::Condition(
+          +[](CommThread* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(t->mu_) {
+            return t->stopping_ || !t->queue_.empty();
+          },
+          this));
+      if (stopping_) return;
+      const Task task = queue_.front();
+      queue_.pop_front();
+      const size_t ticket = finished_;  // one at a time, in order
+      const bool skip = !failure_.ok();
+      Record record;
+      absl::Status status;
+      mu_.Unlock();
+      record.start = Clock::now();
+      if (!skip) {
+        try {
+          if (task.check) task.op->refresh();
+          task.op->run();
+          if (task.check) *task.wrong = task.op->wrong();
+        } catch (...) {
+          status = GlooExceptionToStatus(task.op->what);
+        }
+      }
+      record.end = skip ? record.start : Clock::now();
+      mu_.Lock();
+      records_[ticket] = record;
+      if (!status.ok() && failure_.ok()) failure_ = status;
+      ++finished_;
+    }
+  }
+
+  absl::Mutex mu_;
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<Record> records_ ABSL_GUARDED_BY(mu_);  // by ticket
+  size_t finished_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // last: starts once the members above exist
 };
 
 }  // namespace
@@ -206,20 +327,31 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
 
   // ---- Sizes, and the memory check ----
   int64_t gemm_a = 0, gemm_b = 0, gemm_c = 0, axpy_elements = 0;
-  std::map<std::vector<int>, GroupRun> groups;  // by rank list: indices may repeat a list
-  std::vector<GroupRun*> group_of(program.groups.size());
-  for (size_t g = 0; g < program.groups.size(); ++g) {
-    GroupRun& group = groups[program.groups[g]];
+  // By rank list (indices may repeat a list) and whether the communication
+  // thread's: an overlapped op never shares a context or a buffer with the
+  // ops in line, which may run at the same time in the same group.
+  std::map<std::pair<std::vector<int>, bool>, GroupRun> groups;
+  std::vector<GroupRun*> group_of(program.ops.size(), nullptr);  // collectives' groups, by op
+  bool any_async = false;
+  for (size_t j = 0; j < program.ops.size(); ++j) {
+    const StepOp& op = program.ops[j];
+    if (op.kind != StepOp::Kind::kCollective) continue;
+    const std::vector<int>& ranks = program.groups[op.group];
+    const bool overlap = op.overlappable && ranks.size() > 1;
+    any_async = any_async || overlap;
+    GroupRun& group = groups[{ranks, overlap}];
     if (group.ranks.empty()) {
-      group.ranks = program.groups[g];
+      group.ranks = ranks;
+      group.overlap = overlap;
       group.name = ListName(group.ranks);
       group.size = static_cast<int>(group.ranks.size());
       group.me = static_cast<int>(std::lower_bound(group.ranks.begin(), group.ranks.end(), rank) -
                                   group.ranks.begin());
     }
-    group_of[g] = &group;
+    group_of[j] = &group;
   }
-  for (const StepOp& op : program.ops) {
+  for (size_t j = 0; j < program.ops.size(); ++j) {
+    const StepOp& op = program.ops[j];
     switch (op.kind) {
       case StepOp::Kind::kGemm:
         gemm_a = std::max(gemm_a, op.m * op.k);  // each <= INT_MAX: no overflow
@@ -230,7 +362,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
         axpy_elements = std::max(axpy_elements, ElementwiseElements(op.bytes));
         break;
       case StepOp::Kind::kCollective: {
-        GroupRun& group = *group_of[op.group];
+        GroupRun& group = *group_of[j];
         if (group.size == 1) break;  // skipped: no buffers
         const int64_t c = op.count;
         switch (op.op) {
@@ -265,7 +397,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     }
   }
   int64_t needed_elements = Add(Add(gemm_a, gemm_b), Add(gemm_c, Mul(axpy_elements, 2)));
-  for (const auto& [ranks, group] : groups) {
+  for (const auto& [key, group] : groups) {
     needed_elements = Add(needed_elements, Add(Add(group.in_elements, group.out_elements),
                                                Add(group.rs_elements, group.rs_scratch_elements)));
   }
@@ -295,20 +427,20 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
   for (size_t j = 0; j < program.ops.size(); ++j) {
     const StepOp& op = program.ops[j];
     if (op.kind != StepOp::Kind::kCollective) continue;
-    GroupRun& group = *group_of[op.group];
+    GroupRun& group = *group_of[j];
     if (group.size == 1) continue;
     const bool class_api = op.op == CollectiveOp::kReduceScatter;
     if ((class_api ? group.class_api : group.function_api) != nullptr) continue;
     const bool whole_world = group.size == world;  // ascending, distinct, in range: [0, world)
     absl::StatusOr<std::shared_ptr<gloo::Context>> context;
-    if (whole_world) {
+    if (whole_world && !group.overlap) {
       context = class_api ? world_->ReduceScatterContext()
                           : absl::StatusOr<std::shared_ptr<gloo::Context>>(world_->context());
     } else {
-      GroupContexts& cached = groups_[group.ranks];
+      GroupContexts& cached = groups_[{group.ranks, group.overlap}];
       std::shared_ptr<gloo::Context>& slot = class_api ? cached.class_api : cached.function_api;
       if (slot == nullptr) {
-        std::string suffix = "group";
+        std::string suffix = group.overlap ? "overlap-group" : "group";
         for (int r : group.ranks) absl::StrAppend(&suffix, "-", r);
         if (class_api) absl::StrAppend(&suffix, "-reduce-scatter");
         context = world_->ConnectGroup(group.ranks, suffix);
@@ -340,7 +472,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
   FillSymmetricUnit(x.get(), axpy_elements, seed ^ 0x2545f4914f6cdd1dULL);
   FillSymmetricUnit(y.get(), axpy_elements, seed ^ 0x9e3779b97f4a7c15ULL);
   const float kUnwritten = std::nanf("");
-  for (auto& [ranks, group] : groups) {
+  for (auto& [key, group] : groups) {
     group.in = std::make_unique_for_overwrite<float[]>(group.in_elements);
     group.out = std::make_unique_for_overwrite<float[]>(group.out_elements);
     group.rs = std::make_unique_for_overwrite<float[]>(group.rs_elements);
@@ -357,6 +489,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     for (size_t j = 0; j < program.ops.size(); ++j) {
       const StepOp& op = program.ops[j];
       PreparedOp& p = ops[j];
+      p.waits = op.waits_for_overlapped;
       switch (op.kind) {
         case StepOp::Kind::kGemm: {
           p.what = absl::StrCat("step op ", j, " (", op.count, " GEMM of m=", op.m, " n=", op.n,
@@ -365,6 +498,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
                      k = static_cast<blasint>(op.k);
           const int64_t count = op.count;
           float *pa = a.get(), *pb = b.get(), *pc = c.get();
+          p.compute = true;
           p.run = [=] {
             for (int64_t i = 0; i < count; ++i) {
               cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, pa, k, pb, n,
@@ -377,6 +511,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
           const int64_t elements = ElementwiseElements(op.bytes);
           p.what = absl::StrCat("step op ", j, " (elementwise over ", op.bytes, " bytes)");
           float *px = x.get(), *py = y.get();
+          p.compute = true;
           p.run = [=] {
             for (int64_t done = 0; done < elements; done += kSaxpyChunk) {
               const auto n = static_cast<blasint>(std::min(kSaxpyChunk, elements - done));
@@ -386,16 +521,17 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
           break;
         }
         case StepOp::Kind::kCollective: {
-          GroupRun& group = *group_of[op.group];
+          GroupRun& group = *group_of[j];
           const std::string name(CollectiveOpName(op.op));
           const int64_t count = op.count;
           p.what = absl::StrCat("step op ", j, " (", name, " of ", count, " fp32 elements in group ",
-                                group.name, ")");
+                                group.name, group.overlap ? ", overlapped" : "", ")");
           p.collective = true;
           if (group.size == 1) {
             p.trivial = true;
             break;
           }
+          p.async = group.overlap;
           const int gn = group.size, me = group.me;
           const int64_t chunk = count / gn;
           const uint32_t tag = static_cast<uint32_t>(j);
@@ -529,37 +665,89 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
 
   // ---- Running ----
   const std::string bound = absl::StrCat(" on ", where, ", timeout ", options.timeout.count(), " ms");
-  std::string check_failure;  // the first wrong op
-  int wrong_ops = 0;
-  // Runs op j once; with `check`, compares its output. Gloo failures throw.
-  auto execute = [&](size_t j, bool check) {
-    PreparedOp& p = ops[j];
-    if (p.trivial) return;
-    if (check && p.collective) p.refresh();
-    p.run();
-    if (check && p.collective) {
-      const int64_t wrong = p.wrong();
-      if (wrong > 0 && wrong_ops++ == 0) {
-        check_failure = absl::StrCat(p.what, " produced ", wrong, " wrong elements of ", p.checked,
-                                     " checked on ", where);
-      }
-    }
-  };
+  std::vector<int64_t> wrong_of(ops.size(), 0);  // by op, from the checked iteration
   std::string phase;  // where a failure happened, for its message
   size_t current = 0;
   StepRun result;
+  // Declared after every buffer and op it reads: destroyed (joined) first.
+  std::unique_ptr<CommThread> comm;
+  if (any_async) comm = std::make_unique<CommThread>();
+
+  // One iteration's timeline, in seconds from its start: the main thread's
+  // compute ops and its waits for the communication thread, each ascending.
+  Clock::time_point origin;
+  std::vector<StepInterval> compute_spans, wait_spans;
+  std::vector<std::pair<size_t, size_t>> launched;  // (op, ticket), this iteration
+  bool pending = false;  // overlapped ops issued since the last wait
+  auto since = [&](Clock::time_point t) { return Seconds(t - origin); };
+  // Waits for every overlapped op issued so far; their failure is the step's.
+  auto wait_overlapped = [&]() -> absl::Status {
+    if (!pending) return absl::OkStatus();
+    pending = false;
+    const Clock::time_point start = Clock::now();
+    absl::Status status = comm->WaitAll();
+    wait_spans.push_back({since(start), since(Clock::now())});
+    if (status.ok()) return status;
+    return absl::Status(status.code(), absl::StrCat(status.message(), " (on the communication thread, in ",
+                                                    phase, bound, ")"));
+  };
+  // Runs every op once (only the collectives with `collectives_only`):
+  // overlapped ones handed to the communication thread, the rest in line.
+  // With `check`, each collective's output is compared (into wrong_of). With
+  // `times` (and `exposed`, when ops run overlapped) each op's seconds are
+  // stored, and *step_seconds gets the iteration's wall time. A Gloo failure
+  // in line throws; one on the communication thread is returned.
+  auto iterate = [&](bool check, bool collectives_only, std::vector<double>* times,
+                     std::vector<double>* exposed, double* step_seconds) -> absl::Status {
+    compute_spans.clear();
+    wait_spans.clear();
+    launched.clear();
+    if (comm != nullptr) comm->Reset();
+    origin = Clock::now();
+    for (current = 0; current < ops.size(); ++current) {
+      PreparedOp& p = ops[current];
+      if (p.waits) {
+        if (absl::Status s = wait_overlapped(); !s.ok()) return s;
+      }
+      if (p.trivial || (collectives_only && !p.collective)) continue;
+      if (p.async) {
+        launched.emplace_back(current, comm->Submit({&p, check, &wrong_of[current]}));
+        pending = true;
+        continue;
+      }
+      if (check && p.collective) p.refresh();
+      const Clock::time_point start = Clock::now();
+      p.run();
+      const Clock::time_point end = Clock::now();
+      if (check && p.collective) wrong_of[current] = p.wrong();
+      if (times != nullptr) (*times)[current] = Seconds(end - start);
+      if (p.compute && !launched.empty()) compute_spans.push_back({since(start), since(end)});
+    }
+    current = ops.size();
+    if (absl::Status s = wait_overlapped(); !s.ok()) return s;
+    if (step_seconds != nullptr) *step_seconds = Seconds(Clock::now() - origin);
+    if (times == nullptr) return absl::OkStatus();
+    if (exposed != nullptr) *exposed = *times;
+    for (const auto& [j, ticket] : launched) {
+      const CommThread::Record record = comm->record(ticket);
+      const StepInterval span{since(record.start), since(record.end)};
+      (*times)[j] = span.end - span.start;
+      if (exposed != nullptr) (*exposed)[j] = CoveredSeconds(span, wait_spans);
+      if (CoveredSeconds(span, compute_spans) > 0) result.overlapped = true;
+    }
+    return absl::OkStatus();
+  };
+
   try {
     for (int i = 0; i < plan.warmup; ++i) {
       phase = absl::StrCat("warm-up iteration ", i);
-      for (current = 0; current < ops.size(); ++current) execute(current, i == 0);
+      if (absl::Status s = iterate(i == 0, false, nullptr, nullptr, nullptr); !s.ok()) return fail(s);
     }
     if (plan.warmup == 0) {
       phase = "the check pass";
-      for (current = 0; current < ops.size(); ++current) {
-        if (ops[current].collective) execute(current, true);
-      }
+      if (absl::Status s = iterate(true, true, nullptr, nullptr, nullptr); !s.ok()) return fail(s);
     }
-    for (auto& [ranks, group] : groups) std::fill_n(group.rs.get(), group.rs_elements, 0.0f);
+    for (auto& [key, group] : groups) std::fill_n(group.rs.get(), group.rs_elements, 0.0f);
 
     current = ops.size();
     phase = "the barrier before the timed loop";
@@ -573,19 +761,16 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
       if (joules.ok()) joules_before = *joules;
     }
     result.op_seconds.assign(plan.timed, std::vector<double>(ops.size(), 0.0));
-    result.step_seconds.reserve(plan.timed);
+    if (any_async) result.exposed_seconds.assign(plan.timed, std::vector<double>(ops.size(), 0.0));
+    result.step_seconds.assign(plan.timed, 0.0);
     for (int i = 0; i < plan.timed; ++i) {
       phase = absl::StrCat("timed iteration ", i);
-      std::vector<double>& times = result.op_seconds[i];
-      const Clock::time_point step_start = Clock::now();
-      for (current = 0; current < ops.size(); ++current) {
-        if (ops[current].trivial) continue;
-        const Clock::time_point start = Clock::now();
-        ops[current].run();
-        times[current] = std::chrono::duration<double>(Clock::now() - start).count();
+      if (absl::Status s = iterate(false, false, &result.op_seconds[i],
+                                   any_async ? &result.exposed_seconds[i] : nullptr,
+                                   &result.step_seconds[i]);
+          !s.ok()) {
+        return fail(s);
       }
-      result.step_seconds.push_back(
-          std::chrono::duration<double>(Clock::now() - step_start).count());
     }
     if (joules_before.has_value()) {
       absl::StatusOr<double> joules = energy->Joules();
@@ -602,6 +787,15 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     return fail(GlooExceptionToStatus(what));
   }
 
+  int wrong_ops = 0;
+  std::string check_failure;  // the first wrong op, in program order
+  for (size_t j = 0; j < ops.size(); ++j) {
+    if (wrong_of[j] == 0) continue;
+    if (wrong_ops++ == 0) {
+      check_failure = absl::StrCat(ops[j].what, " produced ", wrong_of[j], " wrong elements of ",
+                                   ops[j].checked, " checked on ", where);
+    }
+  }
   if (wrong_ops > 0) {
     return absl::InternalError(absl::StrCat(
         check_failure, wrong_ops > 1 ? absl::StrCat(" (and ", wrong_ops - 1, " more ops)") : ""));

@@ -24,6 +24,22 @@
 // program's own collective order (deadlock-free whenever the program is). A
 // group of one rank is skipped: its collectives do nothing and are timed 0.
 //
+// Overlap. Collectives marked `overlappable` (gradient synchronisation, in a
+// group of more than one rank) run on a communication thread of the Run's
+// own, as DDP hands its buckets to the process group's thread: the main
+// thread hands each over in program order and goes on with the ops after it;
+// the communication thread runs them one at a time in that order (the same
+// on every rank, as Gloo needs). Before an op marked `waits_for_overlapped`
+// (the optimizer update), and at the end of every iteration, the main thread
+// waits until every op handed over has completed. The overlapped ops never
+// share a Gloo context or a buffer with the ops in line — a tensor-parallel
+// all-reduce or an expert all-to-all may run at the same time in the same
+// rank list — so every list they use gets a second set of contexts, connected
+// before the first iteration like the others under
+// `<store_prefix>/overlap-group-<r0>-<r1>-...` (also for the whole world), and
+// buffers of its own. A failure on the communication thread skips the ops
+// queued behind it and fails the run when the main thread next waits.
+//
 // Buffers are allocated once per Run, before the first iteration: GEMM A, B,
 // C sized to the largest m·k, k·n and m·n (random in [-1, 1)); x and y of the
 // largest elementwise op (random); per distinct group list an input, an
@@ -44,9 +60,14 @@
 // non-denormal data).
 //
 // Timing. Every op of every timed iteration is timed with steady_clock
-// around its synchronous calls; step_seconds[i] is the wall time of timed
-// iteration i, the ops back to back (so it is their sum plus a few clock
-// reads). A world barrier aligns the ranks before the timed loop; a second
+// around its synchronous calls (an overlapped op on the communication thread,
+// from when it started there to when it completed); step_seconds[i] is the
+// wall time of timed iteration i, up to the end of its last wait for the
+// communication thread. With ops in line only, that is the ops back to back
+// (their sum plus a few clock reads). With overlapped ops,
+// exposed_seconds[i][j] of an overlapped op is the part of its run during
+// which the main thread was waiting (kernels/step_overlap.h), and `overlapped`
+// is set when one ran while the main thread ran a GEMM or elementwise op. A world barrier aligns the ranks before the timed loop; a second
 // one after it keeps any rank from returning (and tearing down connections)
 // while a peer still waits on it. timed_energy_joules is the RAPL delta over
 // the timed loop (whole host, see rapl_energy.h), -1 where RAPL is not
@@ -56,6 +77,7 @@
 
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -109,7 +131,8 @@ class CpuStepRunner {
 
   GlooCommunicator* world_;
   int threads_;
-  std::map<std::vector<int>, GroupContexts> groups_;  // by rank list
+  // By rank list, and whether the communication thread's (overlapped ops).
+  std::map<std::pair<std::vector<int>, bool>, GroupContexts> groups_;
 };
 
 }  // namespace tokenmeter::kernels::cpu

@@ -5,6 +5,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <optional>
 #include <utility>
 
@@ -27,9 +28,13 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     // The current device is per thread: make ours current before teardown.
     cudaSetDevice(options_.device_index);
-    groups_.reset();  // group communicators before the world's (one order on every rank)
+    // The overlapped collectives' communicators, then the groups', then the
+    // world's: one order on every rank.
+    overlap_groups_.reset();
+    groups_.reset();
     comm_.reset();
     gemm_.reset();
+    if (comm_stream_ != nullptr) cudaStreamDestroy(comm_stream_);
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
   }
 
@@ -108,6 +113,21 @@ class CudaBackend final : public Backend {
             return comm_.get();
           });
     }
+    // Overlappable collectives get a stream and communicators of their own,
+    // made on the first program that has any.
+    const bool overlap = std::any_of(program.ops.begin(), program.ops.end(), [](const StepOp& op) {
+      return op.kind == StepOp::Kind::kCollective && op.overlappable;
+    });
+    if (overlap && overlap_groups_ == nullptr) {
+      if (comm_stream_ == nullptr) {
+        TM_CUDA_RETURN_IF_ERROR(cudaStreamCreateWithFlags(&comm_stream_, cudaStreamNonBlocking),
+                                "cudaStreamCreate (communication stream) on device ",
+                                options_.device_index);
+      }
+      BackendOptions overlap_options = options_;
+      overlap_options.store_prefix = absl::StrCat(options_.store_prefix, "/overlap");
+      overlap_groups_ = std::make_unique<cuda::GroupCommunicators>(overlap_options, comm_stream_, nullptr);
+    }
     cuda::StepDevice dev;
     dev.rank = options_.rank;
     dev.world_size = options_.world_size;
@@ -117,6 +137,10 @@ class CudaBackend final : public Backend {
     dev.timeout = options_.timeout;
     dev.gemm = gemm_.get();
     dev.comms = groups_.get();
+    if (overlap) {
+      dev.comm_stream = comm_stream_;
+      dev.overlap_comms = overlap_groups_.get();
+    }
     dev.energy = [this]() { return EnergyJoules(); };
     return cuda::RunStepProgram(program, plan, dev);
   }
@@ -140,10 +164,13 @@ class CudaBackend final : public Backend {
   BackendOptions options_;
   DeviceDescription device_;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t comm_stream_ = nullptr;  // overlapped collectives (first RunStep with any)
   std::unique_ptr<cuda::CublasLtGemm> gemm_;
   std::unique_ptr<cuda::NcclComm> comm_;
   // The training step's communicators (created on the first RunStep).
   std::unique_ptr<cuda::GroupCommunicators> groups_;
+  // Their own set for the overlapped collectives, on comm_stream_.
+  std::unique_ptr<cuda::GroupCommunicators> overlap_groups_;
   std::optional<cuda::NvmlDevice> nvml_device_;
   double energy_at_start_ = 0;
   absl::Status energy_status_ = absl::UnimplementedError("NVML not available");

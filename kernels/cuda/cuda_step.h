@@ -24,6 +24,24 @@
 //  6. The rest of the warm-up, then plan.timed iterations, each op between its
 //     own pre-created event pair.
 //
+// Overlap (as PyTorch DDP/FSDP run gradient buckets on the process group's
+// own stream). Given a communication stream and its communicators, a
+// collective marked `overlappable` in a group of more than one rank is
+// enqueued on that stream, with collective buffers of its own: it first
+// waits (cudaStreamWaitEvent) on an event the main stream records where the
+// op stands in the program, after the GEMMs that produce its gradients; the
+// main stream goes on with the ops after it. Before an op marked
+// `waits_for_overlapped` (the optimizer) and at the end of every iteration
+// the main stream waits on an event recorded on the communication stream.
+// The overlapped collectives have communicators of their own (one NCCL
+// communicator's collectives must not be issued to two streams), created in
+// program order like the others. Timing: an overlapped op's own event pair
+// is on the communication stream; the main stream records a mark before and
+// after each wait; exposed_seconds of an overlapped op is the part of its
+// run inside those waits, and `overlapped` is set when one ran while a GEMM
+// or elementwise op did (kernels/step_overlap.h). step_seconds is from a mark
+// before the first op to one after the last wait.
+//
 // Never hang: the host keeps at most a bounded amount of work queued ahead of
 // the device (kMaxLaunchesInFlight launches, kMaxOpsInFlight ops), waiting on
 // the oldest op's event by polling, so it never blocks inside a CUDA launch
@@ -55,7 +73,9 @@
 namespace tokenmeter::kernels::cuda {
 
 // One rank's communicators for the rank lists of training steps. The world
-// list (every rank) maps to the backend's world communicator; any other list
+// list (every rank) maps to the backend's world communicator (when `world` is
+// empty, as for the overlapped collectives' set, it gets one of its own like
+// any other list); any other list
 // gets its own NCCL communicator, created on first use: the list's first rank
 // publishes a fresh unique id under "<store_prefix>/group-<r0>-<r1>-...", the
 // members join with rank = their index in the list (non-blocking init bounded
@@ -63,7 +83,9 @@ namespace tokenmeter::kernels::cuda {
 // rank's device current.
 class GroupCommunicators {
  public:
-  // `world` returns the world communicator (creating it on first use).
+  // `world` returns the world communicator (creating it on first use); empty:
+  // the world list gets a communicator of its own. Every communicator is
+  // created on `stream`, which must outlive this object.
   GroupCommunicators(const BackendOptions& options, cudaStream_t stream,
                      std::function<absl::StatusOr<NcclComm*>()> world)
       : options_(options), stream_(stream), world_(std::move(world)) {}
@@ -96,6 +118,11 @@ struct StepDevice {
   std::chrono::milliseconds timeout{30000};
   CublasLtGemm* gemm = nullptr;
   GroupCommunicators* comms = nullptr;
+  // The overlapped collectives' stream and their communicators (created on
+  // that stream, under a store prefix of their own). Either null: overlappable
+  // ops run in line on `stream`.
+  cudaStream_t comm_stream = nullptr;
+  GroupCommunicators* overlap_comms = nullptr;
   // Device energy counter in joules (any origin); an error where the device
   // does not report it (timed_energy_joules is then -1).
   std::function<absl::StatusOr<double>()> energy;

@@ -160,6 +160,187 @@ TEST(CpuStepSingleRankTest, ComputeOnlyAndEmptyPrograms) {
   EXPECT_EQ(empty->step_seconds.size(), 2u);
 }
 
+// ---- Overlapped gradient sync ----
+
+StepOp Overlapped(StepOp op) {
+  op.overlappable = true;
+  return op;
+}
+StepOp Waiting(StepOp op) {
+  op.waits_for_overlapped = true;
+  return op;
+}
+
+// A backward pass in miniature on `world_size` ranks: weight-gradient GEMMs,
+// each layer followed by its gradient sync (overlappable when `overlap`) in
+// the data group, with tensor-parallel all-reduces and expert all-to-alls in
+// line between them — in groups that are the data group itself for 2 ranks
+// (so in-line and overlapped collectives share rank lists), and the tensor
+// pairs [0,1] | [2,3] against the data pairs [0,2] | [1,3] for 4 — then the
+// optimizer (which waits for the sync) and a sharded-style parameter
+// all-gather at the very end. Groups: 0 data, 1 tensor/expert.
+StepProgram BackwardWithGradSync(int rank, int world_size, bool overlap) {
+  StepProgram program;
+  if (world_size == 4) {
+    program.groups = {Range(rank % 2, 4, 2), rank < 2 ? Range(0, 2) : Range(2, 4)};
+  } else {
+    program.groups = {Range(0, world_size), Range(0, world_size)};
+  }
+  auto sync = [&](StepOp op) { return overlap ? Overlapped(op) : op; };
+  // ~27 MFLOP per op: a millisecond or more each, long against handing an op
+  // to another thread (even on a loaded host: see the test below).
+  const StepOp grad_gemm = Gemm(192, 192, 192, 2);
+  program.ops = {
+      grad_gemm,
+      Collective(CollectiveOp::kAllReduce, kCount, 1),  // tensor-parallel, in line
+      grad_gemm,
+      sync(Collective(CollectiveOp::kAllReduce, 8 * kCount, 0)),  // layer 1's grad sync
+      grad_gemm,
+      Collective(CollectiveOp::kAllToAll, kCount, 1),  // expert dispatch, in line
+      grad_gemm,
+      Collective(CollectiveOp::kReduceScatter, kCount, 1),  // in line, class API
+      grad_gemm,
+      sync(Collective(CollectiveOp::kReduceScatter, 8 * kCount, 0)),  // layer 0's, sharded
+      grad_gemm,
+      Collective(CollectiveOp::kAllReduce, kCount, 1),
+      Elementwise(12 * 65536),
+      sync(Collective(CollectiveOp::kAllReduce, kCount, 0)),  // embedding's
+      Elementwise(12 * 65536),
+      Waiting(Elementwise(12 * 4096)),  // the optimizer
+      Elementwise(12 * 4096),
+      sync(Collective(CollectiveOp::kAllGather, 8 * kCount, 0)),  // updated parameters
+  };
+  return program;
+}
+
+class CpuStepOverlapTest : public ::testing::TestWithParam<int> {};
+
+// Overlap is measured, so it is asserted of the job, not of every rank: on a
+// loaded 2-core host one rank's communication thread may get no core until
+// its main thread waits, and that rank then honestly reports no overlap.
+TEST_P(CpuStepOverlapTest, GradSyncOverlapsComputeAndIsChecked) {
+  const int n = GetParam();
+  const IterationPlan plan{.warmup = 1, .timed = 3};
+  std::atomic<int> overlapped{0};
+  RunRanks(n, [&](int rank, Backend& backend) {
+    const StepProgram program = BackwardWithGradSync(rank, n, true);
+    // Checked in the warm-up iteration: a wrong element would be Internal.
+    auto run = backend.RunStep(program, plan);
+    ASSERT_TRUE(run.ok()) << "rank " << rank << ": " << run.status();
+    overlapped += run->overlapped;
+    ASSERT_EQ(run->op_seconds.size(), 3u);
+    ASSERT_EQ(run->exposed_seconds.size(), 3u);
+    ASSERT_EQ(run->step_seconds.size(), 3u);
+    for (int i = 0; i < plan.timed; ++i) {
+      double main_thread = 0, sync = 0, exposed = 0;
+      for (size_t j = 0; j < program.ops.size(); ++j) {
+        const double t = run->op_seconds[i][j], e = run->exposed_seconds[i][j];
+        EXPECT_GT(t, 0.0) << "rank " << rank << " op " << j;
+        if (program.ops[j].overlappable) {
+          // Never more than its own time: the part of it the step waited for.
+          EXPECT_GE(e, 0.0) << "rank " << rank << " op " << j;
+          EXPECT_LE(e, t) << "rank " << rank << " op " << j;
+          sync += t;
+          exposed += e;
+        } else {
+          EXPECT_EQ(e, t) << "rank " << rank << " op " << j;  // in line: all of it
+          main_thread += t;
+        }
+      }
+      EXPECT_LE(exposed, sync);
+      // The step is the main thread's ops and its waits, in which the
+      // overlapped ops' exposed parts lie.
+      EXPECT_GE(run->step_seconds[i], main_thread + exposed) << "rank " << rank << " iteration " << i;
+    }
+  });
+  EXPECT_GT(overlapped.load(), 0);
+}
+
+TEST_P(CpuStepOverlapTest, InLineWhenNotOverlappable) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Backend& backend) {
+    const StepProgram program = BackwardWithGradSync(rank, n, false);
+    auto run = backend.RunStep(program, {.warmup = 0, .timed = 2});
+    ASSERT_TRUE(run.ok()) << "rank " << rank << ": " << run.status();
+    EXPECT_FALSE(run->overlapped);
+    EXPECT_TRUE(run->exposed_seconds.empty());
+    ExpectWellFormed(program, *run, 2, rank);
+  });
+}
+
+// Overlapped and in-line collectives of one step share rank lists and run at
+// the same time; the check pass (no warm-up) runs overlapped ones too, and a
+// second call reuses the communication thread's contexts.
+TEST_P(CpuStepOverlapTest, NoWarmupAndRepeatedCallsDoNotDeadlock) {
+  const int n = GetParam();
+  RunRanks(n, [&](int rank, Backend& backend) {
+    const StepProgram program = BackwardWithGradSync(rank, n, true);
+    for (int call = 0; call < 2; ++call) {
+      auto run = backend.RunStep(program, {.warmup = 0, .timed = 1});
+      ASSERT_TRUE(run.ok()) << "rank " << rank << " call " << call << ": " << run.status();
+      EXPECT_EQ(run->exposed_seconds.size(), 1u);
+    }
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(WorldSizes, CpuStepOverlapTest, ::testing::Values(2, 4),
+                         [](const ::testing::TestParamInfo<int>& info) {
+                           return std::to_string(info.param) + "ranks";
+                         });
+
+TEST(CpuStepOverlapSingleRankTest, OverlappableOpsInAGroupOfOneDoNotOverlap) {
+  auto backend = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  StepProgram program;
+  program.groups = {{0}};
+  program.ops = {Gemm(32, 32, 32, 1), Overlapped(Collective(CollectiveOp::kAllReduce, 64, 0)),
+                 Gemm(32, 32, 32, 1), Waiting(Elementwise(1200))};
+  auto run = (*backend)->RunStep(program, {.warmup = 1, .timed = 2});
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_FALSE(run->overlapped);  // nothing to synchronise: no gradient sync at all
+  EXPECT_TRUE(run->exposed_seconds.empty());
+  ExpectWellFormed(program, *run, 2, 0);
+}
+
+// A peer that ran one step (so the communication thread's contexts are
+// connected) but not the next: the overlapped op fails on the communication
+// thread within the timeout, and the main thread reports it when it waits.
+TEST(CpuStepOverlapFailureTest, PeerThatStopsFailsTheOverlappedOpWithinTheTimeout) {
+  std::latch rank0_done(1);
+  RunRanks(
+      2,
+      [&](int rank, Backend& backend) {
+        StepProgram program;
+        program.groups = {{0, 1}};
+        program.ops = {Gemm(16, 16, 16, 1), Overlapped(Collective(CollectiveOp::kAllReduce, 1024, 0)),
+                       Gemm(16, 16, 16, 1), Waiting(Elementwise(1200))};
+        auto first = backend.RunStep(program, {.warmup = 0, .timed = 1});
+        ASSERT_TRUE(first.ok()) << "rank " << rank << ": " << first.status();
+        if (rank == 1) {
+          rank0_done.wait();  // connected, but never runs the second step
+          return;
+        }
+        const auto start = std::chrono::steady_clock::now();
+        auto run = backend.RunStep(program, {.warmup = 1, .timed = 2});
+        const auto waited = std::chrono::steady_clock::now() - start;
+        rank0_done.count_down();
+        ASSERT_FALSE(run.ok());
+        EXPECT_THAT(run.status().code(), AnyOf(absl::StatusCode::kDeadlineExceeded,
+                                               absl::StatusCode::kUnavailable))
+            << run.status();
+        const std::string message(run.status().message());
+        EXPECT_THAT(message, HasSubstr("step op 1 (all_reduce"));
+        EXPECT_THAT(message, HasSubstr("overlapped"));
+        EXPECT_THAT(message, HasSubstr("communication thread"));
+        EXPECT_THAT(message, HasSubstr("rank 0 of 2"));
+        EXPECT_LT(waited, milliseconds(5000));
+        // The connections are not reused after a failure.
+        EXPECT_EQ(backend.RunStep(program, {.warmup = 0, .timed = 1}).status().code(),
+                  absl::StatusCode::kUnavailable);
+      },
+      milliseconds(500));
+}
+
 // ---- Refusals: before any allocation or communication ----
 
 class CpuStepRefusalTest : public ::testing::Test {

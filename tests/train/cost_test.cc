@@ -41,6 +41,9 @@ TEST(Cost, TrainStepFigures) {
   run.price_per_device_hour = 0.10;
   run.energy_joules = 5120;
   run.phase_seconds = {{"gemm", 0.15}, {"communication", 0.05}, {"elementwise", 0.05}};
+  run.grad_sync_overlapped = true;
+  run.grad_sync_seconds = 0.04;
+  run.grad_sync_exposed_seconds = 0.01;
   auto f = ComputeTrainStepFigures(*step, run);
   ASSERT_TRUE(f.ok()) << f.status();
   // Global batch = micro_batch 2 × data 2; × seq 128 = 512 tokens per step.
@@ -54,6 +57,12 @@ TEST(Cost, TrainStepFigures) {
   // 10 timed steps of 512 tokens.
   EXPECT_DOUBLE_EQ(f->energy_per_token_joules(), 5120.0 / 5120);
   EXPECT_DOUBLE_EQ(f->phase_share().at("gemm"), 0.6);
+  double shares = 0;
+  for (const auto& [phase, share] : f->phase_share()) shares += share;
+  EXPECT_DOUBLE_EQ(shares, 1.0);
+  EXPECT_TRUE(f->grad_sync_overlapped());
+  EXPECT_DOUBLE_EQ(f->grad_sync_seconds(), 0.04);
+  EXPECT_DOUBLE_EQ(f->grad_sync_exposed_seconds(), 0.01);
   EXPECT_TRUE(f->peak_is_measured());
   EXPECT_DOUBLE_EQ(f->params_total(), CountParams(step->model()).total);
 }

@@ -145,6 +145,24 @@ TEST(StepPlan, OverlapMarksGradientSync) {
     }
   }
   EXPECT_EQ(overlappable, 3);  // two layers + embedding/head
+  for (const PlannedOp& op : *plan) EXPECT_EQ(op.grad_sync, op.overlappable) << op.name;
+
+  // Without overlap the same ops are gradient sync, none overlappable; with
+  // sharding the parameter all-gathers count too.
+  step.set_overlap_grad_sync(false);
+  step.mutable_parallel()->set_sharded(true);
+  plan = PlanTrainStep(step, 2);
+  ASSERT_TRUE(plan.ok());
+  int grad_sync = 0;
+  for (const PlannedOp& op : *plan) {
+    EXPECT_FALSE(op.overlappable) << op.name;
+    if (!op.grad_sync) continue;
+    ++grad_sync;
+    EXPECT_TRUE(op.name.find(".grad_sync") != std::string::npos ||
+                op.name.find(".param_allgather") != std::string::npos)
+        << op.name;
+  }
+  EXPECT_EQ(grad_sync, 6);  // reduce-scatter and all-gather of each of the 3 groups
 }
 
 TEST(StepPlan, GroupRanksTensorInnermost) {
