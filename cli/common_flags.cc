@@ -1,5 +1,7 @@
 #include "cli/common_flags.h"
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 
 namespace tokenmeter::cli {
@@ -34,6 +36,25 @@ absl::StatusOr<absl::Duration> GetSeconds(const FlagSet& flags, absl::string_vie
   auto v = flags.GetDouble(name, min, max);
   if (!v.ok()) return v.status();
   return absl::Seconds(*v);
+}
+
+absl::StatusOr<std::string> GetDirectory(const FlagSet& flags, absl::string_view name) {
+  const std::string dir = flags.Get(name).value_or("");
+  std::error_code error;
+  if (dir.empty() || !std::filesystem::is_directory(dir, error)) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": '", dir, "' is not a directory",
+                                                   error ? absl::StrCat(" (", error.message(), ")") : ""));
+  }
+  return dir;
+}
+
+void DeclareSysfsRootFlag(FlagSet& flags, absl::string_view context) {
+  flags.Value("sysfs-root", "DIR",
+              absl::StrCat(context,
+                           "sysfs mount: the cpu backend reads RAPL energy counters (whole-host CPU package "
+                           "energy) under DIR/class/powercap; in a container, the host's /sys mounted read-only, "
+                           "e.g. /host/sys"),
+              "/sys");
 }
 
 int ParseOrExit(FlagSet& flags, const Args& args) {

@@ -25,6 +25,15 @@ Format OutputFormat(const FlagSet& flags);
 // A duration flag in seconds ("0.5", "30", "1e3"), within [min, max].
 absl::StatusOr<absl::Duration> GetSeconds(const FlagSet& flags, absl::string_view name, double min, double max);
 
+// A directory flag's value (given, else its fallback), which must name an
+// existing directory; InvalidArgument naming the flag otherwise.
+absl::StatusOr<std::string> GetDirectory(const FlagSet& flags, absl::string_view name);
+
+// --sysfs-root DIR: where sysfs is mounted, for the cpu backend's RAPL energy
+// counters (DIR/class/powercap). `context` prefixes the help ("--local: the
+// workers' ").
+void DeclareSysfsRootFlag(FlagSet& flags, absl::string_view context = "");
+
 // Parses flags; prints help (exit 0) or the error (exit 2). Returns -1 when
 // the command should go on.
 int ParseOrExit(FlagSet& flags, const Args& args);

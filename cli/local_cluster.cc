@@ -141,6 +141,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
     if (options.backend == "cpu") {
       args.insert(args.end(), {"--cpu-threads", absl::StrCat(threads)});
     }
+    if (!options.sysfs_root.empty()) args.insert(args.end(), {"--sysfs-root", options.sysfs_root});
     if (options.price_per_device_hour > 0) {
       args.insert(args.end(), {"--price-per-device-hour", absl::StrFormat("%.17g", options.price_per_device_hour)});
     }

@@ -23,6 +23,7 @@ struct LocalClusterOptions {
   std::string setup;                  // "" = "local-<backend>"
   double price_per_device_hour = 0;   // 0 = no price
   std::string catalogue_file;         // device catalogue overrides for the coordinator
+  std::string sysfs_root;             // the workers' --sysfs-root; "" = their default (/sys)
   bool verbose = false;               // children's logs on stderr, not in files
   absl::Duration start_timeout = absl::Seconds(20);
   absl::Duration lost_after = absl::Seconds(5);

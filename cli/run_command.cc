@@ -58,6 +58,7 @@ int RunCommand(const Args& args) {
   flags.Value("max-bytes", "BYTES", "override a collective sweep's largest size (suffixes K, M, G)");
   flags.Value("timeout", "SECONDS", "give up on a job after this long", "1800");
   flags.Value("lost-after", "SECONDS", "--local: a worker silent this long is lost", "5");
+  DeclareSysfsRootFlag(flags, "--local: the workers' ");
   flags.Switch("verbose", "--local: show the coordinator's and workers' logs on stderr");
   DeclareClientTlsFlags(flags);
   DeclareFormatFlags(flags, /*csv=*/true);
@@ -124,6 +125,16 @@ int RunCommand(const Args& args) {
   auto lost_after = GetSeconds(flags, "lost-after", 0.1, 3600);
   if (!lost_after.ok()) return Fail("run", lost_after.status(), kExitUsage);
   const Format format = OutputFormat(flags);
+  std::string sysfs_root;
+  if (flags.Has("sysfs-root")) {
+    if (!local) {
+      return Fail("run", absl::InvalidArgumentError("--sysfs-root applies to --local only (give it to each worker)"),
+                  kExitUsage);
+    }
+    auto dir = GetDirectory(flags, "sysfs-root");
+    if (!dir.ok()) return Fail("run", dir.status(), kExitUsage);
+    sysfs_root = *dir;
+  }
 
   std::atomic<bool> interrupted{false};
   HandleShutdownSignals([&](int) {
@@ -148,6 +159,7 @@ int RunCommand(const Args& args) {
     o.verbose = flags.GetSwitch("verbose");
     o.lost_after = *lost_after;
     o.catalogue_file = flags.Get("catalogue").value_or("");
+    o.sysfs_root = sysfs_root;
     auto c = LocalCluster::Start(o);
     if (!c.ok()) return Fail("run", c.status());
     cluster = *std::move(c);

@@ -18,6 +18,7 @@ int WorkerCommand(const Args& args) {
               "the local address routing to the coordinator");
   flags.Value("connect-timeout", "SECONDS", "give up when the coordinator is unreachable at start", "5");
   flags.Value("reconnect-timeout", "SECONDS", "give up when the coordinator stays unreachable later", "60");
+  DeclareSysfsRootFlag(flags);
   DeclareClientTlsFlags(flags);
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
 
@@ -44,6 +45,13 @@ int WorkerCommand(const Args& args) {
   options.connect_timeout = *connect;
   options.reconnect_timeout = *reconnect;
   options.metrics_address = flags.Get("metrics").value_or("");
+  // Given explicitly, the directory must exist (a typo is an error, not a
+  // silent "no energy"); the default /sys is taken as it is.
+  if (flags.Has("sysfs-root")) {
+    auto sysfs_root = GetDirectory(flags, "sysfs-root");
+    if (!sysfs_root.ok()) return Fail("worker", sysfs_root.status(), kExitUsage);
+    options.sysfs_root = *sysfs_root;
+  }
 
   std::atomic<worker::Worker*> running{nullptr};
   std::atomic<bool> stop_requested{false};

@@ -44,6 +44,14 @@ absl::StatusOr<std::vector<DeviceDescription>> Backend::ListDevices(std::string_
   return absl::InvalidArgumentError(absl::StrCat("unknown backend '", std::string(kind), "' (known: cpu, cuda)"));
 }
 
+absl::StatusOr<std::string> Backend::DescribeEnergy(std::string_view kind, const BackendOptions& options) {
+  if (kind == "cpu") return DescribeCpuEnergy(options);
+  // NVML is loaded with the plugin, on the first job; its per-GPU energy
+  // counter is checked then.
+  if (kind == "cuda") return std::string("NVML's per-GPU energy counter, where the driver reports it");
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", std::string(kind), "' (known: cpu, cuda)"));
+}
+
 std::vector<std::string> Backend::AvailableKinds() {
 #ifdef TOKENMETER_HAVE_CUDA
   return {"cpu", "cuda"};

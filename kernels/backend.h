@@ -40,6 +40,10 @@ struct BackendOptions {
   // "cpu": the address this rank's Gloo transport listens on; peers must be
   // able to reach it.
   std::string collective_host = "127.0.0.1";
+  // "cpu": where sysfs is mounted; RAPL energy counters are read under
+  // sysfs_root/class/powercap. A container that mounts the host's /sys
+  // elsewhere (e.g. /host/sys) passes that path (node_exporter's --path.sysfs).
+  std::string sysfs_root = "/sys";
 };
 
 // A rank's compute device and its communicator to the other ranks of the job.
@@ -56,6 +60,12 @@ class Backend {
 
   // The devices `kind` sees on this host, without creating a communicator.
   static absl::StatusOr<std::vector<DeviceDescription>> ListDevices(std::string_view kind);
+
+  // How `kind` measures energy on this host with `options`, in words, for a
+  // start-up log line ("cpu": which RAPL package zones, under which
+  // directory). Unimplemented naming the reason where it reports none (cpu:
+  // no readable RAPL counter); InvalidArgument for an unknown kind.
+  static absl::StatusOr<std::string> DescribeEnergy(std::string_view kind, const BackendOptions& options);
 
   // The kinds built into this binary ("cpu" always; "cuda" when built).
   static std::vector<std::string> AvailableKinds();

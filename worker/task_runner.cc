@@ -97,6 +97,7 @@ absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssig
   options.timeout = std::chrono::milliseconds(task.collective_timeout_ms() > 0 ? task.collective_timeout_ms() : 30000);
   options.cpu_threads = env.cpu_threads_per_rank;
   options.collective_host = env.collective_host;
+  options.sysfs_root = env.sysfs_root;
   auto backend = kernels::Backend::Create(env.backend, options);
   if (!backend.ok()) return Annotate(backend.status(), "connecting the ranks");
 

@@ -30,6 +30,7 @@ struct TaskEnvironment {
   std::string worker_id;
   std::string collective_host = "127.0.0.1";
   int cpu_threads_per_rank = 0;
+  std::string sysfs_root = "/sys";          // kernels::BackendOptions::sysfs_root
   v1::DeviceInfo device_template;           // filled per rank from the inventory
   const v1::WorkerInventory* inventory = nullptr;
   kernels::Store* store = nullptr;          // the job's rendezvous

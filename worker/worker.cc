@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "kernels/backend.h"
 #include "worker/grpc_store.h"
 #include "worker/metrics.h"
 
@@ -31,6 +32,15 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& opti
   auto inventory = BuildInventory(w->options_.inventory);
   if (!inventory.ok()) return inventory.status();
   w->inventory_ = *std::move(inventory);
+  // Whether results will carry energy, and from where (each job's backend
+  // reads the counters again).
+  kernels::BackendOptions backend_options;
+  backend_options.sysfs_root = options.sysfs_root;
+  if (auto energy = kernels::Backend::DescribeEnergy(w->inventory_.backend(), backend_options); energy.ok()) {
+    Log("worker", "energy: ", *energy);
+  } else {
+    Log("worker", "energy: not reported (", energy.status().message(), ")");
+  }
   if (!options.metrics_address.empty()) {
     auto metrics = StartWorkerMetrics(options.metrics_address, w->inventory_, &w->metrics_port_);
     if (!metrics.ok()) return metrics.status();
@@ -189,6 +199,7 @@ void Worker::ServeTask(const v1::Task& task) {
   env.worker_id = worker_id;
   env.collective_host = inventory_.collective_host();
   env.cpu_threads_per_rank = inventory_.cpu_threads_per_rank();
+  env.sysfs_root = options_.sysfs_root;
   env.inventory = &inventory_;
   env.store = &store;
   env.abort = &abort_task_;

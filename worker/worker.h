@@ -29,6 +29,9 @@ struct WorkerOptions {
   absl::Duration reconnect_timeout = absl::Seconds(60);
   // Prometheus /metrics address; "" = no exposer.
   std::string metrics_address;
+  // Where sysfs is mounted (cpu backend: RAPL energy counters under
+  // sysfs_root/class/powercap); a container may mount the host's elsewhere.
+  std::string sysfs_root = "/sys";
 };
 
 // Run() blocks until Stop() or a fatal error. Stop() is thread-safe and may be

@@ -5,6 +5,7 @@
 #include <set>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "workload/catalogue.h"
 #include "workload/cost.h"
@@ -29,7 +30,11 @@ v1::TrainStepFigures TrainStepFigures(const v1::WorkloadSpec& spec, const std::v
   // Per iteration, the step ends when its slowest rank does.
   std::vector<double> slowest;
   const v1::TrainStepMeasurement* slowest_rank = nullptr;
-  double energy = 0;
+  // Energy counts once per device, not once per rank: ranks sharing a
+  // device report the same counter (the CPU backend's ranks on one host each
+  // read the host's RAPL packages), so such a device's energy is its largest
+  // reading (the longest timed window). Unknown unless every rank reports.
+  std::map<std::string, double> energy_by_device;
   bool energy_everywhere = !ranks.empty();
   double calibration = 0;
   for (const auto& r : ranks) {
@@ -41,14 +46,18 @@ v1::TrainStepFigures TrainStepFigures(const v1::WorkloadSpec& spec, const std::v
     if (slowest_rank == nullptr || m.timing().median_seconds() > slowest_rank->timing().median_seconds()) {
       slowest_rank = &m;
     }
-    energy += m.energy_joules();
+    const std::string device = r.device().uuid().empty() ? absl::StrCat("rank ", r.rank()) : r.device().uuid();
+    energy_by_device[device] = std::max(energy_by_device[device], m.energy_joules());
     energy_everywhere = energy_everywhere && m.energy_joules() > 0;
     calibration += m.calibration_flops_per_second() / static_cast<double>(ranks.size());
   }
   run.step = Summarize({slowest.data(), slowest.size()});
   if (slowest_rank != nullptr) {
     for (const auto& [phase, t] : slowest_rank->phase_seconds()) run.phase_seconds[phase] = t;
+    // Overlap and its figures from the same rank as the phases.
     run.grad_sync_overlapped = slowest_rank->grad_sync_overlapped();
+    run.grad_sync_seconds = slowest_rank->grad_sync_seconds();
+    run.grad_sync_exposed_seconds = slowest_rank->grad_sync_exposed_seconds();
     run.depth_scale = slowest_rank->depth_scale();
   }
   const v1::DType dtype = spec.train_step().dtype();
@@ -68,6 +77,8 @@ v1::TrainStepFigures TrainStepFigures(const v1::WorkloadSpec& spec, const std::v
     }
   }
   if (run.price_per_device_hour == 0 && device != nullptr) run.price_per_device_hour = device->price_per_device_hour;
+  double energy = 0;
+  for (const auto& [device, joules] : energy_by_device) energy += joules;
   run.energy_joules = energy_everywhere ? energy : 0;
   auto figures = ComputeTrainStepFigures(spec.train_step(), run);
   return figures.ok() ? *figures : v1::TrainStepFigures();

@@ -33,8 +33,10 @@ struct AssemblyContext {
 // A train step's time per iteration is the slowest rank's; its figures follow
 // workload/cost.h, against the catalogue's datasheet peak for the device (a
 // CPU's peak is its ranks' calibration GEMM, labelled as measured), the price
-// the workers registered (else the catalogue's default) and the ranks' summed
-// energy. `ranks` need not be sorted. Timestamps and version are left to the
+// the workers registered (else the catalogue's default) and the ranks' energy
+// summed over devices: ranks on one device (by UUID; CPU ranks on one host,
+// whose RAPL energy is the whole host's) count it once, at its largest
+// reading; energy is unknown (0) unless every rank reports it. `ranks` need not be sorted. Timestamps and version are left to the
 // caller.
 v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpec& spec,
                                 const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks,

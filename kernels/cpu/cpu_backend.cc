@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_info.h"
 #include "kernels/cpu/cpu_step.h"
@@ -99,7 +100,15 @@ absl::StatusOr<std::unique_ptr<Backend>> NewCpuBackend(const BackendOptions& opt
       cpu::GlooCommunicator::Connect(options);
   if (!communicator.ok()) return communicator.status();
   return std::make_unique<CpuBackend>(options, threads, *std::move(communicator),
-                                      cpu::RaplEnergy::Start());
+                                      cpu::RaplEnergy::Start(cpu::RaplEnergy::PowercapDir(options.sysfs_root)));
+}
+
+absl::StatusOr<std::string> DescribeCpuEnergy(const BackendOptions& options) {
+  const std::string dir = cpu::RaplEnergy::PowercapDir(options.sysfs_root);
+  absl::StatusOr<cpu::RaplEnergy> energy = cpu::RaplEnergy::Start(dir);
+  if (!energy.ok()) return energy.status();
+  return absl::StrCat("RAPL counters of ", absl::StrJoin(energy->zones(), ", "), " under ", dir,
+                      " (whole-host CPU package energy, shared by every rank on this host)");
 }
 
 absl::StatusOr<std::vector<DeviceDescription>> ListCpuDevices() {

@@ -4,6 +4,7 @@
 #define TOKENMETER_KERNELS_CPU_CPU_BACKEND_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -13,6 +14,10 @@ namespace tokenmeter::kernels {
 
 // See Backend::Create.
 absl::StatusOr<std::unique_ptr<Backend>> NewCpuBackend(const BackendOptions& options);
+
+// See Backend::DescribeEnergy: the RAPL package zones read under
+// options.sysfs_root, or why there are none.
+absl::StatusOr<std::string> DescribeCpuEnergy(const BackendOptions& options);
 
 // One entry: the host's CPU (model name, host memory, cores).
 absl::StatusOr<std::vector<DeviceDescription>> ListCpuDevices();

@@ -65,6 +65,24 @@ TEST(BadInput, UnreachableCoordinator) {
   ExpectRefused(RunTokenmeter({"status", "--coordinator", "no-port-here"}, dir.path()), "HOST:PORT", 5);
 }
 
+// --sysfs-root given explicitly must name a directory: a typo is an error
+// naming the flag, not a silent "energy not reported".
+TEST(BadInput, SysfsRootMustBeADirectory) {
+  TempDir dir;
+  const std::string missing = dir.File("no-such-sys");
+  const std::string nobody = absl::StrCat("127.0.0.1:", FreePort());
+  auto worker = RunTokenmeter({"worker", "--coordinator", nobody, "--sysfs-root", missing}, dir.path());
+  ExpectRefused(worker, "--sysfs-root", 5);
+  EXPECT_THAT(worker.err, HasSubstr(missing));
+  EXPECT_EQ(worker.exit_code, 2);
+  auto local = RunTokenmeter({"run", "--local", "--workload", "gemm", "--sysfs-root", missing}, dir.path());
+  ExpectRefused(local, "--sysfs-root", 5);
+  EXPECT_THAT(local.err, HasSubstr(missing));
+  ExpectRefused(RunTokenmeter({"run", "--coordinator", nobody, "--workload", "gemm", "--sysfs-root", dir.path()},
+                              dir.path()),
+                "--sysfs-root applies to --local only", 5);
+}
+
 TEST(BadInput, PortAlreadyInUse) {
   TempDir dir;
   // Hold a port with a plain listening socket.

@@ -1,12 +1,14 @@
 // README's main job, small: `run --local` starts a coordinator and 2 worker
 // processes, runs a GEMM sweep and an all-reduce sweep across 2 ranks, prints
 // them, stores them, and stops everything.
+#include <chrono>
 #include <fstream>
 #include <map>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/json_lines.h"
+#include "tests/support/fake_powercap.h"
 #include "tests/support/subprocess.h"
 
 namespace tokenmeter::testing {
@@ -79,12 +81,21 @@ TEST(LocalRun, TablesFollowNcclTestsLayout) {
 TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
   TempDir dir;
   const std::string store = dir.File("results.db");
+  // `--sysfs-root DIR` reaches the workers, whose CPU backend reads RAPL
+  // under DIR/class/powercap: here a FAKE counter (TEST DATA,
+  // tests/support/fake_powercap.h) advancing at a constant 50 W.
+  FakePowercap powercap(dir.File("sysfs"));
+  powercap.AddZone("intel-rapl:0", "package-0", 0);
+  constexpr double kWatts = 50;
+  powercap.StartPower("intel-rapl:0", kWatts, std::chrono::milliseconds(5));
   // A GEMM sweep first, so the step's MFU is also quoted against the
-  // setup's measured best GEMM (MAMF).
+  // setup's measured best GEMM (MAMF). Two timed iterations: their median is
+  // their mean, the average the energy window covers.
   auto r = RunTokenmeter({"run", "--local", "--workers", "2", "--workload", "gemm", "--workload", "train-step/tiny",
-                          "--iterations", "3", "--warmup", "1", "--price-per-device-hour", "0.5", "--store", store,
-                          "--json"},
+                          "--iterations", "2", "--warmup", "1", "--price-per-device-hour", "0.5", "--store", store,
+                          "--sysfs-root", dir.File("sysfs"), "--json"},
                          dir.path());
+  powercap.StopPower();
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const google::protobuf::Struct* job = nullptr;
   auto rows = ParseJsonLines(r.out);
@@ -104,6 +115,14 @@ TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
   EXPECT_LT(Num(*job, "mfu"), 1.5);  // against a measured calibration GEMM: near, not far past, 1
   EXPECT_GT(Num(*job, "mfu_mamf"), 0);
   EXPECT_GT(Num(*job, "flops_per_token"), 0);
+  // Energy per token = 50 W × the timed steps' time / their tokens, the two
+  // workers sharing the host's counter (counted once). The allowance (5%,
+  // plus 25 ms of counter lag over the timed tokens) is explained in
+  // tests/metrics/metrics_prometheus_test.cc, which checks the same figure.
+  const double tokens_per_step = Num(*job, "tokens_per_step");
+  const double energy_expected = kWatts * Num(*job, "step_seconds_median") / tokens_per_step;
+  EXPECT_NEAR(Num(*job, "energy_per_token_joules"), energy_expected,
+              0.05 * energy_expected + kWatts * 0.025 / (2 * tokens_per_step));
 
   auto table = RunTokenmeter({"results", "--store", store, "--workload", "train-step/tiny", "--detail"}, dir.path());
   ASSERT_EQ(table.exit_code, 0) << table.err;
@@ -111,6 +130,7 @@ TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
   EXPECT_THAT(table.out, HasSubstr("MFU vs peak"));
   EXPECT_THAT(table.out, HasSubstr("measured"));
   EXPECT_THAT(table.out, HasSubstr("cost per million tokens"));
+  EXPECT_THAT(table.out, ::testing::ContainsRegex("energy per token +[0-9.e+-]+ J"));
   EXPECT_THAT(table.out, HasSubstr("time breakdown"));
   EXPECT_THAT(table.out, HasSubstr("communication"));
 }

@@ -1,13 +1,19 @@
 // Metrics with a real Prometheus in the loop: a coordinator and two workers
 // (real tokenmeter processes on loopback, each serving /metrics), Debian's
 // prometheus server scraping them every second with the repository's rules
-// loaded, and a small gemm and all-reduce benchmark run through them. Then:
+// loaded, and a small gemm, all-reduce and train-step benchmark run through
+// them. The workers read RAPL energy under --sysfs-root from a FAKE powercap
+// tree (TEST DATA: tests/support/fake_powercap.h) whose counter a test thread
+// advances at a known constant 50 W, so the energy figures are checked
+// against a known answer. Then:
 //   - `promtool check metrics` accepts every process's /metrics as scraped;
 //   - every query of every panel of every dashboard in dashboards/, with its
-//     variables resolved as "All", returns data from that Prometheus — except
-//     panels whose metrics need a result this build cannot produce yet, which
-//     are listed by name in a skip message (never dropped silently);
-//   - and so does every dashboard variable's label_values() query.
+//     variables resolved as "All", returns data from that Prometheus — a
+//     panel whose metrics need a result the run did not produce would be
+//     listed by name (never dropped silently);
+//   - and so does every dashboard variable's label_values() query;
+//   - the energy per token, in `tokenmeter run --json` and in Prometheus, is
+//     the fake counter's 50 W × the timed steps' time / their tokens.
 // Skips when prometheus or promtool is missing. No process outlives the test.
 #include <gtest/gtest.h>
 
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "tests/metrics/metrics_test_support.h"
+#include "tests/support/fake_powercap.h"
 #include "tests/support/subprocess.h"
 
 namespace tokenmeter::metrics_test {
@@ -26,6 +33,7 @@ namespace {
 
 using ::tokenmeter::testing::CoordinatorProcess;
 using ::tokenmeter::testing::Eventually;
+using ::tokenmeter::testing::FakePowercap;
 using ::tokenmeter::testing::FindExecutable;
 using ::tokenmeter::testing::FreePort;
 using ::tokenmeter::testing::Process;
@@ -39,6 +47,16 @@ using ::tokenmeter::testing::WriteFile;
 
 const std::string kSource = TOKENMETER_SOURCE_DIR;
 const std::string kSetup = "metrics-test";
+
+// TEST DATA: the constant power of the fake RAPL package counter both workers
+// read (they run on this one host, so they share it, as real RAPL is shared
+// by every rank of a host), and how often the fake counter is rewritten.
+constexpr double kFakeWatts = 50.0;
+constexpr auto kFakePeriod = std::chrono::milliseconds(5);
+// The train step's timed iterations. Two, so the median step time the run
+// reports is exactly the mean of the two (Summarize interpolates), the same
+// average the energy window covers.
+constexpr int kTrainStepIterations = 2;
 
 // Metrics that only get values from results this test may not be able to
 // produce, and why. A panel whose query uses one of them is checked only when
@@ -55,7 +73,7 @@ const std::vector<Requirement>& Requirements() {
        {"tokenmeter_tokens_per_second", "tokenmeter_mfu_ratio", "tokenmeter_cost_per_million_tokens_dollars",
         "tokenmeter_step_duration_seconds"}},
       {"energy",
-       "requires train-step result with device energy readings (NVML on GPUs; the CPU backend reports none)",
+       "requires train-step result with device energy readings (NVML on GPUs, RAPL on CPUs)",
        {"tokenmeter_energy_per_token_joules", "tokenmeter_device_power_watts"}},
   };
   return *r;
@@ -76,6 +94,9 @@ std::string RequirementOf(const std::string& expr) {
 // Everything the tests share: one cluster, one Prometheus, one benchmark run.
 struct Cluster {
   TempDir dir;
+  // TEST DATA, see kFakeWatts. After dir, so its writer thread stops before
+  // the directory goes.
+  std::unique_ptr<FakePowercap> powercap;
   std::string skip_reason;  // non-empty: every test skips with this
   std::string setup_error;  // non-empty: every test fails with this
   int coordinator_metrics_port = 0;
@@ -87,6 +108,8 @@ struct Cluster {
   std::string promtool;
   std::set<std::string> met;          // requirement ids met by the run
   std::map<std::string, std::string> unmet;  // requirement id -> why not
+  // The train-step job's summary row of `tokenmeter run --json`.
+  std::optional<google::protobuf::Value> train_step_row;
 
   std::string Logs() {
     std::string s;
@@ -143,6 +166,27 @@ QueryResult Query(const std::string& promql) {
   return q;
 }
 
+// The values of an instant query's series; empty on an error or no data.
+std::vector<double> QueryValues(const std::string& promql) {
+  std::vector<double> values;
+  auto json = ParseJson(HttpGet(cluster->prometheus_port, "/api/v1/query?query=" + UrlEncode(promql)).body);
+  const auto* data = json ? Field(*json, "data") : nullptr;
+  const auto* result = data ? Field(*data, "result") : nullptr;
+  if (result == nullptr || result->kind_case() != google::protobuf::Value::kListValue) return values;
+  for (const auto& series : result->list_value().values()) {
+    const auto* value = Field(series, "value");
+    if (value != nullptr && value->list_value().values_size() == 2) {
+      values.push_back(std::strtod(value->list_value().values(1).string_value().c_str(), nullptr));
+    }
+  }
+  return values;
+}
+
+double NumberField(const google::protobuf::Value& v, const std::string& key) {
+  const auto* f = Field(v, key);
+  return f != nullptr && f->kind_case() == google::protobuf::Value::kNumberValue ? f->number_value() : std::nan("");
+}
+
 std::string Describe(const QueryResult& r) {
   if (!r.error.empty()) return "query error: " + r.error;
   if (r.series == 0) return "no data";
@@ -190,6 +234,13 @@ void StartCluster() {
     return;
   }
   const std::string address = c.coordinator->address();
+  // TEST DATA: a fake powercap tree under the test's directory, one package
+  // zone (and a sub-zone, which must not be added) advancing at kFakeWatts.
+  const std::string sysfs = c.dir.File("sysfs");
+  c.powercap = std::make_unique<FakePowercap>(sysfs);
+  c.powercap->AddZone("intel-rapl:0", "package-0", 0);
+  c.powercap->AddZone("intel-rapl:0:0", "core", 0);
+  c.powercap->StartPower("intel-rapl:0", kFakeWatts, kFakePeriod);
   for (int i = 0; i < 2; ++i) {
     const int metrics_port = FreePort();
     c.worker_metrics_ports.push_back(metrics_port);
@@ -197,7 +248,7 @@ void StartCluster() {
         TOKENMETER_BINARY,
         std::vector<std::string>{"worker", "--coordinator", address, "--metrics",
                                  "127.0.0.1:" + std::to_string(metrics_port), "--setup", kSetup, "--cpu-threads", "1",
-                                 "--price-per-device-hour", "1.5"},
+                                 "--price-per-device-hour", "1.5", "--sysfs-root", sysfs},
         c.dir.path(), "worker-" + std::to_string(i)));
   }
   // Both workers registered and serving /metrics.
@@ -245,11 +296,17 @@ void StartCluster() {
   }
   // Train-step figures (tokens/s, MFU, cost) once train-step runs end to
   // end; until then the panels needing them are listed as skipped.
-  r = RunTokenmeter({"run", "--coordinator", address, "--workload", "train-step/tiny", "--iterations", "2",
-                     "--warmup", "1"},
+  r = RunTokenmeter({"run", "--coordinator", address, "--workload", "train-step/tiny", "--iterations",
+                     std::to_string(kTrainStepIterations), "--warmup", "1", "--json"},
                     c.dir.path(), seconds(60));
   if (r.ok()) {
     c.met.insert("train-step");
+    for (size_t begin = 0, end; begin < r.out.size(); begin = end + 1) {
+      end = r.out.find('\n', begin);
+      if (end == std::string::npos) end = r.out.size();
+      auto row = ParseJson(r.out.substr(begin, end - begin));
+      if (row && StringField(*row, "kind") == "job") c.train_step_row = *row;
+    }
   } else {
     c.unmet["train-step"] = "`tokenmeter run --workload train-step/tiny` failed: " + Tail(Cluster::Output(r), 1);
   }
@@ -257,7 +314,7 @@ void StartCluster() {
   if (figures.find("\ntokenmeter_energy_per_token_joules{") != std::string::npos) {
     c.met.insert("energy");
   } else {
-    c.unmet["energy"] = "no result carries device energy; the CPU backend reports none";
+    c.unmet["energy"] = "no result carries device energy: did the workers read the fake RAPL counter?";
   }
 }
 
@@ -397,11 +454,51 @@ TEST_F(PrometheusLoopTest, TrainStepPanelsReturnData) {
   if (!checked.skipped.empty()) GTEST_SKIP() << SkipMessage(checked.skipped);
 }
 
-// Panels on device energy and power: need a device that reports them.
+// Panels on device energy and power: need a device that reports them. Here
+// the workers read the fake RAPL counter, so none may be skipped.
 TEST_F(PrometheusLoopTest, EnergyPanelsReturnData) {
   auto checked = CheckPanels({"energy"});
   for (const auto& f : checked.failures) ADD_FAILURE() << "panel without data: " << f;
-  if (!checked.skipped.empty()) GTEST_SKIP() << SkipMessage(checked.skipped);
+  EXPECT_TRUE(checked.skipped.empty()) << SkipMessage(checked.skipped);
+}
+
+// The energy figure against the fake counter's known power (TEST DATA). Each
+// worker reads RAPL right before and right after its timed loop, so the
+// job's energy is kFakeWatts × the timed steps' time (the two workers share
+// the host's counter and count once), and per token
+//   expected = kFakeWatts × step_seconds_median / tokens_per_step,
+// the median of two steps being their mean. What may separate the measured
+// figure from that, and the allowance for each:
+//   - the fake counter lags the truth by up to one write period (5 ms) plus
+//     the writer thread's scheduling delay on a loaded 2-core machine, at
+//     each end of the window: at most kLag = 25 ms of kFakeWatts in all,
+//     spread over the timed tokens;
+//   - the step time is the slowest rank's per iteration while the energy
+//     window is one rank's own loop, and the worker scales the energy by op
+//     time / loop wall time (clock reads, skipped ops); the ranks wait for
+//     each other in every collective of the step, so these differ by a few
+//     per cent at most: 5%.
+TEST_F(PrometheusLoopTest, EnergyPerTokenIsTheFakePowerOverTheTimedSteps) {
+  ASSERT_TRUE(cluster->train_step_row.has_value()) << cluster->unmet["train-step"];
+  const auto& row = *cluster->train_step_row;
+  const double tokens_per_step = NumberField(row, "tokens_per_step");
+  const double step_seconds = NumberField(row, "step_seconds_median");
+  const double measured = NumberField(row, "energy_per_token_joules");
+  ASSERT_GT(tokens_per_step, 0);
+  ASSERT_GT(step_seconds, 0);
+  const double expected = kFakeWatts * step_seconds / tokens_per_step;
+  constexpr double kLag = 0.025;
+  const double tolerance = 0.05 * expected + kFakeWatts * kLag / (tokens_per_step * kTrainStepIterations);
+  EXPECT_NEAR(measured, expected, tolerance)
+      << "tokenmeter run --json: " << step_seconds << " s median step, " << tokens_per_step << " tokens per step";
+
+  // The coordinator publishes the same figure; Prometheus has it.
+  const std::string query =
+      "tokenmeter_energy_per_token_joules{setup=\"" + kSetup + "\", workload=\"train-step/tiny\"}";
+  std::vector<double> values;
+  Eventually([&] { return (values = QueryValues(query)).size() == 1; }, seconds(10));
+  ASSERT_EQ(values.size(), 1u) << query;
+  EXPECT_NEAR(values[0], measured, 1e-9 * measured);
 }
 
 // Proves the check above can fail: a panel with a wrong metric name gets no

@@ -3,6 +3,8 @@
 
 #include "gtest/gtest.h"
 #include "workload/figures.h"
+#include "workload/models.h"
+#include "workload/spec.h"
 
 namespace tokenmeter::workload {
 namespace {
@@ -56,6 +58,47 @@ TEST(ResultAssembly, SetupsOfAMixedJobAreJoined) {
   a.set_setup("beta");
   b.set_setup("alpha");
   EXPECT_EQ(JobSetupName({a, b}), "alpha+beta");
+}
+
+// One rank of a train step: `seconds` per timed step, `joules` over them,
+// on the device `uuid`.
+v1::RankResult StepRank(int rank, const std::string& uuid, double seconds, double joules, int steps) {
+  v1::RankResult r;
+  r.set_rank(rank);
+  r.mutable_device()->set_model("Test CPU");
+  r.mutable_device()->set_uuid(uuid);
+  auto* m = r.mutable_train_step();
+  for (int i = 0; i < steps; ++i) m->add_iteration_seconds(seconds);
+  *m->mutable_timing() = Summarize({m->iteration_seconds().data(), static_cast<size_t>(steps)});
+  m->set_depth_scale(1);
+  m->set_energy_joules(joules);
+  return r;
+}
+
+// Energy per token = device energy over the timed steps / tokens in them,
+// each device counted once: two CPU ranks on one host read the same RAPL
+// counters (the host's), so their readings are one device's, not two.
+TEST(ResultAssembly, EnergyCountsOncePerDevice) {
+  auto spec = ResolveWorkload("train-step/tiny");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  v1::WorkerInventory a, b;
+  const int steps = 4;
+  const double tokens = static_cast<double>(TokensPerStep(spec->train_step(), 2)) * steps;
+
+  // Same host (same device UUID): the larger reading, once.
+  auto shared = AssembleJobResult("j", *spec, {a, b},
+                                  {StepRank(0, "host-cpu", 0.5, 100, steps), StepRank(1, "host-cpu", 0.5, 104, steps)});
+  EXPECT_DOUBLE_EQ(shared.train_step().energy_per_token_joules(), 104 / tokens);
+
+  // Two devices: their energies add.
+  auto two = AssembleJobResult("j", *spec, {a, b},
+                               {StepRank(0, "gpu-0", 0.5, 100, steps), StepRank(1, "gpu-1", 0.5, 104, steps)});
+  EXPECT_DOUBLE_EQ(two.train_step().energy_per_token_joules(), 204 / tokens);
+
+  // One rank without energy: the job's is unknown, not a partial sum.
+  auto partial = AssembleJobResult("j", *spec, {a, b},
+                                   {StepRank(0, "gpu-0", 0.5, 100, steps), StepRank(1, "gpu-1", 0.5, 0, steps)});
+  EXPECT_EQ(partial.train_step().energy_per_token_joules(), 0);
 }
 
 }  // namespace
