@@ -52,6 +52,19 @@ absl::StatusOr<std::string> Backend::DescribeEnergy(std::string_view kind, const
   return absl::InvalidArgumentError(absl::StrCat("unknown backend '", std::string(kind), "' (known: cpu, cuda)"));
 }
 
+absl::StatusOr<std::unique_ptr<PowerSource>> Backend::OpenPowerSource(std::string_view kind,
+                                                                      const PowerSourceOptions& options) {
+  if (kind == "cpu") return OpenCpuPowerSource(options);
+#ifdef TOKENMETER_HAVE_CUDA
+  if (kind == "cuda") return LoadCudaPowerSource(options);
+#else
+  if (kind == "cuda") {
+    return absl::UnavailableError("backend cuda was not built into this binary (TOKENMETER_WITH_CUDA=OFF)");
+  }
+#endif
+  return absl::InvalidArgumentError(absl::StrCat("unknown backend '", std::string(kind), "' (known: cpu, cuda)"));
+}
+
 std::vector<std::string> Backend::AvailableKinds() {
 #ifdef TOKENMETER_HAVE_CUDA
   return {"cpu", "cuda"};

@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "kernels/power.h"
 #include "kernels/step.h"
 #include "kernels/store.h"
 #include "kernels/types.h"
@@ -66,6 +67,17 @@ class Backend {
   // directory). Unimplemented naming the reason where it reports none (cpu:
   // no readable RAPL counter); InvalidArgument for an unknown kind.
   static absl::StatusOr<std::string> DescribeEnergy(std::string_view kind, const BackendOptions& options);
+
+  // A live power reading of one device of `kind` on this host, usable without
+  // a job (the worker's power gauge samples it). "cpu": RAPL package power
+  // under options.sysfs_root — whole-host, so on device 0 only (NotFound for
+  // another); "cuda": NVML's power usage of the GPU with options.uuid, through
+  // the plugin. Unimplemented naming the reason where the device reports no
+  // power (no readable RAPL counter; no NVML, or a GPU whose driver does not
+  // report power); Unavailable when the kind was not built in or its plugin
+  // cannot be loaded; InvalidArgument for an unknown kind.
+  static absl::StatusOr<std::unique_ptr<PowerSource>> OpenPowerSource(std::string_view kind,
+                                                                      const PowerSourceOptions& options);
 
   // The kinds built into this binary ("cpu" always; "cuda" when built).
   static std::vector<std::string> AvailableKinds();

@@ -18,6 +18,9 @@ constexpr char kPluginName[] = "libtokenmeter-cuda.so";
 struct Plugin {
   void* (*new_backend)(const BackendOptions*) = nullptr;
   void* (*list_devices)() = nullptr;
+  // Optional: plugins built before it lack it (power is then unreported).
+  void* (*open_power_source)(const PowerSourceOptions*) = nullptr;
+  std::string path;   // the plugin loaded
   std::string error;  // why it could not be loaded
 };
 
@@ -51,7 +54,12 @@ const Plugin& Load() {
       }
       plugin.new_backend = reinterpret_cast<void* (*)(const BackendOptions*)>(dlsym(handle, "tokenmeter_cuda_new_backend"));
       plugin.list_devices = reinterpret_cast<void* (*)()>(dlsym(handle, "tokenmeter_cuda_list_devices"));
-      if (plugin.new_backend != nullptr && plugin.list_devices != nullptr) return;
+      if (plugin.new_backend != nullptr && plugin.list_devices != nullptr) {
+        plugin.open_power_source = reinterpret_cast<void* (*)(const PowerSourceOptions*)>(
+            dlsym(handle, "tokenmeter_cuda_open_power_source"));
+        plugin.path = path;
+        return;
+      }
       failures.push_back(absl::StrCat(path, ": not a tokenmeter CUDA plugin"));
     }
     plugin.error = failures.empty()
@@ -74,6 +82,17 @@ CudaDevicesOrError LoadCudaDevices() {
   const Plugin& p = Load();
   if (p.list_devices == nullptr) return absl::UnavailableError(p.error);
   std::unique_ptr<CudaDevicesOrError> result(static_cast<CudaDevicesOrError*>(p.list_devices()));
+  return std::move(*result);
+}
+
+CudaPowerSourceOrError LoadCudaPowerSource(const PowerSourceOptions& options) {
+  const Plugin& p = Load();
+  if (p.new_backend == nullptr) return absl::UnavailableError(p.error);
+  if (p.open_power_source == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("backend cuda: the plugin ", p.path, " has no power entry point (built before it)"));
+  }
+  std::unique_ptr<CudaPowerSourceOrError> result(static_cast<CudaPowerSourceOrError*>(p.open_power_source(&options)));
   return std::move(*result);
 }
 

@@ -14,11 +14,13 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
+#include "kernels/power.h"
 
 namespace tokenmeter::kernels {
 
 using CudaBackendOrError = absl::StatusOr<std::unique_ptr<Backend>>;
 using CudaDevicesOrError = absl::StatusOr<std::vector<DeviceDescription>>;
+using CudaPowerSourceOrError = absl::StatusOr<std::unique_ptr<PowerSource>>;
 
 // Through the plugin: NewCudaBackend and ListCudaDevices of
 // kernels/cuda/cuda_backend.h. Unavailable naming every place looked in when
@@ -27,6 +29,11 @@ using CudaDevicesOrError = absl::StatusOr<std::vector<DeviceDescription>>;
 // where the build put it. Thread-safe; the plugin stays loaded.
 CudaBackendOrError LoadCudaBackend(const BackendOptions& options);
 CudaDevicesOrError LoadCudaDevices();
+// Through the plugin: OpenCudaPowerSource of kernels/cuda/cuda_backend.h.
+// Unimplemented when the plugin loaded lacks that entry point (one built
+// before it), Unavailable as above when there is no plugin. The source's code
+// lives in the plugin, which stays loaded.
+CudaPowerSourceOrError LoadCudaPowerSource(const PowerSourceOptions& options);
 
 }  // namespace tokenmeter::kernels
 

@@ -43,7 +43,8 @@ class WorkerMetrics : public MeasurementObserver {
                   .Register(*registry_);
     power_ = &prometheus::BuildGauge()
                   .Name(m::kDevicePower)
-                  .Help("Device power draw in watts, where the device reports it")
+                  .Help("Device power draw in watts, sampled by the worker where the device reports it "
+                        "(cpu: RAPL average power of the whole host's packages, on device 0; cuda: NVML power usage)")
                   .Register(*registry_);
     // Every device's step histogram exists from the start, at zero, so the
     // first steps show as an increase to rate() rather than a new series.
@@ -116,6 +117,14 @@ class WorkerMetrics : public MeasurementObserver {
       child = it->second;
     }
     child->Set(watts);
+  }
+
+  void OnPowerLost(int device) override {
+    absl::MutexLock lock(&mu_);
+    auto it = power_children_.find(device);
+    if (it == power_children_.end()) return;
+    power_->Remove(it->second);
+    power_children_.erase(it);
   }
 
  private:

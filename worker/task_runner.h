@@ -22,7 +22,11 @@ class MeasurementObserver {
   virtual void OnGemm(int device, const v1::GemmMeasurement& m) = 0;
   virtual void OnCollective(int device, const v1::CollectiveMeasurement& m) = 0;
   virtual void OnStep(int device, double seconds) = 0;
+  // The device's power draw (worker/power_sampler.h, every sampling period,
+  // from the sampler's thread, with or without a job).
   virtual void OnPower(int device, double watts) = 0;
+  // The device's power reading failed: its last figure must not stay shown.
+  virtual void OnPowerLost(int device) = 0;
 };
 
 struct TaskEnvironment {

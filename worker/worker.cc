@@ -45,6 +45,10 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const WorkerOptions& opti
     auto metrics = StartWorkerMetrics(options.metrics_address, w->inventory_, &w->metrics_port_);
     if (!metrics.ok()) return metrics.status();
     w->metrics_ = *std::move(metrics);
+    // Live power, job or not, as dcgm-exporter's power gauge; logs per device
+    // where it comes from or why there is none.
+    w->power_ = PowerSampler::Start(w->inventory_, options.sysfs_root, w->metrics_.get(),
+                                    options.power_sample_period);
   }
   return w;
 }
@@ -55,6 +59,7 @@ Worker::~Worker() {
 }
 
 void Worker::Stop() {
+  if (power_ != nullptr) power_->Stop();
   stopping_ = true;
   abort_task_ = true;
   if (!stopped_.HasBeenNotified()) stopped_.Notify();

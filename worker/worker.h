@@ -16,6 +16,7 @@
 #include "tokenmeter/v1/coordinator.grpc.pb.h"
 #include "worker/channel.h"
 #include "worker/inventory.h"
+#include "worker/power_sampler.h"
 #include "worker/task_runner.h"
 
 namespace tokenmeter::worker {
@@ -32,6 +33,9 @@ struct WorkerOptions {
   // Where sysfs is mounted (cpu backend: RAPL energy counters under
   // sysfs_root/class/powercap); a container may mount the host's elsewhere.
   std::string sysfs_root = "/sys";
+  // How often device power is read for the metrics exposer (only with
+  // metrics_address); see kPowerSamplePeriod.
+  absl::Duration power_sample_period = kPowerSamplePeriod;
 };
 
 // Run() blocks until Stop() or a fatal error. Stop() is thread-safe and may be
@@ -63,6 +67,10 @@ class Worker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   std::unique_ptr<MeasurementObserver> metrics_;
+  // Feeds metrics_' power gauge; declared after it so that it stops (and
+  // joins its thread) before metrics_ goes. Null without metrics or without
+  // any device reporting power.
+  std::unique_ptr<PowerSampler> power_;
   int metrics_port_ = 0;
   absl::Duration heartbeat_interval_ ABSL_GUARDED_BY(mu_) = absl::Seconds(1);
 

@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_step.h"
 #include "kernels/cpu/gloo_collectives.h"
 #include "kernels/cpu/rapl_energy.h"
+#include "kernels/cpu/rapl_power.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -109,6 +110,20 @@ absl::StatusOr<std::string> DescribeCpuEnergy(const BackendOptions& options) {
   if (!energy.ok()) return energy.status();
   return absl::StrCat("RAPL counters of ", absl::StrJoin(energy->zones(), ", "), " under ", dir,
                       " (whole-host CPU package energy, shared by every rank on this host)");
+}
+
+absl::StatusOr<std::unique_ptr<PowerSource>> OpenCpuPowerSource(const PowerSourceOptions& options) {
+  // RAPL is whole-host: several CPU devices would each show the same host
+  // figure and a sum over them would count it several times. Device 0 (the
+  // only one ListCpuDevices lists today) carries it.
+  if (options.device_index != 0) {
+    return absl::NotFoundError(absl::StrCat("backend cpu reports RAPL power (whole-host) on device 0 only, not on device ",
+                                            options.device_index));
+  }
+  absl::StatusOr<std::unique_ptr<cpu::RaplPower>> power =
+      cpu::RaplPower::Start(cpu::RaplEnergy::PowercapDir(options.sysfs_root));
+  if (!power.ok()) return power.status();
+  return std::unique_ptr<PowerSource>(*std::move(power));
 }
 
 absl::StatusOr<std::vector<DeviceDescription>> ListCpuDevices() {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -176,7 +177,40 @@ class CudaBackend final : public Backend {
   absl::Status energy_status_ = absl::UnimplementedError("NVML not available");
 };
 
+// A GPU's power as NVML reports it (nvmlDeviceGetPowerUsage). NVML is
+// thread-safe and needs no CUDA context, so this can be read from any thread
+// while jobs run.
+class NvmlPowerSource final : public PowerSource {
+ public:
+  NvmlPowerSource(cuda::NvmlDevice device, std::string uuid) : device_(device), uuid_(std::move(uuid)) {}
+
+  absl::StatusOr<double> Watts() override { return device_.PowerWatts(); }
+
+  std::string Describe() const override {
+    return absl::StrCat("NVML power usage of ", uuid_,
+                        " (nvmlDeviceGetPowerUsage: a 1 s average on Ampere and newer, instantaneous before)");
+  }
+
+ private:
+  cuda::NvmlDevice device_;
+  std::string uuid_;
+};
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<PowerSource>> OpenCudaPowerSource(const PowerSourceOptions& options) {
+  absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get();
+  if (!nvml.ok()) return nvml.status();
+  absl::StatusOr<cuda::NvmlDevice> device = (*nvml)->DeviceByUuid(options.uuid);
+  if (!device.ok()) return device.status();
+  // Checked once here, so a GPU that does not report power has no source
+  // (and no gauge) rather than an error every sample.
+  if (absl::StatusOr<double> watts = device->PowerWatts(); !watts.ok()) {
+    return absl::UnimplementedError(
+        absl::StrCat("GPU ", options.uuid, " does not report power: ", watts.status().message()));
+  }
+  return std::unique_ptr<PowerSource>(new NvmlPowerSource(*device, options.uuid));
+}
 
 absl::StatusOr<std::unique_ptr<Backend>> NewCudaBackend(const BackendOptions& options) {
   // Backend::Create checks these too; NewCudaBackend may be called directly.

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
+#include "kernels/power.h"
 
 namespace tokenmeter::kernels {
 
@@ -18,6 +19,13 @@ absl::StatusOr<std::unique_ptr<Backend>> NewCudaBackend(const BackendOptions& op
 // The GPUs the CUDA runtime sees; an empty list (not an error) without a
 // driver or GPU.
 absl::StatusOr<std::vector<DeviceDescription>> ListCudaDevices();
+
+// See Backend::OpenPowerSource: NVML's nvmlDeviceGetPowerUsage of the GPU
+// with options.uuid, read once here to check the driver reports it.
+// Unimplemented naming the reason without NVML or when the GPU does not
+// report power; NotFound when NVML does not know the UUID. Needs no CUDA
+// context.
+absl::StatusOr<std::unique_ptr<PowerSource>> OpenCudaPowerSource(const PowerSourceOptions& options);
 
 }  // namespace tokenmeter::kernels
 

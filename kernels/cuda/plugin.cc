@@ -14,4 +14,9 @@ __attribute__((visibility("default"))) void* tokenmeter_cuda_list_devices() {
   return new tokenmeter::kernels::CudaDevicesOrError(tokenmeter::kernels::ListCudaDevices());
 }
 
+__attribute__((visibility("default"))) void* tokenmeter_cuda_open_power_source(
+    const tokenmeter::kernels::PowerSourceOptions* options) {
+  return new tokenmeter::kernels::CudaPowerSourceOrError(tokenmeter::kernels::OpenCudaPowerSource(*options));
+}
+
 }  // extern "C"

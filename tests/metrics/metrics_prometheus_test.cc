@@ -13,7 +13,9 @@
 //     listed by name (never dropped silently);
 //   - and so does every dashboard variable's label_values() query;
 //   - the energy per token, in `tokenmeter run --json` and in Prometheus, is
-//     the fake counter's 50 W × the timed steps' time / their tokens.
+//     the fake counter's 50 W × the timed steps' time / their tokens;
+//   - each worker's live power gauge, sampled with or without a job, is the
+//     fake counter's 50 W.
 // Skips when prometheus or promtool is missing. No process outlives the test.
 #include <gtest/gtest.h>
 
@@ -74,13 +76,15 @@ const std::vector<Requirement>& Requirements() {
         "tokenmeter_step_duration_seconds"}},
       {"energy",
        "requires train-step result with device energy readings (NVML on GPUs, RAPL on CPUs)",
-       {"tokenmeter_energy_per_token_joules", "tokenmeter_device_power_watts"}},
+       {"tokenmeter_energy_per_token_joules"}},
+      {"power", "requires a device that reports power (NVML on GPUs, RAPL on CPUs)",
+       {"tokenmeter_device_power_watts"}},
   };
   return *r;
 }
 
-// The requirement a query depends on ("" if none); energy wins over
-// train-step, being the stricter.
+// The requirement a query depends on ("" if none); a later requirement of
+// Requirements() wins (energy over train-step, being the stricter).
 std::string RequirementOf(const std::string& expr) {
   std::string found;
   for (const auto& r : Requirements()) {
@@ -310,6 +314,13 @@ void StartCluster() {
   } else {
     c.unmet["train-step"] = "`tokenmeter run --workload train-step/tiny` failed: " + Tail(Cluster::Output(r), 1);
   }
+  // Power needs no job: the workers sample the fake counter from their start.
+  if (HttpGet(c.worker_metrics_ports[0], "/metrics").body.find("\ntokenmeter_device_power_watts{") !=
+      std::string::npos) {
+    c.met.insert("power");
+  } else {
+    c.unmet["power"] = "worker 0 serves no tokenmeter_device_power_watts: did it read the fake RAPL counter?";
+  }
   const std::string figures = HttpGet(c.coordinator_metrics_port, "/metrics").body;
   if (figures.find("\ntokenmeter_energy_per_token_joules{") != std::string::npos) {
     c.met.insert("energy");
@@ -418,8 +429,7 @@ TEST_F(PrometheusLoopTest, PromtoolAcceptsEveryExposition) {
     EXPECT_NE(r.body.find("# TYPE tokenmeter_build_info gauge"), std::string::npos);
   }
   // The families DESIGN names, with their types, after a gemm and a
-  // collective run (train-step and power families exist but have no series
-  // until those results do).
+  // collective run.
   const std::string coordinator = HttpGet(cluster->coordinator_metrics_port, "/metrics").body;
   for (const char* line : {"# TYPE tokenmeter_workers gauge", "# TYPE tokenmeter_jobs_total counter",
                            "# TYPE tokenmeter_job_duration_seconds histogram",
@@ -430,7 +440,8 @@ TEST_F(PrometheusLoopTest, PromtoolAcceptsEveryExposition) {
   }
   const std::string worker = HttpGet(cluster->worker_metrics_ports[0], "/metrics").body;
   for (const char* line : {"# TYPE tokenmeter_gemm_flops_per_second gauge",
-                           "# TYPE tokenmeter_collective_bus_bandwidth_bytes_per_second gauge"}) {
+                           "# TYPE tokenmeter_collective_bus_bandwidth_bytes_per_second gauge",
+                           "# TYPE tokenmeter_device_power_watts gauge"}) {
     EXPECT_NE(worker.find(line), std::string::npos) << line;
   }
   // dcgm-exporter's label spelling on device series.
@@ -457,7 +468,7 @@ TEST_F(PrometheusLoopTest, TrainStepPanelsReturnData) {
 // Panels on device energy and power: need a device that reports them. Here
 // the workers read the fake RAPL counter, so none may be skipped.
 TEST_F(PrometheusLoopTest, EnergyPanelsReturnData) {
-  auto checked = CheckPanels({"energy"});
+  auto checked = CheckPanels({"energy", "power"});
   for (const auto& f : checked.failures) ADD_FAILURE() << "panel without data: " << f;
   EXPECT_TRUE(checked.skipped.empty()) << SkipMessage(checked.skipped);
 }
@@ -499,6 +510,23 @@ TEST_F(PrometheusLoopTest, EnergyPerTokenIsTheFakePowerOverTheTimedSteps) {
   Eventually([&] { return (values = QueryValues(query)).size() == 1; }, seconds(10));
   ASSERT_EQ(values.size(), 1u) << query;
   EXPECT_NEAR(values[0], measured, 1e-9 * measured);
+}
+
+// The live power gauge against the fake counter's known power (TEST DATA).
+// Each worker samples its RAPL package power every second, job or not, as
+// Δenergy / Δt of the shared fake counter, so each of the two series is
+// kFakeWatts up to the lag of the readings at each end of the 1 s window:
+// the fake's write period and its writer's and the sampler's scheduling
+// delays, at most kLag = 25 ms per end as above — 2 × 25 ms × 50 W / 1 s =
+// 2.5 W.
+TEST_F(PrometheusLoopTest, DevicePowerIsTheFakeCountersRate) {
+  const std::string query = "tokenmeter_device_power_watts{setup=\"" + kSetup + "\", gpu=\"0\"}";
+  std::vector<double> values;
+  Eventually([&] { return (values = QueryValues(query)).size() == 2; }, seconds(10));
+  ASSERT_EQ(values.size(), 2u) << query << cluster->Logs();
+  constexpr double kLag = 0.025;
+  constexpr double kWindowSeconds = 1.0;  // worker::kPowerSamplePeriod
+  for (double watts : values) EXPECT_NEAR(watts, kFakeWatts, kFakeWatts * 2 * kLag / kWindowSeconds) << query;
 }
 
 // Proves the check above can fail: a panel with a wrong metric name gets no

@@ -1,0 +1,214 @@
+// RAPL power (kernels/cpu/rapl_power.h) and the power sources behind
+// Backend::OpenPowerSource, on fake powercap trees built in a temporary
+// directory (tests/support/fake_powercap.h). Every counter here is TEST DATA
+// written by the test; expected watts come from the energy written and the
+// time that passed, Δenergy / Δt, never from a previous run.
+#include "kernels/cpu/rapl_power.h"
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kernels/backend.h"
+#include "tests/support/fake_powercap.h"
+#include "tests/support/subprocess.h"
+
+namespace tokenmeter::kernels::cpu {
+namespace {
+
+using ::testing::HasSubstr;
+using ::tokenmeter::testing::FakePowercap;
+using ::tokenmeter::testing::TempDir;
+using namespace std::chrono_literals;
+
+std::string Message(const absl::Status& s) { return std::string(s.message()); }
+
+// A clock the test moves by hand, so Δt is exact.
+struct ManualClock {
+  std::chrono::steady_clock::time_point now{};
+  RaplPower::Clock AsClock() {
+    return [this] { return now; };
+  }
+};
+
+TEST(RaplPowerTest, IsTheEnergyOverTheIntervalSummedOverPackages) {
+  TempDir dir;
+  FakePowercap fake(dir.path());
+  fake.AddZone("intel-rapl:0", "package-0", 1'000'000);
+  fake.AddZone("intel-rapl:0:0", "core", 0);  // inside package-0: not added
+  fake.AddZone("intel-rapl:1", "package-1", 0);
+  ManualClock clock;
+  auto power = RaplPower::Start(fake.dir(), clock.AsClock());
+  ASSERT_TRUE(power.ok()) << power.status();
+  EXPECT_THAT((*power)->Describe(), HasSubstr("intel-rapl:0, intel-rapl:1"));
+
+  // 100 ms: package 0 +3 J, package 1 +2 J (the core sub-zone's +9 J is
+  // package 0's own): 5 J / 0.1 s = 50 W.
+  clock.now += 100ms;
+  fake.SetEnergy("intel-rapl:0", 4'000'000);
+  fake.SetEnergy("intel-rapl:0:0", 9'000'000);
+  fake.SetEnergy("intel-rapl:1", 2'000'000);
+  auto w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_DOUBLE_EQ(*w, 50.0);
+
+  // The next interval on its own (not since Start): 2 s, +30 J = 15 W.
+  clock.now += 2s;
+  fake.SetEnergy("intel-rapl:1", 32'000'000);
+  w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_DOUBLE_EQ(*w, 15.0);
+
+  // An idle interval is 0 W: a real reading of zero, not a missing one.
+  clock.now += 1s;
+  EXPECT_DOUBLE_EQ(*(*power)->Watts(), 0.0);
+}
+
+// The counter wraps to 0 past max_energy_range_uj inside an interval:
+// Δ = range + 1 − before + after.
+TEST(RaplPowerTest, CountsAWrapAroundInsideTheInterval) {
+  TempDir dir;
+  FakePowercap fake(dir.path());
+  constexpr int64_t kRange = 1'000'000'000;  // 1000 J
+  fake.AddZone("intel-rapl:0", "package-0", kRange - 2'000'000, kRange);
+  ManualClock clock;
+  auto power = RaplPower::Start(fake.dir(), clock.AsClock());
+  ASSERT_TRUE(power.ok()) << power.status();
+  clock.now += 500ms;
+  fake.SetEnergy("intel-rapl:0", 3'000'000);  // 2 J (+1 µJ) up to the wrap, then 3 J
+  auto w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_DOUBLE_EQ(*w, (2'000'000 + 1 + 3'000'000) * 1e-6 / 0.5);  // 10.000002 W
+}
+
+// A reading that fails is an error, never a figure, and leaves the previous
+// reading in place: the next success averages over the whole gap.
+TEST(RaplPowerTest, AFailedReadingIsAnErrorAndTheNextAveragesOverTheGap) {
+  TempDir dir;
+  FakePowercap fake(dir.path());
+  fake.AddZone("intel-rapl:0", "package-0", 0);
+  ManualClock clock;
+  auto power = RaplPower::Start(fake.dir(), clock.AsClock());
+  ASSERT_TRUE(power.ok()) << power.status();
+  const std::string counter = fake.ZoneDir("intel-rapl:0") + "/energy_uj";
+  std::filesystem::remove(counter);
+  clock.now += 1s;
+  auto w = (*power)->Watts();
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kUnavailable) << w.status();
+  EXPECT_THAT(Message(w.status()), HasSubstr(counter));
+  clock.now += 1s;
+  fake.SetEnergy("intel-rapl:0", 40'000'000);  // 40 J over the 2 s since Start
+  w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_DOUBLE_EQ(*w, 20.0);
+
+  // No time passed: no interval to average over.
+  w = (*power)->Watts();
+  EXPECT_EQ(w.status().code(), absl::StatusCode::kFailedPrecondition) << w.status();
+}
+
+// A counter advancing in real time at a known rate (the fake's writer thread,
+// TEST DATA), read on the real steady clock over kWindow. The fake writes the
+// exact energy for its instant every kPeriod, so a reading lags the truth by
+// at most one period plus the writer's scheduling delay, and the reader's own
+// delay between reading the counter and the clock is of the same kind: at
+// each end of the window at most kLag (25 ms, generous for a loaded 2-core
+// machine), so |measured − kWatts| ≤ kWatts × kLag / kWindow = 2.5 W.
+TEST(RaplPowerTest, MatchesACounterAdvancingAtAKnownRate) {
+  constexpr double kWatts = 50.0;
+  constexpr auto kPeriod = 1ms;
+  constexpr auto kWindow = 500ms;
+  constexpr double kLagSeconds = 0.025;
+  TempDir dir;
+  FakePowercap fake(dir.path());
+  fake.AddZone("intel-rapl:0", "package-0", 0);
+  fake.StartPower("intel-rapl:0", kWatts, kPeriod, /*start_uj=*/123'456);
+  std::this_thread::sleep_for(10ms);  // the writer is running
+  auto power = RaplPower::Start(fake.dir());
+  ASSERT_TRUE(power.ok()) << power.status();
+  std::this_thread::sleep_for(kWindow);
+  auto w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  const double window = std::chrono::duration<double>(kWindow).count();
+  EXPECT_NEAR(*w, kWatts, kWatts * kLagSeconds / window);
+}
+
+// Same, with the counter wrapping mid-window: a range of 100 J (a wrap every
+// 2 s at 50 W) starting 5 J below its top, so it wraps 0.1 s into the 300 ms
+// window (and the window could stretch to 2 s before a second wrap went
+// unseen).
+TEST(RaplPowerTest, MatchesAKnownRateAcrossAWrap) {
+  constexpr double kWatts = 50.0;
+  constexpr int64_t kRange = 100'000'000;
+  constexpr int64_t kStart = kRange - 5'000'000;
+  constexpr auto kWindow = 300ms;
+  constexpr double kLagSeconds = 0.025;
+  TempDir dir;
+  FakePowercap fake(dir.path());
+  fake.AddZone("intel-rapl:0", "package-0", kStart, kRange);
+  fake.StartPower("intel-rapl:0", kWatts, 1ms, kStart, kRange);
+  auto power = RaplPower::Start(fake.dir());
+  ASSERT_TRUE(power.ok()) << power.status();
+  std::this_thread::sleep_for(kWindow);
+  auto w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  const double window = std::chrono::duration<double>(kWindow).count();
+  EXPECT_NEAR(*w, kWatts, kWatts * kLagSeconds / window);
+  // The window did contain the wrap: the counter is now below where it began.
+  EXPECT_LT(std::stoll(::tokenmeter::testing::ReadFile(fake.ZoneDir("intel-rapl:0") + "/energy_uj")), kStart);
+}
+
+TEST(RaplPowerTest, NoPackageZoneIsUnimplementedNamingWhy) {
+  TempDir dir;
+  auto power = RaplPower::Start(dir.File("no-such-powercap"));
+  ASSERT_EQ(power.status().code(), absl::StatusCode::kUnimplemented) << power.status();
+  EXPECT_THAT(Message(power.status()), HasSubstr("no RAPL package zone"));
+}
+
+// Through the backend factory: cpu reads RAPL under sysfs_root, on device 0
+// only (RAPL is whole-host).
+TEST(OpenPowerSourceTest, CpuReadsRaplUnderTheSysfsRootOnDeviceZero) {
+  TempDir dir;
+  FakePowercap fake(dir.path());
+  fake.AddZone("intel-rapl:0", "package-0", 0);
+  PowerSourceOptions options;
+  options.sysfs_root = fake.sysfs_root();
+  auto source = Backend::OpenPowerSource("cpu", options);
+  ASSERT_TRUE(source.ok()) << source.status();
+  EXPECT_THAT((*source)->Describe(), HasSubstr(fake.dir()));
+  std::this_thread::sleep_for(5ms);
+  fake.SetEnergy("intel-rapl:0", 1'000);
+  auto w = (*source)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_GT(*w, 0);
+
+  options.device_index = 1;
+  source = Backend::OpenPowerSource("cpu", options);
+  EXPECT_EQ(source.status().code(), absl::StatusCode::kNotFound) << source.status();
+  EXPECT_THAT(Message(source.status()), HasSubstr("device 0 only"));
+}
+
+TEST(OpenPowerSourceTest, AbsentSourcesAreErrorsNeverAFigure) {
+  TempDir dir;  // a sysfs without powercap, as on most VMs
+  PowerSourceOptions options;
+  options.sysfs_root = dir.path();
+  auto source = Backend::OpenPowerSource("cpu", options);
+  EXPECT_EQ(source.status().code(), absl::StatusCode::kUnimplemented) << source.status();
+  EXPECT_EQ(Backend::OpenPowerSource("no-such-backend", options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // cuda: not built in, no plugin, or no NVML or GPU here. A GPU machine
+  // with NVML opens a source for a real UUID; a made-up one is never found.
+  options.uuid = "GPU-00000000-0000-0000-0000-000000000000";
+  source = Backend::OpenPowerSource("cuda", options);
+  EXPECT_FALSE(source.ok());
+  EXPECT_THAT(source.status().code(),
+              ::testing::AnyOf(absl::StatusCode::kUnavailable, absl::StatusCode::kUnimplemented,
+                               absl::StatusCode::kNotFound))
+      << source.status();
+}
+
+}  // namespace
+}  // namespace tokenmeter::kernels::cpu
