@@ -90,6 +90,41 @@ TEST(CudaBackendTest, DescribesItsDevice) {
   EXPECT_FALSE(b->device().driver_version.empty());
 }
 
+// The live power gauge's source on a GPU: NVML's reading of the GPU found by
+// UUID. A board draws tens of watts idle and under 2 kW at most (B200: 1 kW
+// TDP), so a reading outside (0, 2000) W is wrong, not a fast GPU.
+TEST(CudaPowerSourceTest, ReadsThePowerOfEveryGpuByUuid) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<DeviceDescription> devices = *ListCudaDevices();
+  for (size_t i = 0; i < devices.size(); ++i) {
+    PowerSourceOptions o;
+    o.device_index = static_cast<int>(i);
+    o.uuid = devices[i].uuid;
+    absl::StatusOr<std::unique_ptr<PowerSource>> source = OpenCudaPowerSource(o);
+    if (!source.ok() && absl::IsUnimplemented(source.status())) {
+      GTEST_SKIP() << "this host's driver reports no power: " << source.status();
+    }
+    ASSERT_TRUE(source.ok()) << devices[i].uuid << ": " << source.status();
+    for (int reading = 0; reading < 3; ++reading) {
+      absl::StatusOr<double> watts = (*source)->Watts();
+      ASSERT_TRUE(watts.ok()) << devices[i].uuid << ": " << watts.status();
+      EXPECT_GT(*watts, 0) << devices[i].uuid;
+      EXPECT_LT(*watts, 2000) << devices[i].uuid;
+    }
+    EXPECT_FALSE((*source)->Describe().empty());
+  }
+}
+
+TEST(CudaPowerSourceTest, UnknownUuidIsNotFound) {
+  SKIP_WITHOUT_GPU();
+  PowerSourceOptions o;
+  o.uuid = "GPU-00000000-0000-0000-0000-000000000000";
+  absl::StatusOr<std::unique_ptr<PowerSource>> source = OpenCudaPowerSource(o);
+  ASSERT_FALSE(source.ok());
+  if (absl::IsUnimplemented(source.status())) GTEST_SKIP() << source.status();
+  EXPECT_TRUE(absl::IsNotFound(source.status())) << source.status();
+}
+
 TEST(CudaBackendTest, DeviceIndexOutOfRangeIsInvalidArgument) {
   SKIP_WITHOUT_GPU();
   BackendOptions o;
