@@ -13,39 +13,10 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_step.h"
+#include "tests/gpu/cuda_ranks.h"
 
 namespace tokenmeter::kernels {
 namespace {
-
-int GpuCount() {
-  absl::StatusOr<std::vector<DeviceDescription>> devices = ListCudaDevices();
-  return devices.ok() ? static_cast<int>(devices->size()) : 0;
-}
-
-#define SKIP_WITHOUT_GPU() \
-  if (GpuCount() == 0) GTEST_SKIP() << "no CUDA device"
-
-// Runs fn(rank, backend) on `world` ranks, one thread and one GPU each.
-template <typename Fn>
-void RunRanks(int world, const std::string& prefix, Fn fn) {
-  std::unique_ptr<Store> store = NewInMemoryStore();
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r) {
-    threads.emplace_back([&, r] {
-      BackendOptions o;
-      o.rank = r;
-      o.world_size = world;
-      o.device_index = r;
-      o.store = store.get();
-      o.store_prefix = prefix;
-      o.timeout = std::chrono::seconds(60);
-      absl::StatusOr<std::unique_ptr<Backend>> backend = NewCudaBackend(o);
-      ASSERT_TRUE(backend.ok()) << "rank " << r << ": " << backend.status();
-      fn(r, **backend);
-    });
-  }
-  for (std::thread& t : threads) t.join();
-}
 
 StepOp Gemm(int64_t m, int64_t n, int64_t k, int64_t count = 1) {
   StepOp op;
