@@ -1,7 +1,8 @@
 // The reference tokenmeter's all-reduce figures are held to: a bare Gloo loop
 // between processes (gloo::allreduce, ring, over TCP, FileStore rendezvous),
 // timed the same way (steady_clock around each call after warm-up and a
-// barrier).
+// barrier) and summarised the same way: a job is as fast as its slowest rank,
+// so the figure is the largest of the ranks' medians.
 // usage: bare_allreduce RANK SIZE STORE_DIR WARMUP ITERATIONS BYTES [BYTES ...]
 // rank 0 prints one line per size: bytes median_seconds busbw_gbps
 #include <gloo/allreduce.h>
@@ -18,6 +19,13 @@
 #include <vector>
 
 namespace {
+void Max(void* c, const void* a, const void* b, size_t n) {
+  auto* out = static_cast<double*>(c);
+  auto* x = static_cast<const double*>(a);
+  auto* y = static_cast<const double*>(b);
+  for (size_t i = 0; i < n; ++i) out[i] = std::max(x[i], y[i]);
+}
+
 void Sum(void* c, const void* a, const void* b, size_t n) {
   auto* out = static_cast<float*>(c);
   auto* x = static_cast<const float*>(a);
@@ -64,7 +72,12 @@ int main(int argc, char** argv) {
     }
     std::sort(times.begin(), times.end());
     const size_t h = times.size() / 2;
-    const double median = times.size() % 2 ? times[h] : (times[h - 1] + times[h]) / 2;
+    double median = times.size() % 2 ? times[h] : (times[h - 1] + times[h]) / 2;
+    gloo::AllreduceOptions slowest(context);
+    slowest.setOutput(&median, 1);
+    slowest.setReduceFunction(&Max);
+    slowest.setTag(++tag);
+    gloo::allreduce(slowest);
     const double bytes = double(count * sizeof(float));
     if (rank == 0) std::printf("%.0f %.9g %.9g\n", bytes, median, bytes / median / 1e9 * 2.0 * (size - 1) / size);
   }

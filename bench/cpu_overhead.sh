@@ -4,21 +4,28 @@
 # bare Gloo loop between 2 processes, measured in this one run.
 #
 # Design (why): a shared VM drifts by ±10% over tens of seconds, more than
-# the effect being looked for. So every round is a sandwich — bare, then
-# tokenmeter, then bare again — and tokenmeter is compared with the geometric
-# mean of the two bare runs around it (linear drift cancels). The two bare
-# runs of a round also give an A/A control: bare-after / bare-before is what
-# this machine's noise alone does to a ratio. The verdict is the median over
-# rounds of the paired ratios (per shape / size, then the worst of those),
-# printed with the range of the paired ratios and of the A/A control.
+# the effect being looked for. So every round is a sandwich of three runs,
+# and the middle one is compared with the geometric mean of the two around it
+# (linear drift cancels). Odd rounds are bare | tokenmeter | bare, even rounds
+# tokenmeter | bare | tokenmeter, so whatever the first or middle position
+# does to a run (the machine settling after the previous block) falls on
+# both sides equally. The two outer runs of a round also give an A/A control:
+# what this machine's noise alone does to a ratio of two identical runs. The
+# verdict is the median over rounds of the paired ratios (per shape / size,
+# then the worst of those), printed with the range of the paired ratios and
+# of the A/A control.
 #
 # usage: bash bench/cpu_overhead.sh [BUILD_DIR] [ROUNDS] [GEMM_ITERATIONS]
-# All-reduce iterations scale with size: a 1 MiB all-reduce takes ~1 ms
-# here, with a tail to 5 ms from scheduling, so its median needs hundreds of
-# iterations to stay put; 64 MiB takes ~0.2 s and 20 are plenty.
+# All-reduce warm-up and iterations scale with size. A fresh pair of Gloo
+# processes runs its first ~150 ms slower (TCP buffers and the scheduler
+# settling; both sides alike), so 1 MiB warms up for 200 calls before its 300
+# timed ones; a 1 MiB all-reduce takes ~1 ms here, with a tail to 5 ms from
+# scheduling, so its median needs hundreds of iterations to stay put; 64 MiB
+# takes ~0.2 s and 20 are plenty. (A real collective sweep reaches 1 MiB after
+# 17 smaller sizes on the same connections, already warm.)
 set -euo pipefail
 build=${1:-build}
-rounds=${2:-6}
+rounds=${2:-10}
 iterations=${3:-15}
 warmup=3
 tm="$build/cli/tokenmeter"
@@ -28,8 +35,8 @@ trap 'rm -rf "$work"' EXIT
 
 # The same shapes and sizes on both sides: tokenmeter runs them from a spec.
 shapes="1024 1024 1024 2048 2048 2048 2048 4096 1024 2048 1024 4096"
-# all-reduce sizes and timed iterations: "bytes:iterations"
-ar_runs="1048576:300 4194304:100 16777216:40 67108864:20"
+# all-reduce sizes, warm-up and timed iterations: "bytes:warmup:iterations"
+ar_runs="1048576:200:300 4194304:50:100 16777216:10:40 67108864:5:20"
 python3 - "$work" "$shapes" "$ar_runs" <<'PY'
 import json, sys
 work, shapes = sys.argv[1], [int(x) for x in sys.argv[2].split()]
@@ -43,71 +50,81 @@ for run in sys.argv[3].split():
     json.dump(ar, open(f"{work}/all_reduce_{size}.json", "w"))
 PY
 
-bare_gemm() { "$build/bench/bare_gemm" "$threads" "$warmup" "$iterations" $shapes | sed "s/^/$1 $2 /" >> "$work/gemm.txt"; }
-tm_gemm() {
+# Each run appends "ROUND POSITION SIDE KEY... VALUE" (POSITION 1-3 in the
+# round's sandwich, SIDE bare or tm) to gemm.txt or ar.txt.
+bare_gemm() {  # ROUND POSITION
+  "$build/bench/bare_gemm" "$threads" "$warmup" "$iterations" $shapes | sed "s/^/$1 $2 bare /" >> "$work/gemm.txt"
+}
+tm_gemm() {  # ROUND POSITION
   "$tm" run --local --workers 1 --spec "$work/gemm.json" --warmup "$warmup" --iterations "$iterations" --json \
     2>"$work/tm.err" | python3 -c 'import sys, json
 for l in sys.stdin:
     r = json.loads(l)
-    if r.get("kind") == "gemm": print(sys.argv[1], "tm", int(r["m"]), int(r["n"]), int(r["k"]), r["step_seconds_median"], r["tflops"])' "$1" \
+    if r.get("kind") == "gemm": print(sys.argv[1], "tm", int(r["m"]), int(r["n"]), int(r["k"]), r["step_seconds_median"], r["tflops"])' "$1 $2" \
     >> "$work/gemm.txt" || { cat "$work/tm.err" >&2; exit 1; }
 }
-bare_ar() {  # ROUND SIDE BYTES ITERATIONS
+bare_ar() {  # ROUND POSITION BYTES WARMUP ITERATIONS
   local store="$work/store-$1-$2-$3"
   mkdir -p "$store"
-  "$build/bench/bare_allreduce" 1 2 "$store" "$warmup" "$4" "$3" > /dev/null &
-  "$build/bench/bare_allreduce" 0 2 "$store" "$warmup" "$4" "$3" | sed "s/^/$1 $2 /" >> "$work/ar.txt"
+  "$build/bench/bare_allreduce" 1 2 "$store" "$4" "$5" "$3" > /dev/null &
+  "$build/bench/bare_allreduce" 0 2 "$store" "$4" "$5" "$3" | sed "s/^/$1 $2 bare /" >> "$work/ar.txt"
   wait
 }
-tm_ar() {  # ROUND BYTES ITERATIONS
-  "$tm" run --local --workers 2 --spec "$work/all_reduce_$2.json" --warmup "$warmup" --iterations "$3" --json \
+tm_ar() {  # ROUND POSITION BYTES WARMUP ITERATIONS
+  "$tm" run --local --workers 2 --spec "$work/all_reduce_$3.json" --warmup "$4" --iterations "$5" --json \
     2>"$work/tm.err" | python3 -c 'import sys, json
 for l in sys.stdin:
     r = json.loads(l)
-    if r.get("kind") == "collective": print(sys.argv[1], "tm", int(r["size_bytes"]), r["time_seconds_median"], r["busbw_gbps"])' "$1" \
+    if r.get("kind") == "collective": print(sys.argv[1], "tm", int(r["size_bytes"]), r["time_seconds_median"], r["busbw_gbps"])' "$1 $2" \
     >> "$work/ar.txt" || { cat "$work/tm.err" >&2; exit 1; }
 }
 
 for round in $(seq "$rounds"); do
-  echo "round $round/$rounds: GEMM bare | tokenmeter | bare" >&2
-  bare_gemm "$round" before; tm_gemm "$round"; bare_gemm "$round" after
+  # Odd rounds bare | tokenmeter | bare, even rounds tokenmeter | bare | tokenmeter.
+  if (( round % 2 )); then outer=bare inner=tm; else outer=tm inner=bare; fi
+  echo "round $round/$rounds: GEMM $outer | $inner | $outer" >&2
+  "${outer}_gemm" "$round" 1; "${inner}_gemm" "$round" 2; "${outer}_gemm" "$round" 3
   for run in $ar_runs; do
-    bytes=${run%%:*} n=${run##*:}
-    echo "round $round/$rounds: all-reduce $bytes B x $n: bare | tokenmeter | bare" >&2
-    bare_ar "$round" before "$bytes" "$n"; tm_ar "$round" "$bytes" "$n"; bare_ar "$round" after "$bytes" "$n"
+    IFS=: read -r bytes ar_warmup n <<< "$run"
+    echo "round $round/$rounds: all-reduce $bytes B, $ar_warmup + $n calls: $outer | $inner | $outer" >&2
+    "${outer}_ar" "$round" 1 "$bytes" "$ar_warmup" "$n"
+    "${inner}_ar" "$round" 2 "$bytes" "$ar_warmup" "$n"
+    "${outer}_ar" "$round" 3 "$bytes" "$ar_warmup" "$n"
   done
 done
 
 python3 - "$work" "$rounds" "$iterations" "$ar_runs" "$threads" <<'PY'
 import collections, math, statistics, sys
 work, rounds, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[5])
-gemm_iterations, ar_iterations = f"{sys.argv[3]}", "300 (1 MiB) to 20 (64 MiB)"
+gemm_iterations, ar_iterations = f"{sys.argv[3]}", "200 + 300 (1 MiB) to 5 + 20 (64 MiB)"
 
 def load(path, key_cols):
-    # {key: {round: {side: value}}}, value = throughput (TFLOP/s or GB/s)
+    # {key: {round: {position: (side, value)}}}, value = throughput (TFLOP/s or GB/s)
     data = collections.defaultdict(lambda: collections.defaultdict(dict))
     for line in open(f"{work}/{path}"):
         f = line.split()
-        rnd, side = int(f[0]), f[1]
-        key = tuple(int(float(x)) for x in f[2:2 + key_cols])
-        data[key][rnd][side] = float(f[-1])
+        rnd, pos, side = int(f[0]), int(f[1]), f[2]
+        key = tuple(int(float(x)) for x in f[3:3 + key_cols])
+        data[key][rnd][pos] = (side, float(f[-1]))
     return data
 
 def analyse(title, unit, data, key_fmt, key_head, goal, iterations):
     print(f"# {title}")
-    print(f"# {rounds} rounds of bare | tokenmeter | bare, {iterations} timed iterations each, median per run")
+    print(f"# {rounds} rounds of three runs (bare | tm | bare, then tm | bare | tm), {iterations} timed iterations each, median per run")
     print(f"# {key_head} {'bare ' + unit:>12} {'tokenmeter':>11} {'ratio':>7} {'ratio range':>15} {'A/A range':>15}")
     worst, pooled, pooled_control = None, [], []
     for key, per_round in data.items():
         paired, control, bare_all, tm_all = [], [], [], []
-        for sides in per_round.values():
-            if not {"before", "tm", "after"} <= sides.keys():
+        for runs in per_round.values():
+            if sorted(runs) != [1, 2, 3]:
                 continue
-            bare = math.sqrt(sides["before"] * sides["after"])
-            paired.append(sides["tm"] / bare)
-            control.append(sides["after"] / sides["before"])
+            (outer, first), (inner, middle), (_, last) = runs[1], runs[2], runs[3]
+            around = math.sqrt(first * last)
+            bare, tm = (around, middle) if outer == "bare" else (middle, around)
+            paired.append(tm / bare)
+            control.append(last / first)
             bare_all.append(bare)
-            tm_all.append(sides["tm"])
+            tm_all.append(tm)
         if not paired:
             continue
         pooled += paired
