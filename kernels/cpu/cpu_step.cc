@@ -1,13 +1,7 @@
 #include "kernels/cpu/cpu_step.h"
 
 #include <cblas.h>
-#include <gloo/allgather.h>
-#include <gloo/allreduce.h>
-#include <gloo/alltoall.h>
 #include <gloo/barrier.h>
-#include <gloo/broadcast.h>
-#include <gloo/math.h>
-#include <gloo/reduce.h>
 #include <gloo/reduce_scatter.h>
 
 #include <algorithm>
@@ -31,6 +25,7 @@
 #include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_info.h"
 #include "kernels/cpu/gloo_collectives.h"
+#include "kernels/cpu/gloo_op.h"
 #include "kernels/cpu/rapl_energy.h"
 #include "kernels/step_overlap.h"
 
@@ -72,12 +67,6 @@ bool Splits(CollectiveOp op) {
 
 // Elements of the elementwise pass over `bytes`: 3 fp32 accesses each.
 int64_t ElementwiseElements(int64_t bytes) { return std::max<int64_t>(1, bytes / (3 * kFloat)); }
-
-void SumFloats(void* c, const void* a, const void* b, size_t n) { gloo::sum<float>(c, a, b, n); }
-
-void FillPattern(float* data, int64_t count, int group_rank) {
-  for (int64_t i = 0; i < count; ++i) data[i] = CollectiveInputValue(group_rank, i);
-}
 
 // One distinct rank list of the program, as used by the ops in line or by
 // the overlapped ops (a second set: contexts and buffers the communication
@@ -365,32 +354,19 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
         GroupRun& group = *group_of[j];
         if (group.size == 1) break;  // skipped: no buffers
         const int64_t c = op.count;
-        switch (op.op) {
-          case CollectiveOp::kAllReduce:
-          case CollectiveOp::kAllToAll:
-          case CollectiveOp::kReduce:
-            group.in_elements = std::max(group.in_elements, c);
-            group.out_elements = std::max(group.out_elements, c);
-            break;
-          case CollectiveOp::kBroadcast:
-            if (group.me == 0) group.in_elements = std::max(group.in_elements, c);
-            group.out_elements = std::max(group.out_elements, c);
-            break;
-          case CollectiveOp::kAllGather:
-            group.in_elements = std::max(group.in_elements, c / group.size);
-            group.out_elements = std::max(group.out_elements, c);
-            break;
-          case CollectiveOp::kReduceScatter:
-            group.rs_elements = std::max(group.rs_elements, c);
-            if (std::find(group.rs_counts.begin(), group.rs_counts.end(), c) ==
-                group.rs_counts.end()) {
-              group.rs_counts.push_back(c);
-              // ReduceScatterHalvingDoubling's recvBuf_ (count rounded up to
-              // its power-of-two chunks) and recvBufDist_ (count).
-              group.rs_scratch_elements =
-                  Add(group.rs_scratch_elements, Add(Mul(c, 2), group.size));
-            }
-            break;
+        if (op.op == CollectiveOp::kReduceScatter) {
+          // Its own in-place buffer, apart from the function API's.
+          group.rs_elements = std::max(group.rs_elements, c);
+          if (std::find(group.rs_counts.begin(), group.rs_counts.end(), c) == group.rs_counts.end()) {
+            group.rs_counts.push_back(c);
+            // ReduceScatterHalvingDoubling's recvBuf_ (count rounded up to
+            // its power-of-two chunks) and recvBufDist_ (count).
+            group.rs_scratch_elements = Add(group.rs_scratch_elements, Add(Mul(c, 2), group.size));
+          }
+        } else {
+          const GlooOpBuffers buffers = BuffersOf(op.op, c, group.size, group.me);
+          group.in_elements = std::max(group.in_elements, buffers.input_elements);
+          group.out_elements = std::max(group.out_elements, buffers.output_elements);
         }
         break;
       }
@@ -476,9 +452,9 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     group.in = std::make_unique_for_overwrite<float[]>(group.in_elements);
     group.out = std::make_unique_for_overwrite<float[]>(group.out_elements);
     group.rs = std::make_unique_for_overwrite<float[]>(group.rs_elements);
-    FillPattern(group.in.get(), group.in_elements, group.me);
+    FillCollectiveInput(group.in.get(), group.in_elements, group.me);
     std::fill_n(group.out.get(), group.out_elements, kUnwritten);
-    FillPattern(group.rs.get(), group.rs_elements, group.me);
+    FillCollectiveInput(group.rs.get(), group.rs_elements, group.me);
   }
 
   openblas_set_num_threads(threads_);
@@ -533,128 +509,24 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
           }
           p.async = group.overlap;
           const int gn = group.size, me = group.me;
-          const int64_t chunk = count / gn;
           const uint32_t tag = static_cast<uint32_t>(j);
-          float *in = group.in.get(), *out = group.out.get(), *rs = group.rs.get();
+          // Reduce-scatter works in place in the group's own buffer; one
+          // algorithm per distinct count, made in program order on every
+          // member (each takes context slots).
+          const bool in_place = op.op == CollectiveOp::kReduceScatter;
+          float* in = in_place ? group.rs.get() : group.in.get();
+          float* out = group.out.get();
+          const GlooOpBuffers buffers = BuffersOf(op.op, count, gn, me);
+          p.run = MakeGlooCall(op.op, GlooGroup{group.function_api, group.class_api, gn, me}, in, out, count,
+                               tag, in_place ? &group.rs_algorithms[count] : nullptr);
           // Before the checked execution: a fresh input, an output no one wrote.
-          auto refresh = [=](int64_t in_count, int64_t out_count) {
-            return [=] {
-              FillPattern(in, in_count, me);
-              std::fill_n(out, out_count, kUnwritten);
-            };
+          p.refresh = [=] {
+            FillCollectiveInput(in, buffers.input_elements, me);
+            std::fill_n(out, buffers.output_elements, kUnwritten);
           };
-          switch (op.op) {
-            case CollectiveOp::kAllReduce: {
-              auto opts = std::make_shared<gloo::AllreduceOptions>(group.function_api);
-              opts->setInput(in, count);
-              opts->setOutput(out, count);
-              opts->setReduceFunction(&SumFloats);
-              opts->setTag(tag);
-              p.run = [opts] { gloo::allreduce(*opts); };
-              p.refresh = refresh(count, count);
-              p.checked = count;
-              p.wrong = [=] {
-                int64_t wrong = 0;
-                for (int64_t i = 0; i < count; ++i) wrong += out[i] != CollectiveSumValue(gn, i);
-                return wrong;
-              };
-              break;
-            }
-            case CollectiveOp::kAllGather: {
-              auto opts = std::make_shared<gloo::AllgatherOptions>(group.function_api);
-              opts->setInput(in, chunk);
-              opts->setOutput(out, count);
-              opts->setTag(tag);
-              p.run = [opts] { gloo::allgather(*opts); };
-              p.refresh = refresh(chunk, count);
-              p.checked = count;
-              p.wrong = [=] {
-                int64_t wrong = 0;
-                for (int64_t i = 0; i < count; ++i) {
-                  wrong += out[i] != CollectiveInputValue(static_cast<int>(i / chunk), i % chunk);
-                }
-                return wrong;
-              };
-              break;
-            }
-            case CollectiveOp::kAllToAll: {
-              auto opts = std::make_shared<gloo::AlltoallOptions>(group.function_api);
-              opts->setInput(in, count);
-              opts->setOutput(out, count);
-              opts->setTag(tag);
-              p.run = [opts] { gloo::alltoall(*opts); };
-              p.refresh = refresh(count, count);
-              p.checked = count;
-              // Block s of the output is block `me` of sender s's input.
-              p.wrong = [=] {
-                int64_t wrong = 0;
-                for (int64_t i = 0; i < count; ++i) {
-                  wrong += out[i] != CollectiveInputValue(static_cast<int>(i / chunk),
-                                                          me * chunk + i % chunk);
-                }
-                return wrong;
-              };
-              break;
-            }
-            case CollectiveOp::kBroadcast: {
-              auto opts = std::make_shared<gloo::BroadcastOptions>(group.function_api);
-              if (me == 0) opts->setInput(in, count);  // Gloo refuses an input on non-roots
-              opts->setOutput(out, count);
-              opts->setRoot(0);
-              opts->setTag(tag);
-              p.run = [opts] { gloo::broadcast(*opts); };
-              p.refresh = refresh(me == 0 ? count : 0, count);
-              p.checked = count;
-              p.wrong = [=] {
-                int64_t wrong = 0;
-                for (int64_t i = 0; i < count; ++i) wrong += out[i] != CollectiveInputValue(0, i);
-                return wrong;
-              };
-              break;
-            }
-            case CollectiveOp::kReduce: {
-              auto opts = std::make_shared<gloo::ReduceOptions>(group.function_api);
-              opts->setInput(in, count);
-              opts->setOutput(out, count);  // every rank: gloo::reduce uses it as scratch
-              opts->setRoot(0);
-              opts->setReduceFunction(&SumFloats);
-              opts->setTag(tag);
-              p.run = [opts] { gloo::reduce(*opts); };
-              p.refresh = refresh(count, count);
-              p.checked = me == 0 ? count : 0;
-              p.wrong = [=] {
-                int64_t wrong = 0;
-                if (me != 0) return wrong;
-                for (int64_t i = 0; i < count; ++i) wrong += out[i] != CollectiveSumValue(gn, i);
-                return wrong;
-              };
-              break;
-            }
-            case CollectiveOp::kReduceScatter: {
-              // One algorithm per distinct count, made in program order on
-              // every member (each takes context slots), over the group's
-              // one in-place buffer.
-              auto& algorithm = group.rs_algorithms[count];
-              if (algorithm == nullptr) {
-                algorithm = std::make_unique<gloo::ReduceScatterHalvingDoubling<float>>(
-                    group.class_api, std::vector<float*>{rs}, static_cast<int>(count),
-                    std::vector<int>(gn, static_cast<int>(chunk)));
-              }
-              gloo::ReduceScatterHalvingDoubling<float>* algo = algorithm.get();
-              p.run = [algo] { algo->run(); };
-              p.refresh = [=] { FillPattern(rs, count, me); };
-              p.checked = chunk;
-              // This rank's reduced block lands at the front of the buffer.
-              p.wrong = [=] {
-                int64_t wrong = 0;
-                for (int64_t i = 0; i < chunk; ++i) {
-                  wrong += rs[i] != CollectiveSumValue(gn, me * chunk + i);
-                }
-                return wrong;
-              };
-              break;
-            }
-          }
+          p.checked = buffers.checked_elements;
+          const CollectiveOp which = op.op;
+          p.wrong = [=] { return CountWrongOutputs(which, in, out, count, gn, me); };
           break;
         }
       }

@@ -1,13 +1,7 @@
 #include "kernels/cpu/gloo_collectives.h"
 
-#include <gloo/allgather.h>
-#include <gloo/allreduce.h>
-#include <gloo/alltoall.h>
 #include <gloo/barrier.h>
-#include <gloo/broadcast.h>
 #include <gloo/common/logging.h>
-#include <gloo/math.h>
-#include <gloo/reduce.h>
 #include <gloo/reduce_scatter.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/transport/tcp/device.h>
@@ -25,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cpu/cpu_info.h"
+#include "kernels/cpu/gloo_op.h"
 #include "kernels/cpu/gloo_store_adapter.h"
 
 namespace tokenmeter::kernels::cpu {
@@ -34,24 +29,6 @@ using Buffer = std::unique_ptr<float[]>;
 
 // ReduceScatterHalvingDoubling keeps its byte count in an int.
 constexpr int64_t kMaxReduceScatterElements = INT_MAX / static_cast<int64_t>(sizeof(float));
-
-float InputValue(int rank, int64_t i) { return CollectiveInputValue(rank, i); }
-float SumValue(int n, int64_t i) { return CollectiveSumValue(n, i); }
-
-Buffer Allocate(int64_t elements, float value) {
-  Buffer buffer = std::make_unique_for_overwrite<float[]>(elements);
-  std::fill_n(buffer.get(), elements, value);
-  return buffer;
-}
-
-Buffer InputFor(int rank, int64_t elements) {
-  Buffer buffer = std::make_unique_for_overwrite<float[]>(elements);
-  for (int64_t i = 0; i < elements; ++i) buffer[i] = InputValue(rank, i);
-  return buffer;
-}
-
-// The one gloo reduction our function-API calls use.
-void SumFloats(void* c, const void* a, const void* b, size_t n) { gloo::sum<float>(c, a, b, n); }
 
 absl::Status FromException(const std::string& what) { return GlooExceptionToStatus(what); }
 
@@ -260,108 +237,28 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     s.rs_context = *std::move(rs);
   }
 
-  const int64_t chunk = count / n;
   const uint32_t tag = s.next_tag++;
-  const float kUnwritten = std::nanf("");
-  Buffer in, out, pristine;
-  // Each op sets `iterate` (one collective), `correct` and `checked` (the
-  // expected output), and may set `prepare` (untimed work before each
-  // iteration).
+  const GlooOpBuffers buffers = BuffersOf(op, count, n, rank);
+  Buffer in = std::make_unique_for_overwrite<float[]>(buffers.input_elements);
+  FillCollectiveInput(in.get(), buffers.input_elements, rank);
+  Buffer out = std::make_unique_for_overwrite<float[]>(buffers.output_elements);
+  std::fill_n(out.get(), buffers.output_elements, std::nanf(""));  // never written cannot pass
+  // Untimed work before each iteration: reduce-scatter reduces in place, so
+  // its input is restored from a pristine copy.
+  Buffer pristine;
   std::function<void()> prepare = [] {};
-  std::function<void()> iterate;
-  std::function<bool(int64_t)> correct;  // output element j holds its expected value
-  int64_t checked = 0;                   // output elements this rank owns
+  if (op == CollectiveOp::kReduceScatter) {
+    pristine = std::make_unique_for_overwrite<float[]>(count);
+    std::copy_n(in.get(), count, pristine.get());
+    prepare = [&] { std::copy_n(pristine.get(), count, in.get()); };
+  }
   std::unique_ptr<gloo::ReduceScatterHalvingDoubling<float>> reduce_scatter;
 
   CollectiveRun run;
   try {
-    switch (op) {
-      case CollectiveOp::kAllReduce: {
-        in = InputFor(rank, count);
-        out = Allocate(count, kUnwritten);
-        auto opts = std::make_shared<gloo::AllreduceOptions>(s.context);
-        opts->setInput(in.get(), count);
-        opts->setOutput(out.get(), count);
-        opts->setReduceFunction(&SumFloats);
-        opts->setTag(tag);
-        iterate = [opts] { gloo::allreduce(*opts); };
-        correct = [&](int64_t j) { return out[j] == SumValue(n, j); };
-        checked = count;
-        break;
-      }
-      case CollectiveOp::kAllGather: {
-        in = InputFor(rank, chunk);
-        out = Allocate(count, kUnwritten);
-        auto opts = std::make_shared<gloo::AllgatherOptions>(s.context);
-        opts->setInput(in.get(), chunk);
-        opts->setOutput(out.get(), count);
-        opts->setTag(tag);
-        iterate = [opts] { gloo::allgather(*opts); };
-        correct = [&](int64_t j) { return out[j] == InputValue(j / chunk, j % chunk); };
-        checked = count;
-        break;
-      }
-      case CollectiveOp::kAllToAll: {
-        in = InputFor(rank, count);
-        out = Allocate(count, kUnwritten);
-        auto opts = std::make_shared<gloo::AlltoallOptions>(s.context);
-        opts->setInput(in.get(), count);
-        opts->setOutput(out.get(), count);
-        opts->setTag(tag);
-        iterate = [opts] { gloo::alltoall(*opts); };
-        // Block s of the output is block `rank` of sender s's input.
-        correct = [&](int64_t j) {
-          return out[j] == InputValue(j / chunk, rank * chunk + j % chunk);
-        };
-        checked = count;
-        break;
-      }
-      case CollectiveOp::kBroadcast: {
-        out = Allocate(count, kUnwritten);
-        auto opts = std::make_shared<gloo::BroadcastOptions>(s.context);
-        if (rank == 0) {
-          in = InputFor(rank, count);
-          opts->setInput(in.get(), count);  // Gloo refuses an input on non-roots
-        }
-        opts->setOutput(out.get(), count);
-        opts->setRoot(0);
-        opts->setTag(tag);
-        iterate = [opts] { gloo::broadcast(*opts); };
-        correct = [&](int64_t j) { return out[j] == InputValue(0, j); };
-        checked = count;
-        break;
-      }
-      case CollectiveOp::kReduce: {
-        in = InputFor(rank, count);
-        // Every rank needs the output: gloo::reduce uses it as scratch.
-        out = Allocate(count, kUnwritten);
-        auto opts = std::make_shared<gloo::ReduceOptions>(s.context);
-        opts->setInput(in.get(), count);
-        opts->setOutput(out.get(), count);
-        opts->setRoot(0);
-        opts->setReduceFunction(&SumFloats);
-        opts->setTag(tag);
-        iterate = [opts] { gloo::reduce(*opts); };
-        correct = [&](int64_t j) { return out[j] == SumValue(n, j); };
-        checked = rank == 0 ? count : 0;
-        break;
-      }
-      case CollectiveOp::kReduceScatter: {
-        pristine = InputFor(rank, count);
-        in = Allocate(count, kUnwritten);  // the working copy, reduced in place
-        float* work = in.get();
-        reduce_scatter = std::make_unique<gloo::ReduceScatterHalvingDoubling<float>>(
-            s.rs_context, std::vector<float*>{work}, static_cast<int>(count),
-            std::vector<int>(n, static_cast<int>(chunk)));
-        prepare = [&, work] { std::copy_n(pristine.get(), count, work); };
-        iterate = [&] { reduce_scatter->run(); };
-        // This rank's reduced block lands at the front of the buffer.
-        correct = [&, work](int64_t j) { return work[j] == SumValue(n, rank * chunk + j); };
-        checked = chunk;
-        break;
-      }
-    }
-
+    const std::function<void()> iterate =
+        MakeGlooCall(op, GlooGroup{s.context, s.rs_context, n, rank}, in.get(), out.get(), count, tag,
+                     &reduce_scatter);
     for (int i = 0; i < plan.warmup; ++i) {
       prepare();
       iterate();
@@ -387,10 +284,8 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     return s.broken;
   }
 
-  run.checked_elements = checked;
-  for (int64_t j = 0; j < checked; ++j) {
-    if (!correct(j)) ++run.wrong_elements;
-  }
+  run.checked_elements = buffers.checked_elements;
+  run.wrong_elements = CountWrongOutputs(op, in.get(), out.get(), count, n, rank);
   return run;
 }
 

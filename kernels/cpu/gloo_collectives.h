@@ -1,14 +1,11 @@
 // Collectives between the ranks of a job through Gloo over TCP.
 //
-// Algorithms are Gloo's own: gloo::allreduce (ring), gloo::allgather (ring),
-// gloo::alltoall (pairwise), gloo::broadcast (binomial tree, root 0),
-// gloo::reduce (ring reduce-scatter, then gather to root 0). Gloo 0.5.0 has
-// no reduce-scatter in its function API; its one reduce-scatter is the class
-// gloo::ReduceScatterHalvingDoubling (old class API). The class API and the
-// function API must not share a context (BUILD-NOTES: mixing them made later
-// calls 100× slower), so reduce-scatter runs on a second context of its own,
-// with its own rendezvous prefix, connected on the first reduce-scatter call
-// (a collective call, so every rank connects it at the same point). That
+// Each op runs Gloo's own algorithm and is checked element by element as
+// kernels/cpu/gloo_op.h defines (one table, shared with the training step).
+// The class API (reduce-scatter) and the function API must not share a
+// context, so reduce-scatter runs on a second context of its own, with its
+// own rendezvous prefix, connected on the first reduce-scatter call (a
+// collective call, so every rank connects it at the same point). That
 // algorithm reduces in place and indexes with int: its input is restored
 // from a pristine copy before every iteration (untimed), and counts above
 // INT_MAX elements are refused.
@@ -23,14 +20,9 @@
 // the timed loop makes sure no rank returns (and perhaps tears down its
 // connections) while a peer still waits on it.
 //
-// Checking. Input element i of rank r holds (r+1) + (i mod 13): small
-// integers, so fp32 sums over any number of ranks up to ~10^6 are exact in
-// any order and every output element has a closed-form expected value.
-// Outputs start as NaN so an element Gloo never wrote cannot pass. After the
-// timed loop every output element this rank owns is compared exactly:
-// checked_elements is per rank — count for all-reduce, all-gather,
-// all-to-all and broadcast; count/world_size for reduce-scatter; count on
-// the root and 0 elsewhere for reduce.
+// Checking: after the timed loop every output element this rank owns is
+// compared exactly with its closed-form value (gloo_op.h);
+// checked_elements is per rank.
 #ifndef TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
 #define TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
 
@@ -42,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/gloo_op.h"
 #include "kernels/types.h"
 
 namespace gloo {
@@ -52,17 +45,6 @@ class Device;
 }  // namespace gloo
 
 namespace tokenmeter::kernels::cpu {
-
-// The input pattern of the checked collectives (see the header comment):
-// element i of the rank with index `rank` in its communicator.
-inline float CollectiveInputValue(int rank, int64_t i) {
-  return static_cast<float>(rank + 1 + i % 13);
-}
-
-// Σ_r CollectiveInputValue(r, i) over n ranks: exact in fp32 in any order.
-inline float CollectiveSumValue(int n, int64_t i) {
-  return static_cast<float>(int64_t{n} * (n + 1) / 2 + int64_t{n} * (i % 13));
-}
 
 // Maps the exception being handled to a Status whose message starts with
 // `what`: a store failure keeps its code; Gloo's timeouts become
