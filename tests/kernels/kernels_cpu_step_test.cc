@@ -160,6 +160,25 @@ TEST(CpuStepSingleRankTest, ComputeOnlyAndEmptyPrograms) {
   EXPECT_EQ(empty->step_seconds.size(), 2u);
 }
 
+// What a step facing a lost peer must do: fail as a timeout or a broken
+// connection, naming the op, its place and the rank, within the 1 s timeout's
+// bound, and refuse to reuse its connections afterwards.
+void ExpectPeerLossReported(const absl::StatusOr<StepRun>& run,
+                            std::chrono::steady_clock::duration waited, Backend& backend,
+                            const StepProgram& program,
+                            const std::vector<std::string>& message_parts) {
+  ASSERT_FALSE(run.ok());
+  EXPECT_THAT(run.status().code(),
+              AnyOf(absl::StatusCode::kDeadlineExceeded, absl::StatusCode::kUnavailable))
+      << run.status();
+  const std::string message(run.status().message());
+  for (const std::string& part : message_parts) EXPECT_THAT(message, HasSubstr(part));
+  EXPECT_THAT(message, HasSubstr("rank 0 of 2"));
+  EXPECT_LT(waited, milliseconds(5000));
+  auto again = backend.RunStep(program, {.warmup = 0, .timed = 1});
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable) << again.status();
+}
+
 // ---- Overlapped gradient sync ----
 
 StepOp Overlapped(StepOp op) {
@@ -324,19 +343,8 @@ TEST(CpuStepOverlapFailureTest, PeerThatStopsFailsTheOverlappedOpWithinTheTimeou
         auto run = backend.RunStep(program, {.warmup = 1, .timed = 2});
         const auto waited = std::chrono::steady_clock::now() - start;
         rank0_done.count_down();
-        ASSERT_FALSE(run.ok());
-        EXPECT_THAT(run.status().code(), AnyOf(absl::StatusCode::kDeadlineExceeded,
-                                               absl::StatusCode::kUnavailable))
-            << run.status();
-        const std::string message(run.status().message());
-        EXPECT_THAT(message, HasSubstr("step op 1 (all_reduce"));
-        EXPECT_THAT(message, HasSubstr("overlapped"));
-        EXPECT_THAT(message, HasSubstr("communication thread"));
-        EXPECT_THAT(message, HasSubstr("rank 0 of 2"));
-        EXPECT_LT(waited, milliseconds(5000));
-        // The connections are not reused after a failure.
-        EXPECT_EQ(backend.RunStep(program, {.warmup = 0, .timed = 1}).status().code(),
-                  absl::StatusCode::kUnavailable);
+        ExpectPeerLossReported(run, waited, backend, program,
+                               {"step op 1 (all_reduce", "overlapped", "communication thread"});
       },
       milliseconds(500));
 }
@@ -466,18 +474,7 @@ TEST(CpuStepFailureTest, PeerThatNeverJoinsTheStepFailsWithinTheTimeout) {
         auto run = backend.RunStep(program, {.warmup = 1, .timed = 2});
         const auto waited = std::chrono::steady_clock::now() - start;
         rank0_done.count_down();
-        ASSERT_FALSE(run.ok());
-        EXPECT_THAT(run.status().code(), AnyOf(absl::StatusCode::kDeadlineExceeded,
-                                               absl::StatusCode::kUnavailable))
-            << run.status();
-        const std::string message(run.status().message());
-        EXPECT_THAT(message, HasSubstr("step op 1 (all_reduce"));
-        EXPECT_THAT(message, HasSubstr("group [0,1]"));
-        EXPECT_THAT(message, HasSubstr("rank 0 of 2"));
-        EXPECT_LT(waited, milliseconds(5000));
-        // The connections are not reused after a failure.
-        auto again = backend.RunStep(program, {.warmup = 0, .timed = 1});
-        EXPECT_EQ(again.status().code(), absl::StatusCode::kUnavailable) << again.status();
+        ExpectPeerLossReported(run, waited, backend, program, {"step op 1 (all_reduce", "group [0,1]"});
       },
       milliseconds(1000));
 }

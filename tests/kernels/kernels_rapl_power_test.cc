@@ -110,30 +110,33 @@ TEST(RaplPowerTest, AFailedReadingIsAnErrorAndTheNextAveragesOverTheGap) {
   EXPECT_EQ(w.status().code(), absl::StatusCode::kFailedPrecondition) << w.status();
 }
 
-// A counter advancing in real time at a known rate (the fake's writer thread,
-// TEST DATA), read on the real steady clock over kWindow. The fake writes the
-// exact energy for its instant every kPeriod, so a reading lags the truth by
-// at most one period plus the writer's scheduling delay, and the reader's own
-// delay between reading the counter and the clock is of the same kind: at
-// each end of the window at most kLag (25 ms, generous for a loaded 2-core
-// machine), so |measured − kWatts| ≤ kWatts × kLag / kWindow = 2.5 W.
+// RaplPower against a counter advancing in real time at a known rate (the
+// fake's writer thread, TEST DATA), read on the real steady clock over
+// `window`. The fake writes the exact energy for its instant every period
+// (1 ms), so a reading lags the truth by at most one period plus the writer's
+// scheduling delay, and the reader's own delay between reading the counter
+// and the clock is of the same kind: at each end of the window at most 25 ms
+// (generous for a loaded 2-core machine), so
+// |measured − watts| ≤ watts × 25 ms / window.
+void ExpectReadsKnownRate(const std::string& powercap, double watts,
+                          std::chrono::milliseconds window) {
+  constexpr double kLagSeconds = 0.025;
+  auto power = RaplPower::Start(powercap);
+  ASSERT_TRUE(power.ok()) << power.status();
+  std::this_thread::sleep_for(window);
+  auto w = (*power)->Watts();
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_NEAR(*w, watts, watts * kLagSeconds / std::chrono::duration<double>(window).count());
+}
+
 TEST(RaplPowerTest, MatchesACounterAdvancingAtAKnownRate) {
   constexpr double kWatts = 50.0;
-  constexpr auto kPeriod = 1ms;
-  constexpr auto kWindow = 500ms;
-  constexpr double kLagSeconds = 0.025;
   TempDir dir;
   FakePowercap fake(dir.path());
   fake.AddZone("intel-rapl:0", "package-0", 0);
-  fake.StartPower("intel-rapl:0", kWatts, kPeriod, /*start_uj=*/123'456);
+  fake.StartPower("intel-rapl:0", kWatts, 1ms, /*start_uj=*/123'456);
   std::this_thread::sleep_for(10ms);  // the writer is running
-  auto power = RaplPower::Start(fake.dir());
-  ASSERT_TRUE(power.ok()) << power.status();
-  std::this_thread::sleep_for(kWindow);
-  auto w = (*power)->Watts();
-  ASSERT_TRUE(w.ok()) << w.status();
-  const double window = std::chrono::duration<double>(kWindow).count();
-  EXPECT_NEAR(*w, kWatts, kWatts * kLagSeconds / window);
+  ExpectReadsKnownRate(fake.dir(), kWatts, 500ms);  // ±2.5 W
 }
 
 // Same, with the counter wrapping mid-window: a range of 100 J (a wrap every
@@ -144,19 +147,11 @@ TEST(RaplPowerTest, MatchesAKnownRateAcrossAWrap) {
   constexpr double kWatts = 50.0;
   constexpr int64_t kRange = 100'000'000;
   constexpr int64_t kStart = kRange - 5'000'000;
-  constexpr auto kWindow = 300ms;
-  constexpr double kLagSeconds = 0.025;
   TempDir dir;
   FakePowercap fake(dir.path());
   fake.AddZone("intel-rapl:0", "package-0", kStart, kRange);
   fake.StartPower("intel-rapl:0", kWatts, 1ms, kStart, kRange);
-  auto power = RaplPower::Start(fake.dir());
-  ASSERT_TRUE(power.ok()) << power.status();
-  std::this_thread::sleep_for(kWindow);
-  auto w = (*power)->Watts();
-  ASSERT_TRUE(w.ok()) << w.status();
-  const double window = std::chrono::duration<double>(kWindow).count();
-  EXPECT_NEAR(*w, kWatts, kWatts * kLagSeconds / window);
+  ExpectReadsKnownRate(fake.dir(), kWatts, 300ms);  // ±4.2 W
   // The window did contain the wrap: the counter is now below where it began.
   EXPECT_LT(std::stoll(::tokenmeter::testing::ReadFile(fake.ZoneDir("intel-rapl:0") + "/energy_uj")), kStart);
 }
