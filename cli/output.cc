@@ -304,6 +304,56 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
   out << absl::StrFormat("# %s\n", ResultPassed(result) ? "OK: every result checked" : "FAILED: wrong results above");
 }
 
+void PrintIterations(const v1::JobResult& result, Format format, std::ostream& out) {
+  struct Timed {
+    const v1::RankResult* rank;
+    std::string kind, item;
+    const google::protobuf::RepeatedField<double>* seconds;
+  };
+  std::vector<Timed> timed;
+  for (const auto& rank : result.ranks()) {
+    for (const auto& g : rank.gemm()) {
+      timed.push_back({&rank, "gemm", absl::StrCat(g.shape().name(), " ", workload::DTypeName(g.dtype())),
+                       &g.iteration_seconds()});
+    }
+    for (const auto& c : rank.collective()) {
+      timed.push_back({&rank, "collective",
+                       absl::StrCat(workload::CollectiveOpName(c.op()), " ", c.size_bytes(), " B ",
+                                    workload::DTypeName(c.dtype())),
+                       &c.iteration_seconds()});
+    }
+    if (rank.has_train_step()) timed.push_back({&rank, "train_step", "step", &rank.train_step().iteration_seconds()});
+  }
+  if (format == Format::kTable) {
+    out << absl::StrFormat("# every timed iteration of job %s (%s v%d, %d ranks); training steps at full depth\n",
+                           result.job_id(), result.spec().name(), result.spec().version(), result.world_size());
+    out << absl::StrFormat("# %4s %-24s %-10s %-32s %9s %14s\n", "rank", "worker", "kind", "item", "iteration",
+                           "time (us)");
+    for (const Timed& t : timed) {
+      for (int i = 0; i < t.seconds->size(); ++i) {
+        out << absl::StrFormat("  %4d %-24s %-10s %-32s %9d %14s\n", t.rank->rank(), t.rank->worker_id(), t.kind,
+                               t.item, i, Micros((*t.seconds)[i]));
+      }
+    }
+    return;
+  }
+  std::vector<Row> rows;
+  for (const Timed& t : timed) {
+    for (int i = 0; i < t.seconds->size(); ++i) {
+      Row row;
+      row.Add("job_id", result.job_id())
+          .Add("rank", static_cast<double>(t.rank->rank()))
+          .Add("worker_id", t.rank->worker_id())
+          .Add("kind", t.kind)
+          .Add("item", t.item)
+          .Add("iteration", static_cast<double>(i))
+          .Add("seconds", (*t.seconds)[i]);
+      rows.push_back(std::move(row));
+    }
+  }
+  WriteRows(rows, format, out);
+}
+
 void PrintResultSummaries(const std::vector<v1::JobResult>& results, Format format, std::ostream& out) {
   if (format != Format::kTable) {
     std::vector<Row> rows;

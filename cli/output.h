@@ -24,6 +24,12 @@ bool ResultPassed(const v1::JobResult& result);
 // train-step figures.
 void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& out);
 
+// Every timed iteration of every rank, one row each, in the order measured:
+// rank, worker, what was timed (a GEMM shape and dtype, a collective and
+// size, or a training step), the iteration's index and its seconds. The
+// figures of PrintJobResult are summaries of these.
+void PrintIterations(const v1::JobResult& result, Format format, std::ostream& out);
+
 // One line per stored result (results and compare subcommands).
 void PrintResultSummaries(const std::vector<v1::JobResult>& results, Format format, std::ostream& out);
 

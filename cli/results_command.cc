@@ -16,11 +16,17 @@ int ResultsCommand(const Args& args) {
   flags.Value("limit", "N", "at most this many, newest first; 0 = all", "0");
   flags.Value("job", "JOB_ID", "print one result in full (its tables)");
   flags.Switch("detail", "print every result in full, not one line each");
+  flags.Switch("iterations", "with --job: every timed iteration of every rank, one row each (the raw times behind the medians)");
   DeclareClientTlsFlags(flags);
   DeclareFormatFlags(flags, /*csv=*/true);
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   auto limit = flags.GetInt("limit", 0, 1000000);
   if (!limit.ok()) return Fail("results", limit.status(), kExitUsage);
+  const bool iterations = flags.GetSwitch("iterations");
+  if (iterations && !flags.Has("job")) {
+    return Fail("results", absl::InvalidArgumentError("--iterations needs --job JOB_ID (one result's raw times)"),
+                kExitUsage);
+  }
   auto results = LoadResults(flags, flags.Get("workload").value_or(""), flags.Get("setup").value_or(""),
                              static_cast<int>(*limit));
   if (!results.ok()) return Fail("results", results.status(), results.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
@@ -29,7 +35,11 @@ int ResultsCommand(const Args& args) {
     const std::string id = *flags.Get("job");
     for (const auto& r : *results) {
       if (r.job_id() == id) {
-        PrintJobResult(r, format, std::cout);
+        if (iterations) {
+          PrintIterations(r, format, std::cout);
+        } else {
+          PrintJobResult(r, format, std::cout);
+        }
         return kExitOk;
       }
     }

@@ -125,5 +125,12 @@ TEST(BadInput, ResultsFromAMissingStoreIsAnErrorAndCreatesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("missing.db")));
 }
 
+TEST(BadInput, RawIterationsNeedOneJob) {
+  TempDir dir;
+  auto r = RunTokenmeter({"results", "--store", dir.File("results.db"), "--iterations"}, dir.path());
+  ExpectRefused(r, "--iterations needs --job", 5);
+  EXPECT_EQ(r.exit_code, 2);
+}
+
 }  // namespace
 }  // namespace tokenmeter::testing

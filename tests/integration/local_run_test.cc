@@ -3,7 +3,10 @@
 // them, stores them, and stops everything.
 #include <chrono>
 #include <fstream>
+#include <algorithm>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -62,6 +65,37 @@ TEST(LocalRun, GemmAndAllReduceAcrossTwoWorkerProcessesAreStored) {
   EXPECT_EQ(Str(summaries[0], "workload"), "collective/all-reduce");
   EXPECT_EQ(Str(summaries[1], "workload"), "gemm");
   EXPECT_GT(Num(summaries[1], "mamf_tflops"), 0);
+
+  // Every timed iteration of every rank is kept, and the figures are
+  // summaries of them: per size, the slowest rank's median.
+  const std::string job_id = Str(summaries[0], "job_id");
+  auto raw = RunTokenmeter({"results", "--store", store, "--job", job_id, "--iterations", "--json"}, dir.path());
+  ASSERT_EQ(raw.exit_code, 0) << raw.err;
+  std::map<std::string, std::map<int, std::vector<double>>> times;  // item -> rank -> seconds
+  for (const auto& row : ParseJsonLines(raw.out)) {
+    EXPECT_EQ(Str(row, "job_id"), job_id);
+    EXPECT_EQ(Str(row, "kind"), "collective");
+    auto& seconds = times[Str(row, "item")][static_cast<int>(Num(row, "rank"))];
+    EXPECT_EQ(Num(row, "iteration"), seconds.size());  // in the order measured
+    seconds.push_back(Num(row, "seconds"));
+  }
+  ASSERT_EQ(times.size(), 18u);
+  for (const auto& row : rows) {
+    if (Str(row, "kind") != "collective") continue;
+    const std::string item = "all_reduce " + std::to_string(static_cast<int64_t>(Num(row, "size_bytes"))) + " B fp32";
+    ASSERT_EQ(times[item].size(), 2u) << item;
+    double slowest = 0;
+    for (auto& [rank, seconds] : times[item]) {
+      ASSERT_EQ(seconds.size(), 3u) << item << " rank " << rank;
+      std::sort(seconds.begin(), seconds.end());
+      slowest = std::max(slowest, seconds[1]);  // the median of 3
+    }
+    EXPECT_DOUBLE_EQ(Num(row, "time_seconds_median"), slowest) << item;
+  }
+  auto table = RunTokenmeter({"results", "--store", store, "--job", job_id, "--iterations"}, dir.path());
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.out, HasSubstr("# every timed iteration of job " + job_id));
+  EXPECT_THAT(table.out, HasSubstr("all_reduce 1048576 B fp32"));
 }
 
 TEST(LocalRun, TablesFollowNcclTestsLayout) {
