@@ -63,6 +63,8 @@ void Worker::Stop() {
   stopping_ = true;
   abort_task_ = true;
   if (!stopped_.HasBeenNotified()) stopped_.Notify();
+  absl::MutexLock lock(&mu_);
+  if (poll_ != nullptr) poll_->TryCancel();
 }
 
 absl::Status Worker::Register(absl::Duration timeout) {
@@ -117,7 +119,17 @@ absl::Status Worker::Run() {
     request.set_worker_id(worker_id);
     request.set_wait_ms(absl::ToInt64Milliseconds(kPollWait));
     v1::PollTaskResponse response;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) break;  // Stop() came before the poll could be cancelled
+      poll_ = &context;
+    }
     grpc::Status s = stub_->PollTask(&context, request, &response);
+    {
+      absl::MutexLock lock(&mu_);
+      poll_ = nullptr;
+    }
+    if (stopping_) break;  // a task that came with the cancelled poll is not run
     if (s.ok()) {
       {
         absl::MutexLock lock(&mu_);

@@ -79,6 +79,9 @@ class Worker {
   std::string running_job_ ABSL_GUARDED_BY(mu_);
   bool must_register_ ABSL_GUARDED_BY(mu_) = true;
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
+  // The task long-poll in flight, if any: Stop() cancels it so that a worker
+  // stops at once rather than at the end of the poll.
+  grpc::ClientContext* poll_ ABSL_GUARDED_BY(mu_) = nullptr;
 
   std::atomic<bool> abort_task_{false};
   std::atomic<bool> stopping_{false};
