@@ -12,16 +12,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_backend.h"
 
 namespace tk = tokenmeter::kernels;
@@ -130,8 +134,12 @@ int RunGemms(const Options& o, JsonLines& json) {
   std::printf("# GEMM: C = A*B, column-major TN (A row-major m x k, B col-major k x n); "
               "FLOPs = 2mnk; %d warm-up, %d timed iterations\n",
               o.gemm_warmup, o.gemm_timed);
-  std::printf("#%9s %6s %6s %6s %9s %10s %10s %9s %9s %10s %7s %7s\n", "dtype", "m", "n", "k",
-              "median_ms", "min_ms", "TFLOP/s", "best_TF/s", "max_err", "wrong", "avg_W", "status");
+  std::printf("# call_W: average power over the whole RunGemm call (allocation, fill, check, "
+              "warm-up and timed iterations), not over the timed iterations alone\n");
+  std::printf("# split_k: cuBLASLt's split-K count and, above 1, its reduction scheme\n");
+  std::printf("#%9s %6s %6s %6s %9s %10s %10s %9s %9s %10s %7s %16s %7s\n", "dtype", "m", "n", "k",
+              "median_ms", "min_ms", "TFLOP/s", "best_TF/s", "max_err", "wrong", "call_W",
+              "split_k", "status");
   int failures = 0;
   for (const std::string& spec : Split(o.gemm, ',')) {
     std::vector<std::string> parts = Split(spec, ':');
@@ -173,29 +181,93 @@ int RunGemms(const Options& o, JsonLines& json) {
                               ? 0
                               : *std::min_element(run->iteration_seconds.begin(),
                                                   run->iteration_seconds.end());
-      const double watts = (e0.ok() && e1.ok() && wall > 0) ? (*e1 - *e0) / wall : NAN;
+      // Energy over the whole call: RunGemm does not split out its timed part.
+      const double call_watts = (e0.ok() && e1.ok() && wall > 0) ? (*e1 - *e0) / wall : NAN;
       const bool ok = run->verified && run->wrong_elements == 0;
       if (!ok) ++failures;
-      std::printf(" %9s %6lld %6lld %6lld %9.3f %10.3f %10.1f %9.1f %9.3g %10lld %7.0f %7s\n",
+      // The algorithm RunGemm used (cached, no second lookup), so that a run
+      // shows where split-K rounds partial sums in C's type.
+      absl::StatusOr<tk::CudaGemmAlgorithm> algo = tk::DescribeCudaGemmAlgorithm(b, p);
+      if (!algo.ok()) {
+        std::fprintf(stderr, "gemm %s: %s\n", spec.c_str(), algo.status().ToString().c_str());
+      }
+      const int split_k = algo.ok() ? algo->split_k : -1;
+      const std::string scheme = algo.ok() ? algo->reduction_scheme : "unknown";
+      const std::string split_cell =
+          split_k == 1 ? "1" : absl::StrCat(split_k, "/", scheme);
+      std::printf(" %9s %6lld %6lld %6lld %9.3f %10.3f %10.1f %9.1f %9.3g %10lld %7.0f %16s %7s\n",
                   dname.c_str(), (long long)p.m, (long long)p.n, (long long)p.k, med * 1e3,
                   best * 1e3, flops / med / 1e12, flops / best / 1e12, run->max_error,
-                  (long long)run->wrong_elements, watts, ok ? "OK" : "WRONG");
-      char line[512];
+                  (long long)run->wrong_elements, call_watts, split_cell.c_str(),
+                  ok ? "OK" : "WRONG");
+      char line[768];
       std::snprintf(line, sizeof(line),
                     "{\"schema\":1,\"kind\":\"gemm\",\"device_model\":\"%s\",\"dtype\":\"%s\","
                     "\"m\":%lld,\"n\":%lld,\"k\":%lld,\"seconds_median\":%.9g,\"seconds_min\":%.9g,"
                     "\"tflops\":%.6g,\"tflops_best\":%.6g,\"max_error\":%.6g,\"wrong_elements\":%lld,"
-                    "\"verified\":%s,\"avg_power_watts\":%.6g}",
+                    "\"verified\":%s,\"call_avg_power_watts\":%.6g,\"algo_id\":%d,\"split_k\":%d,"
+                    "\"reduction_scheme\":\"%s\",\"check_widened_for_split_k\":%s}",
                     b.device().model.c_str(), dname.c_str(), (long long)p.m, (long long)p.n,
                     (long long)p.k, med, best, flops / med / 1e12, flops / best / 1e12,
                     run->max_error, (long long)run->wrong_elements, run->verified ? "true" : "false",
-                    std::isnan(watts) ? -1.0 : watts);
+                    std::isnan(call_watts) ? -1.0 : call_watts, algo.ok() ? algo->algo_id : -1,
+                    split_k, scheme.c_str(), algo.ok() && algo->check_widened ? "true" : "false");
       json.Write(line);
       std::fflush(stdout);
     }
   }
   return failures;
 }
+
+// One rank's result of one call: creating its backend, or one size of one
+// collective.
+struct RankResult {
+  bool ok = false;
+  std::string error;   // when !ok
+  double median = 0;   // seconds: this rank's median iteration
+  int64_t wrong = 0;   // output elements this rank found wrong
+};
+
+// Where the ranks' threads meet after every call, so that they stay in step:
+// a rank that stopped alone would leave the others waiting out a timeout in
+// their next collective. The last to arrive sees every rank's result (the
+// row shows the slowest rank's median, as cli/output.cc reports) before any
+// rank goes on.
+class Lockstep {
+ public:
+  using Complete = std::function<void(const std::vector<RankResult>&)>;
+  explicit Lockstep(int ranks) : results_(static_cast<size_t>(ranks)) {}
+
+  // Records `mine` as `rank`'s result of this round and waits for every
+  // rank's; the last to arrive runs `complete` on all of them, under the
+  // lock (so output is not interleaved). Returns whether every rank's call
+  // succeeded; when not, all ranks stop together.
+  bool Arrive(int rank, RankResult mine, const Complete& complete) {
+    std::unique_lock<std::mutex> lock(mu_);
+    results_[static_cast<size_t>(rank)] = std::move(mine);
+    if (++arrived_ == results_.size()) {
+      complete(results_);
+      all_ok_ = std::all_of(results_.begin(), results_.end(),
+                            [](const RankResult& r) { return r.ok; });
+      arrived_ = 0;
+      ++round_;
+      cv_.notify_all();
+      return all_ok_;
+    }
+    // all_ok_ stays until the next round completes, which needs this rank.
+    const uint64_t round = round_;
+    cv_.wait(lock, [&] { return round_ != round; });
+    return all_ok_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<RankResult> results_;
+  size_t arrived_ = 0;
+  uint64_t round_ = 0;
+  bool all_ok_ = true;
+};
 
 int RunCollectives(const Options& o, JsonLines& json) {
   std::vector<tk::CollectiveOp> ops;
@@ -219,9 +291,96 @@ int RunCollectives(const Options& o, JsonLines& json) {
     return 1;
   }
   const int64_t esize = tk::DTypeBytes(dtype);
+  // Like nccl-tests: each size's count rounded down to a multiple of the world.
+  std::vector<int64_t> counts;
+  for (int64_t bytes = o.min_bytes; bytes > 0 && bytes <= o.max_bytes; bytes *= 2) {
+    int64_t count = bytes / esize;
+    count -= count % world;
+    if (count > 0) counts.push_back(count);
+  }
   std::unique_ptr<tk::Store> store = tk::NewInMemoryStore();
-  std::mutex mu;  // guards failures and printing
+  Lockstep lockstep(world);
+  // Touched only by Lockstep's `complete`, which runs under its lock.
   int failures = 0;
+  double busbw_sum = 0;
+  int rows = 0;
+  bool op_ok = true;
+
+  // Prints the errors of the ranks whose call failed; true when none did.
+  auto report = [&](const std::vector<RankResult>& all, const char* doing) {
+    bool all_ok = true;
+    for (size_t q = 0; q < all.size(); ++q) {
+      if (all[q].ok) continue;
+      std::fprintf(stderr, "rank %zu, %s: %s\n", q, doing, all[q].error.c_str());
+      all_ok = false;
+    }
+    if (!all_ok) ++failures;
+    return all_ok;
+  };
+  // One row: the slowest rank's median and every rank's wrong elements.
+  auto print_row = [&](tk::CollectiveOp op, size_t row, int64_t count,
+                       const std::vector<RankResult>& all) {
+    const std::string name(tk::CollectiveOpName(op));
+    if (row == 0) {
+      busbw_sum = 0;
+      rows = 0;
+      op_ok = true;
+      std::printf("\n# %s, %s, %d rank(s), %d warm-up / %d timed iterations, out of place\n",
+                  name.c_str(), o.coll_dtype.c_str(), world, o.coll_warmup, o.coll_timed);
+      std::printf("# busbw = algbw x %.3f: a re-calibration for a flat fabric (nccl-tests)\n",
+                  BusFactor(op, world));
+      std::printf("# time: the slowest rank's median; #wrong: summed over the ranks\n");
+      std::printf("#%12s %12s %6s %10s %10s %10s %8s\n", "size(B)", "count", "type", "time(us)",
+                  "algbw", "busbw", "#wrong");
+      std::printf("#%12s %12s %6s %10s %10s %10s %8s\n", "", "(elements)", "", "median",
+                  "(GB/s)", "(GB/s)", "");
+    }
+    const bool all_ok = report(all, name.c_str());
+    if (all_ok) {
+      double t = 0;
+      int slowest = 0;
+      int64_t wrong = 0;
+      for (size_t q = 0; q < all.size(); ++q) {
+        if (all[q].median > t) {
+          t = all[q].median;
+          slowest = static_cast<int>(q);
+        }
+        wrong += all[q].wrong;
+      }
+      if (wrong != 0) {
+        ++failures;
+        op_ok = false;
+      }
+      const double s_bytes = static_cast<double>(count * esize);
+      const double algbw = t > 0 ? s_bytes / t / 1e9 : 0;
+      const double busbw = algbw * BusFactor(op, world);
+      busbw_sum += busbw;
+      ++rows;
+      std::printf(" %12lld %12lld %6s %10.2f %10.2f %10.2f %8lld\n", (long long)(count * esize),
+                  (long long)count, o.coll_dtype.c_str(), t * 1e6, algbw, busbw, (long long)wrong);
+      char line[512];
+      std::snprintf(line, sizeof(line),
+                    "{\"schema\":1,\"kind\":\"collective\",\"collective\":\"%s\",\"dtype\":\"%s\","
+                    "\"ranks\":%d,\"size_bytes\":%lld,\"count\":%lld,\"seconds_median\":%.9g,"
+                    "\"slowest_rank\":%d,\"algbw_gbps\":%.6g,\"busbw_gbps\":%.6g,"
+                    "\"wrong_elements\":%lld}",
+                    name.c_str(), o.coll_dtype.c_str(), world, (long long)(count * esize),
+                    (long long)count, t, slowest, algbw, busbw, (long long)wrong);
+      json.Write(line);
+    } else {
+      op_ok = false;
+    }
+    if (!all_ok || row + 1 == counts.size()) {
+      std::printf("# Avg bus bandwidth    : %.3f GB/s\n# %s\n", rows ? busbw_sum / rows : 0.0,
+                  op_ok ? "OK" : "FAILED");
+    }
+    if (!all_ok) {
+      std::printf("# stopped: a rank's call failed (its communicator may be aborted), so every "
+                  "rank stops here\n");
+    }
+    std::fflush(stdout);
+  };
+
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r) {
     threads.emplace_back([&, r] {
@@ -233,72 +392,32 @@ int RunCollectives(const Options& o, JsonLines& json) {
       bo.store_prefix = "gpu-sweep";
       bo.timeout = std::chrono::seconds(60);
       absl::StatusOr<std::unique_ptr<tk::Backend>> backend = tk::NewCudaBackend(bo);
-      if (!backend.ok()) {
-        std::lock_guard<std::mutex> l(mu);
-        std::fprintf(stderr, "rank %d: %s\n", r, backend.status().ToString().c_str());
-        ++failures;
+      RankResult created;
+      created.ok = backend.ok();
+      if (!backend.ok()) created.error = backend.status().ToString();
+      if (!lockstep.Arrive(r, std::move(created), [&](const std::vector<RankResult>& all) {
+            report(all, "creating the cuda backend");
+          })) {
         return;
       }
       for (tk::CollectiveOp op : ops) {
-        const std::string name(tk::CollectiveOpName(op));
-        double busbw_sum = 0;
-        int rows = 0;
-        bool op_ok = true;
-        if (r == 0) {
-          std::lock_guard<std::mutex> l(mu);
-          std::printf("\n# %s, %s, %d rank(s), %d warm-up / %d timed iterations, out of place\n",
-                      name.c_str(), o.coll_dtype.c_str(), world, o.coll_warmup, o.coll_timed);
-          std::printf("# busbw = algbw x %.3f: a re-calibration for a flat fabric (nccl-tests)\n",
-                      BusFactor(op, world));
-          std::printf("#%12s %12s %6s %10s %10s %10s %8s\n", "size(B)", "count", "type",
-                      "time(us)", "algbw", "busbw", "#wrong");
-          std::printf("#%12s %12s %6s %10s %10s %10s %8s\n", "", "(elements)", "", "median",
-                      "(GB/s)", "(GB/s)", "");
-        }
-        for (int64_t bytes = o.min_bytes; bytes <= o.max_bytes; bytes *= 2) {
-          // Like nccl-tests: round the count down to a multiple of the world.
-          int64_t count = bytes / esize;
-          count -= count % world;
-          if (count <= 0) continue;
+        for (size_t row = 0; row < counts.size(); ++row) {
           absl::StatusOr<tk::CollectiveRun> run =
-              (*backend)->RunCollective(op, count, dtype, {o.coll_warmup, o.coll_timed});
-          std::lock_guard<std::mutex> l(mu);
-          if (!run.ok()) {
-            std::fprintf(stderr, "rank %d: %s\n", r, run.status().ToString().c_str());
-            ++failures;
-            op_ok = false;
-            break;
+              (*backend)->RunCollective(op, counts[row], dtype, {o.coll_warmup, o.coll_timed});
+          RankResult mine;
+          mine.ok = run.ok();
+          if (run.ok()) {
+            mine.median = Median(run->iteration_seconds);
+            mine.wrong = run->wrong_elements;
+          } else {
+            mine.error = run.status().ToString();
           }
-          if (run->wrong_elements != 0) {
-            ++failures;
-            op_ok = false;
+          if (!lockstep.Arrive(r, std::move(mine), [&](const std::vector<RankResult>& all) {
+                print_row(op, row, counts[row], all);
+              })) {
+            return;  // every rank returns here, together
           }
-          if (r != 0) continue;
-          const double t = Median(run->iteration_seconds);
-          const double s_bytes = static_cast<double>(count * esize);
-          const double algbw = t > 0 ? s_bytes / t / 1e9 : 0;
-          const double busbw = algbw * BusFactor(op, world);
-          busbw_sum += busbw;
-          ++rows;
-          std::printf(" %12lld %12lld %6s %10.2f %10.2f %10.2f %8lld\n", (long long)(count * esize),
-                      (long long)count, o.coll_dtype.c_str(), t * 1e6, algbw, busbw,
-                      (long long)run->wrong_elements);
-          char line[512];
-          std::snprintf(line, sizeof(line),
-                        "{\"schema\":1,\"kind\":\"collective\",\"collective\":\"%s\",\"dtype\":\"%s\","
-                        "\"ranks\":%d,\"size_bytes\":%lld,\"count\":%lld,\"seconds_median\":%.9g,"
-                        "\"algbw_gbps\":%.6g,\"busbw_gbps\":%.6g,\"wrong_elements\":%lld}",
-                        name.c_str(), o.coll_dtype.c_str(), world, (long long)(count * esize),
-                        (long long)count, t, algbw, busbw, (long long)run->wrong_elements);
-          json.Write(line);
-          std::fflush(stdout);
         }
-        if (r == 0) {
-          std::lock_guard<std::mutex> l(mu);
-          std::printf("# Avg bus bandwidth    : %.3f GB/s\n# %s\n", rows ? busbw_sum / rows : 0.0,
-                      op_ok ? "OK" : "FAILED");
-        }
-        if (!op_ok) break;  // the communicator may be aborted: stop this rank
       }
     });
   }

@@ -17,6 +17,13 @@ OUT="${OUT:-$ROOT/out-gpu}"
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
 START=$(date +%s)
+# Load every kernel module at context creation. With lazy loading (CUDA's
+# default since 12.2) a kernel's first launch may need the context to
+# synchronise, which can deadlock against an overlapped NCCL kernel waiting
+# for a peer (CUDA programming guide, Lazy Loading). cuda_step.cc avoids that
+# itself; this is the belt to its braces for multi-GPU overlap, and harmless
+# on one GPU (a slower start only).
+export CUDA_MODULE_LOADING=EAGER
 step() { echo; echo "=== [$(( $(date +%s) - START ))s] $*"; }
 
 # The shapes: square bf16 ceilings and transformer GEMMs (Llama-3 70B MLP

@@ -55,16 +55,17 @@ class CudaBackend final : public Backend {
     absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get();
     if (nvml.ok()) {
       if (absl::StatusOr<std::string> v = (*nvml)->DriverVersion(); v.ok()) device_.driver_version = *v;
-      absl::StatusOr<cuda::NvmlDevice> d = (*nvml)->DeviceByUuid(device_.uuid);
+      absl::StatusOr<cuda::NvmlDevice> d = (*nvml)->DeviceByCudaUuid(device_.uuid);
       if (d.ok()) {
         absl::StatusOr<double> e0 = d->TotalEnergyJoules();
         if (e0.ok()) {
           nvml_device_ = *d;
           energy_at_start_ = *e0;
         } else {
-          energy_status_ = absl::UnimplementedError(
-              absl::StrCat("device ", dev, " (", device_.model, ") does not report energy: ",
-                           e0.status().message()));
+          energy_status_ = absl::UnimplementedError(absl::StrCat(
+              "device ", dev, " (", device_.model, ") does not report energy",
+              d->mig() ? " (a MIG instance: NVML reports energy for whole GPUs only)" : "", ": ",
+              e0.status().message()));
         }
       } else {
         energy_status_ = absl::UnimplementedError(
@@ -146,6 +147,20 @@ class CudaBackend final : public Backend {
     return cuda::RunStepProgram(program, plan, dev);
   }
 
+  // See DescribeCudaGemmAlgorithm.
+  absl::StatusOr<CudaGemmAlgorithm> GemmAlgorithm(const GemmProblem& problem) {
+    TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device_index), "cudaSetDevice(",
+                            options_.device_index, ")");
+    absl::StatusOr<const cuda::PreparedGemm*> gemm = gemm_->Prepare(problem);
+    if (!gemm.ok()) return gemm.status();
+    CudaGemmAlgorithm out;
+    out.algo_id = (*gemm)->algo_id;
+    out.split_k = (*gemm)->split_k;
+    out.reduction_scheme = cuda::ReductionSchemeName((*gemm)->reduction_scheme);
+    out.check_widened = cuda::SplitKRoundsInOutputType(**gemm);
+    return out;
+  }
+
   absl::StatusOr<double> EnergyJoules() override {
     if (!nvml_device_.has_value()) return energy_status_;
     absl::StatusOr<double> now = nvml_device_->TotalEnergyJoules();
@@ -201,15 +216,31 @@ class NvmlPowerSource final : public PowerSource {
 absl::StatusOr<std::unique_ptr<PowerSource>> OpenCudaPowerSource(const PowerSourceOptions& options) {
   absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get();
   if (!nvml.ok()) return nvml.status();
-  absl::StatusOr<cuda::NvmlDevice> device = (*nvml)->DeviceByUuid(options.uuid);
+  absl::StatusOr<cuda::NvmlDevice> device = (*nvml)->DeviceByCudaUuid(options.uuid);
   if (!device.ok()) return device.status();
   // Checked once here, so a GPU that does not report power has no source
   // (and no gauge) rather than an error every sample.
   if (absl::StatusOr<double> watts = device->PowerWatts(); !watts.ok()) {
+    if (device->mig()) {
+      return absl::UnimplementedError(absl::StrCat(
+          "GPU ", options.uuid, " is a MIG instance, whose power NVML does not report (only the "
+          "whole GPU's): ", watts.status().message()));
+    }
     return absl::UnimplementedError(
         absl::StrCat("GPU ", options.uuid, " does not report power: ", watts.status().message()));
   }
   return std::unique_ptr<PowerSource>(new NvmlPowerSource(*device, options.uuid));
+}
+
+absl::StatusOr<CudaGemmAlgorithm> DescribeCudaGemmAlgorithm(Backend& backend,
+                                                            const GemmProblem& problem) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (cuda == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "DescribeCudaGemmAlgorithm needs a backend made by NewCudaBackend, got kind '",
+        std::string(backend.kind()), "'"));
+  }
+  return cuda->GemmAlgorithm(problem);
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> NewCudaBackend(const BackendOptions& options) {

@@ -5,6 +5,7 @@
 #define TOKENMETER_KERNELS_CUDA_CUDA_BACKEND_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,11 +22,30 @@ absl::StatusOr<std::unique_ptr<Backend>> NewCudaBackend(const BackendOptions& op
 absl::StatusOr<std::vector<DeviceDescription>> ListCudaDevices();
 
 // See Backend::OpenPowerSource: NVML's nvmlDeviceGetPowerUsage of the GPU
-// with options.uuid, read once here to check the driver reports it.
-// Unimplemented naming the reason without NVML or when the GPU does not
-// report power; NotFound when NVML does not know the UUID. Needs no CUDA
-// context.
+// with options.uuid ("GPU-…"; under MIG, the instance "MIG-…" with the same
+// bytes), read once here to check the driver reports it. Unimplemented
+// naming the reason without NVML or when the GPU does not report power (a
+// MIG instance does not: the message says MIG); NotFound when NVML knows
+// neither UUID. Needs no CUDA context.
 absl::StatusOr<std::unique_ptr<PowerSource>> OpenCudaPowerSource(const PowerSourceOptions& options);
+
+// cuBLASLt's choice for one GEMM problem on a "cuda" backend, for reports
+// (tokenmeter_gpu_sweep's): the algorithm RunGemm uses, looked up once per
+// shape and dtype and cached.
+struct CudaGemmAlgorithm {
+  int algo_id = 0;               // CUBLASLT_ALGO_CONFIG_ID
+  int split_k = 1;               // CUBLASLT_ALGO_CONFIG_SPLITK_NUM
+  std::string reduction_scheme;  // "none", "inplace", "compute_type", "output_type"
+  // Whether RunGemm's check allows for split-K partial sums rounded to C's
+  // type (split_k > 1 with "inplace" or "output_type").
+  bool check_widened = false;
+};
+
+// InvalidArgument when `backend` was not made by NewCudaBackend (in this
+// binary, not through the plugin); otherwise as RunGemm for a problem it
+// refuses. Not thread-safe: the backend's thread, like RunGemm.
+absl::StatusOr<CudaGemmAlgorithm> DescribeCudaGemmAlgorithm(Backend& backend,
+                                                            const GemmProblem& problem);
 
 }  // namespace tokenmeter::kernels
 

@@ -63,10 +63,16 @@ DTypeRecipe RecipeFor(DType dtype) {
 //     doubled, because tensor cores truncate rather than round inside an MMA.
 //  2. one rounding of the result to the output type: <= u_out·|ref|.
 //  3. fp8 only: reduced-precision accumulation (extra_sum_rel above).
-// So tol = u_out·|ref| + (2·k·2^-24 + extra)·S + 1e-6. For uniform[-1,1)
-// data |ref| ~ √k/3 and S ~ k/4: at k = 8192 bf16 allows ~0.2 + 1 while a
-// wrong element is off by ~30, so the check still bites.
-GemmCheckParams CheckParamsFor(const GemmProblem& p, const DTypeRecipe& r, uint64_t seed) {
+//  4. split-K whose partial sums are kept in the output type (the algorithm
+//     the heuristic chose, SplitKRoundsInOutputType): each of the split_k
+//     partial sums is rounded to it, and so is each step of their reduction:
+//     <= split_k·u_out·S more.
+// So tol = u_out·|ref| + (2·k·2^-24 + extra [+ split_k·u_out])·S + 1e-6. For
+// uniform[-1,1) data |ref| ~ √k/3 and S ~ k/4: at k = 8192 bf16 allows
+// ~0.2 + 1 (+ 8 per split) while a wrong element is off by ~30, so the check
+// still bites.
+GemmCheckParams CheckParamsFor(const PreparedGemm& gemm, const DTypeRecipe& r, uint64_t seed) {
+  const GemmProblem& p = gemm.problem;
   GemmCheckParams c;
   c.m = p.m;
   c.n = p.n;
@@ -75,6 +81,9 @@ GemmCheckParams CheckParamsFor(const GemmProblem& p, const DTypeRecipe& r, uint6
   c.out_type = r.out_elem;
   c.out_rel = r.out_unit_roundoff;
   c.sum_rel = 2.0 * static_cast<double>(p.k) * 0x1p-24 + r.extra_sum_rel;
+  if (SplitKRoundsInOutputType(gemm)) {
+    c.sum_rel += static_cast<double>(gemm.split_k) * r.out_unit_roundoff;
+  }
   c.abs_floor = 1e-6;
   c.max_checked = CublasLtGemm::kMaxCheckedElements;
   c.seed = seed;
@@ -102,6 +111,21 @@ absl::StatusOr<LtLayout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t c
 using Preference = std::unique_ptr<cublasLtMatmulPreferenceOpaque_t, LtDescDeleter>;
 
 }  // namespace
+
+bool SplitKRoundsInOutputType(const PreparedGemm& gemm) {
+  return gemm.split_k > 1 && (gemm.reduction_scheme & (CUBLASLT_REDUCTION_SCHEME_INPLACE |
+                                                       CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE)) != 0;
+}
+
+std::string ReductionSchemeName(uint32_t scheme) {
+  switch (scheme) {
+    case CUBLASLT_REDUCTION_SCHEME_NONE: return "none";
+    case CUBLASLT_REDUCTION_SCHEME_INPLACE: return "inplace";
+    case CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE: return "compute_type";
+    case CUBLASLT_REDUCTION_SCHEME_OUTPUT_TYPE: return "output_type";
+  }
+  return absl::StrCat("0x", absl::Hex(scheme));
+}
 
 GemmOperandSizes GemmOperands(const GemmProblem& problem) {
   const DTypeRecipe r = RecipeFor(problem.dtype);
@@ -215,6 +239,23 @@ absl::StatusOr<const PreparedGemm*> CublasLtGemm::Prepare(const GemmProblem& pro
     return absl::UnimplementedError(absl::StrCat("cuBLASLt has no algorithm for gemm ", shape,
                                                  " (TN layout) on ", device_.model));
   }
+  // The default preference allows every reduction scheme, so split-K may
+  // round partial sums in C's type: the check must know (CheckParamsFor).
+  auto read_config = [&](cublasLtMatmulAlgoConfigAttributes_t attr, auto* value,
+                         const char* name) -> absl::Status {
+    size_t written = 0;
+    TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulAlgoConfigGetAttribute(&p->heuristic.algo, attr, value,
+                                                                   sizeof(*value), &written),
+                              "reading ", name, " of cuBLASLt's algorithm for gemm ", shape);
+    return absl::OkStatus();
+  };
+  for (absl::Status s :
+       {read_config(CUBLASLT_ALGO_CONFIG_ID, &p->algo_id, "CUBLASLT_ALGO_CONFIG_ID"),
+        read_config(CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &p->split_k, "CUBLASLT_ALGO_CONFIG_SPLITK_NUM"),
+        read_config(CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME, &p->reduction_scheme,
+                    "CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME")}) {
+    if (!s.ok()) return s;
+  }
   const PreparedGemm* out = p.get();
   prepared_.emplace(key, std::move(p));
   return out;
@@ -284,7 +325,7 @@ absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const Iter
   TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul for gemm ", shape);
   const uint64_t check_seed = FreshSeed();
   TM_CUDA_RETURN_IF_ERROR(
-      LaunchGemmCheck(a.get(), b.get(), c.get(), CheckParamsFor(problem, r, check_seed),
+      LaunchGemmCheck(a.get(), b.get(), c.get(), CheckParamsFor(**prepared, r, check_seed),
                       static_cast<GemmCheckResult*>(check.get()), stream_),
       "launching the reference check of gemm ", shape);
   GemmCheckResult result{};

@@ -23,6 +23,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -63,7 +64,20 @@ struct PreparedGemm {
   LtMatmulDesc desc;
   LtLayout a_layout, b_layout, c_layout;
   cublasLtMatmulHeuristicResult_t heuristic{};
+  // The heuristic's choice, read back from heuristic.algo: the check's
+  // tolerance depends on how split-K reduces, and reports show it.
+  int32_t algo_id = 0;                                          // CUBLASLT_ALGO_CONFIG_ID
+  int32_t split_k = 1;                                          // CUBLASLT_ALGO_CONFIG_SPLITK_NUM
+  uint32_t reduction_scheme = CUBLASLT_REDUCTION_SCHEME_NONE;  // ..._REDUCTION_SCHEME
 };
+
+// Whether `gemm` splits k and keeps the partial sums in C's type (reduction
+// scheme INPLACE or OUTPUT_TYPE), so that each is rounded to it (cublasLt.h,
+// cublasLtReductionScheme_t); COMPUTE_TYPE keeps them in fp32.
+bool SplitKRoundsInOutputType(const PreparedGemm& gemm);
+
+// "none", "inplace", "compute_type", "output_type", else the bits in hex.
+std::string ReductionSchemeName(uint32_t scheme);
 
 // Not thread-safe: one thread at a time, with the owning device current.
 class CublasLtGemm {

@@ -1,9 +1,7 @@
 #include "kernels/cuda/cuda_step.h"
 
 #include <algorithm>
-#include <deque>
 #include <random>
-#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -12,6 +10,7 @@
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/device_kernels.h"
 #include "kernels/cuda/device_resources.h"
+#include "kernels/cuda/progress.h"
 #include "kernels/step_overlap.h"
 
 namespace tokenmeter::kernels::cuda {
@@ -19,9 +18,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Between polls of an event: short against ops of microseconds, long enough
-// not to starve other ranks' threads on a small host.
-constexpr auto kPollInterval = std::chrono::microseconds(50);
 // y = a·x + y with a small a keeps y bounded over thousands of passes.
 constexpr float kAxpyAlpha = 0x1p-10f;
 
@@ -44,112 +40,6 @@ uint64_t FreshSeed() {
 std::string ListName(const std::vector<int>& members) {
   return absl::StrCat("[", absl::StrJoin(members, ","), "]");
 }
-
-// Events created up front, destroyed on scope exit.
-class EventPool {
- public:
-  EventPool() = default;
-  EventPool(const EventPool&) = delete;
-  EventPool& operator=(const EventPool&) = delete;
-  ~EventPool() {
-    for (cudaEvent_t e : events_) cudaEventDestroy(e);
-  }
-  absl::Status Create(size_t n, unsigned int flags, const char* what) {
-    events_.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      cudaEvent_t e = nullptr;
-      TM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&e, flags), "cudaEventCreate (", what,
-                              ", ", i, " of ", n, ")");
-      events_.push_back(e);
-    }
-    return absl::OkStatus();
-  }
-  cudaEvent_t operator[](size_t i) const { return events_[i]; }
-  size_t size() const { return events_.size(); }
-
- private:
-  std::vector<cudaEvent_t> events_;
-};
-
-// Keeps the host a bounded amount of work ahead of the device, and makes
-// every wait a bounded poll (see cuda_step.h).
-class Progress {
- public:
-  Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> comms, std::string who)
-      : timeout_(timeout), comms_(std::move(comms)), who_(std::move(who)) {}
-
-  // Waits until `launches` more fit in flight (or nothing is in flight).
-  absl::Status Admit(int64_t launches) {
-    while (!queue_.empty() && (in_flight_ + launches > kMaxLaunchesInFlight ||
-                               queue_.size() >= static_cast<size_t>(kMaxOpsInFlight))) {
-      if (absl::Status s = WaitFront(); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-
-  // `fence` was recorded after work of `launches` launches described by
-  // `what` (which must outlive this object).
-  void Push(cudaEvent_t fence, int64_t launches, const std::string* what) {
-    if (queue_.empty()) last_progress_ = Clock::now();
-    queue_.push_back({fence, launches, what});
-    in_flight_ += launches;
-  }
-
-  // Waits for everything pushed.
-  absl::Status Drain() {
-    while (!queue_.empty()) {
-      if (absl::Status s = WaitFront(); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-
-  // Aborts every communicator of the step (so that NCCL's kernels stop and
-  // the stream drains) and returns `status`.
-  absl::Status AbortAll(absl::Status status) {
-    for (NcclComm* c : comms_) c->Abort(status).IgnoreError();
-    return status;
-  }
-
- private:
-  struct Entry {
-    cudaEvent_t fence;
-    int64_t launches;
-    const std::string* what;
-  };
-
-  absl::Status WaitFront() {
-    const Entry& e = queue_.front();
-    while (true) {
-      const cudaError_t q = cudaEventQuery(e.fence);
-      if (q == cudaSuccess) break;
-      if (q != cudaErrorNotReady) {
-        return AbortAll(CudaStatus(q, absl::StrCat(*e.what, " (", who_, ")")));
-      }
-      for (NcclComm* c : comms_) {
-        if (absl::Status s = c->CheckAsyncError(absl::StrCat(*e.what, " (", who_, ")")); !s.ok()) {
-          return AbortAll(s);
-        }
-      }
-      if (Clock::now() - last_progress_ >= timeout_) {
-        return AbortAll(absl::DeadlineExceededError(absl::StrCat(
-            *e.what, " (", who_, ") did not complete within ", timeout_.count(),
-            " ms of the previous op (a peer lost or stuck?); communicators aborted")));
-      }
-      std::this_thread::sleep_for(kPollInterval);
-    }
-    in_flight_ -= e.launches;
-    queue_.pop_front();
-    last_progress_ = Clock::now();
-    return absl::OkStatus();
-  }
-
-  std::chrono::milliseconds timeout_;
-  std::vector<NcclComm*> comms_;
-  std::string who_;
-  std::deque<Entry> queue_;
-  int64_t in_flight_ = 0;
-  Clock::time_point last_progress_ = Clock::now();
-};
 
 // One op, resolved before the first iteration.
 struct OpPlan {
@@ -485,6 +375,7 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
   };
   std::vector<size_t> waits_in(timed, 0);  // wait slots used, per timed iteration
 
+  const std::string end_what = "the end of a timed iteration of the training step";
   Progress progress(dev.timeout, used, who);
   bool collectives_enqueued = false;
   auto* wrong_counters = static_cast<unsigned long long*>(wrong.get());
@@ -574,7 +465,9 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
     }
     for (size_t j = 0; j < n_ops; ++j) {
       const OpPlan& p = ops[j];
-      const int64_t launches = p.launches + (check ? 3 : 0);
+      // The check adds the fill, poison and check launches; in the check
+      // iteration an overlapped op is joined at once (below): two more.
+      const int64_t launches = p.launches + (check ? 3 : 0) + (check && p.async ? 2 : 0);
       if (absl::Status s = progress.Admit(launches); !s.ok()) return s;
       if (p.waits) {
         if (absl::Status s = join(); !s.ok()) return s;
@@ -595,11 +488,26 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
       cudaEvent_t done = t >= 0 ? stop_event(t, j) : fence();
       TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(done, stream), "cudaEventRecord (", who, ")");
       progress.Push(done, launches, &p.label);
+      // The check iteration launches every kernel for the first time. Under
+      // CUDA's lazy module loading (the default since 12.2) a first launch
+      // may load a module, which can need the context to synchronise, and so
+      // wait for an overlapped NCCL kernel that is spinning for a peer
+      // (CUDA programming guide, Lazy Loading, possible hazards; NCCL guide,
+      // using multiple communicators concurrently). So in that iteration the
+      // main stream waits for each overlapped op at once: nothing overlaps
+      // while kernels load. Its timing is not used.
+      if (check && p.async) {
+        if (absl::Status s = join(); !s.ok()) return s;
+      }
     }
     if (absl::Status s = join(); !s.ok()) return s;
     if (t >= 0) {
       TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(end_mark(t), dev.stream),
                               "cudaEventRecord (", who, ")");
+      // The timings are read after Drain: the end mark is the main stream's
+      // last event, after its wait for the communication stream, so waiting
+      // for it covers the final join's marks as well as the ops' events.
+      progress.Push(end_mark(t), 1, &end_what);
     }
     return absl::OkStatus();
   };

@@ -20,7 +20,9 @@
 //     is poisoned, after it a device kernel compares every output element with
 //     the formula (group rank and size, so a wrong group is caught). A wrong
 //     element is Internal, naming the op. With plan.warmup == 0 one untimed
-//     iteration still runs for this check.
+//     iteration still runs for this check. It runs without overlap (the main
+//     stream waits for each overlapped collective at once), because it is
+//     where kernels are first loaded (see cuda_step.cc).
 //  6. The rest of the warm-up, then plan.timed iterations, each op between its
 //     own pre-created event pair.
 //
@@ -68,6 +70,7 @@
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_gemm.h"
 #include "kernels/cuda/nccl_comm.h"
+#include "kernels/cuda/progress.h"
 #include "kernels/step.h"
 
 namespace tokenmeter::kernels::cuda {
@@ -128,11 +131,9 @@ struct StepDevice {
   std::function<absl::StatusOr<double>()> energy;
 };
 
-// At most this much work is queued ahead of the device (see above): well
-// under the CUDA launch queue's depth, and far more than it takes to keep
-// the device busy.
-inline constexpr int64_t kMaxLaunchesInFlight = 512;
-inline constexpr int kMaxOpsInFlight = 128;
+// kMaxLaunchesInFlight and kMaxOpsInFlight (progress.h) bound the work queued
+// ahead of the device (see above).
+
 // Device memory left free beyond the step's buffers.
 inline constexpr int64_t kStepHeadroomBytes = int64_t{256} << 20;
 

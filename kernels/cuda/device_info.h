@@ -20,6 +20,8 @@ absl::StatusOr<int> CudaDeviceCount();
 absl::StatusOr<DeviceDescription> DescribeCudaDevice(int index);
 
 // nvidia-smi's spelling of a device UUID: "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
+// Always "GPU-": under MIG the CUDA device is an instance, which nvidia-smi
+// and NVML call "MIG-" with the same hex (Nvml::DeviceByCudaUuid tries both).
 std::string FormatCudaUuid(const cudaUUID_t& uuid);
 
 }  // namespace tokenmeter::kernels::cuda

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstring>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/device_kernels.h"
 #include "kernels/cuda/device_resources.h"
+#include "kernels/cuda/progress.h"
 
 namespace tokenmeter::kernels::cuda {
 namespace {
@@ -46,6 +48,33 @@ CollKind KindFor(CollectiveOp op) {
   }
   return CollKind::kAllReduce;
 }
+
+// Device work items per iteration of Run, for Progress: the collective's
+// kernel and the events around it.
+constexpr int64_t kLaunchesPerIteration = 3;
+
+// Aborts a communicator on scope exit unless disarmed: for error returns
+// after collectives were enqueued (see NcclComm::Run). Abort keeps the first
+// reason, so an error that aborted already is the one later calls report.
+class AbortOnErrorReturn {
+ public:
+  AbortOnErrorReturn(NcclComm* comm, std::string what) : comm_(comm), what_(std::move(what)) {}
+  AbortOnErrorReturn(const AbortOnErrorReturn&) = delete;
+  AbortOnErrorReturn& operator=(const AbortOnErrorReturn&) = delete;
+  ~AbortOnErrorReturn() {
+    if (!armed_) return;
+    comm_->Abort(absl::InternalError(absl::StrCat(
+                     what_, " failed after collectives were enqueued (see the error returned then)")))
+        .IgnoreError();
+  }
+  void Arm() { armed_ = true; }
+  void Disarm() { armed_ = false; }
+
+ private:
+  NcclComm* comm_;
+  std::string what_;
+  bool armed_ = false;
+};
 
 // Largest integer up to which every integer is exact in the dtype: sums of
 // the reducing ops' inputs must stay below it.
@@ -176,34 +205,6 @@ absl::Status NcclComm::WaitComm(Clock::time_point deadline, const std::string& w
   }
 }
 
-absl::Status NcclComm::WaitStream(Clock::time_point deadline, const std::string& what) {
-  cudaEvent_t done = nullptr;
-  TM_CUDA_RETURN_IF_ERROR(cudaEventCreateWithFlags(&done, cudaEventDisableTiming),
-                          "cudaEventCreate for ", what);
-  struct EventOwner {
-    cudaEvent_t e;
-    ~EventOwner() { cudaEventDestroy(e); }
-  } owner{done};
-  TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(done, stream_), "cudaEventRecord for ", what);
-  while (true) {
-    cudaError_t q = cudaEventQuery(done);
-    if (q == cudaSuccess) return absl::OkStatus();
-    if (q != cudaErrorNotReady) return Abort(CudaStatus(q, what));
-    ncclResult_t state = ncclSuccess;
-    ncclResult_t r = ncclCommGetAsyncError(comm_, &state);
-    if (r != ncclSuccess) return Abort(NcclStatus(r, absl::StrCat("ncclCommGetAsyncError during ", what)));
-    if (state != ncclSuccess && state != ncclInProgress) {
-      return Abort(NcclStatus(state, absl::StrCat(what, " (a peer failed?)")));
-    }
-    if (Clock::now() >= deadline) {
-      return Abort(absl::DeadlineExceededError(absl::StrCat(
-          what, " did not complete within ", timeout_.count(),
-          " ms (a peer lost or stuck?); communicator aborted")));
-    }
-    std::this_thread::sleep_for(kPollInterval);
-  }
-}
-
 absl::StatusOr<NcclComm::Counts> NcclComm::CountsFor(CollectiveOp op, int64_t count, DType dtype,
                                                      int nranks) {
   if (count <= 0) {
@@ -310,9 +311,11 @@ absl::Status NcclComm::Enqueue(CollectiveOp op, int64_t count, DType dtype, cons
 absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DType dtype,
                                             const IterationPlan& plan) {
   const int64_t esize = DTypeBytes(dtype);
-  const std::string what = absl::StrCat(std::string(CollectiveOpName(op)), " of ", count, " ", std::string(DTypeName(dtype)),
-                                        " elements (", count * esize, " bytes) on rank ", rank_,
-                                        " of ", world_size_);
+  const std::string op_name = absl::StrCat(std::string(CollectiveOpName(op)), " of ", count, " ",
+                                           std::string(DTypeName(dtype)), " elements (",
+                                           count * esize, " bytes)");
+  const std::string rank_name = absl::StrCat("rank ", rank_, " of ", world_size_);
+  const std::string what = absl::StrCat(op_name, " on ", rank_name);
   if (aborted_) {
     return absl::FailedPreconditionError(absl::StrCat(
         what, ": the communicator was aborted earlier (", abort_reason_, "); create a new backend"));
@@ -352,38 +355,81 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out.get(), 0xFF, out_bytes, stream_),
                           "clearing the output of ", what);
 
-  auto enqueue = [&](Clock::time_point deadline, const char* phase) -> absl::Status {
-    return Enqueue(op, count, dtype, in.get(), out.get(), deadline,
-                   absl::StrCat(what, " (", phase, ")"));
-  };
-
-  // Warm-up, bounded by the timeout.
-  Clock::time_point deadline = Clock::now() + timeout_;
-  for (int i = 0; i < plan.warmup; ++i) {
-    if (absl::Status s = enqueue(deadline, "warm-up"); !s.ok()) return s;
-  }
-  if (absl::Status s = WaitStream(deadline, absl::StrCat(what, " (warm-up)")); !s.ok()) return s;
-
-  // Timed iterations, each between its own event pair; bounded by the timeout.
+  // Events first, so that none is created once collectives are queued.
   IterationTimer timer;
   if (absl::Status s = timer.Create(plan.timed); !s.ok()) return s;
-  deadline = Clock::now() + timeout_;
+  // Ends of untimed iterations, used in turn: Progress keeps fewer than
+  // kMaxOpsInFlight + 2 in flight, so a fence is reused only once waited for.
+  EventPool fences;
+  const size_t untimed = static_cast<size_t>(std::max(plan.warmup, 1));
+  if (absl::Status s = fences.Create(std::min<size_t>(kMaxOpsInFlight + 2, untimed),
+                                     cudaEventDisableTiming,
+                                     absl::StrCat("fences of ", what).c_str());
+      !s.ok()) {
+    return s;
+  }
+  size_t next_fence = 0;
+
+  // From the first enqueue on, any error return aborts the communicator: the
+  // buffers' destructors call cudaFree, which waits for the device, and so
+  // for an NCCL kernel whose peer may be gone. Declared after the buffers,
+  // so it runs before their destructors.
+  AbortOnErrorReturn abort_guard(this, what);
+
+  // Each iteration's end is waited for in turn, so the timeout bounds the
+  // time since the last one finished (since the host queued work, when none
+  // was in flight), not a whole loop: a long healthy run is not cut short,
+  // and a lost peer is still caught within the timeout.
+  Progress progress(timeout_, {this}, rank_name);
+  struct Phase {
+    std::string label;  // for Progress, which adds the rank
+    std::string what;   // for Enqueue
+  };
+  auto phase = [&](const char* name) -> Phase {
+    const std::string label = absl::StrCat(op_name, " (", name, ")");
+    return {label, absl::StrCat(label, " on ", rank_name)};
+  };
+  const Phase warmup = phase("warm-up"), timed = phase("timed"), check_run = phase("check run");
+  // Enqueues one iteration; `t` >= 0 is timed iteration t (its event pair),
+  // -1 an untimed one (a fence).
+  auto iteration = [&](const Phase& ph, int t) -> absl::Status {
+    // Host waits happen here, before the start event, so they are not timed.
+    if (absl::Status s = progress.Admit(kLaunchesPerIteration); !s.ok()) return s;
+    cudaEvent_t done = fences[next_fence++ % fences.size()];
+    if (t >= 0) {
+      TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.start(t), stream_), "cudaEventRecord for ",
+                              ph.what);
+      done = timer.stop(t);
+    }
+    if (absl::Status s = Enqueue(op, count, dtype, in.get(), out.get(), Clock::now() + timeout_,
+                                 ph.what);
+        !s.ok()) {
+      return s;  // Enqueue aborted the communicator
+    }
+    abort_guard.Arm();
+    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(done, stream_), "cudaEventRecord for ", ph.what);
+    progress.Push(done, kLaunchesPerIteration, &ph.label);
+    return absl::OkStatus();
+  };
+
+  for (int i = 0; i < plan.warmup; ++i) {
+    if (absl::Status s = iteration(warmup, -1); !s.ok()) return s;
+  }
   for (int i = 0; i < plan.timed; ++i) {
-    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.start(i), stream_), "cudaEventRecord for ", what);
-    if (absl::Status s = enqueue(deadline, "timed"); !s.ok()) return s;
-    TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.stop(i), stream_), "cudaEventRecord for ", what);
+    if (absl::Status s = iteration(timed, i); !s.ok()) return s;
   }
   // With no iterations at all, run once so that there is an output to check.
   if (plan.warmup == 0 && plan.timed == 0) {
-    if (absl::Status s = enqueue(deadline, "check run"); !s.ok()) return s;
+    if (absl::Status s = iteration(check_run, -1); !s.ok()) return s;
   }
-  if (absl::Status s = WaitStream(deadline, absl::StrCat(what, " (timed)")); !s.ok()) return s;
+  if (absl::Status s = progress.Drain(); !s.ok()) return s;
 
   CollectiveRun run;
   if (absl::Status s = timer.Read(&run.iteration_seconds); !s.ok()) return s;
 
   // Check every output element (on the device: outputs can be gigabytes).
-  // Reduce's result exists only on the root.
+  // Reduce's result exists only on the root. The stream is drained, so the
+  // synchronisation below waits for the check alone.
   const int64_t checked = (op == CollectiveOp::kReduce && rank_ != 0) ? 0 : out_count;
   TM_CUDA_RETURN_IF_ERROR(
       LaunchCollectiveCheck(out.get(), checked, pattern,
@@ -396,6 +442,7 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   TM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), "checking the output of ", what);
   run.checked_elements = checked;
   run.wrong_elements = static_cast<int64_t>(wrong_host);
+  abort_guard.Disarm();
   return run;
 }
 

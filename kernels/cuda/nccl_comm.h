@@ -6,13 +6,17 @@
 // with options.timeout. World size 1 needs no store.
 //
 // Never hang: the communicator is created non-blocking (config.blocking = 0)
-// so that every wait is a poll this class bounds itself. Initialisation, the
-// warm-up loop and the timed loop are each bounded by options.timeout: while
+// so that every wait is a poll this class bounds itself. Initialisation is
+// bounded by options.timeout; so is each enqueue, and in Run each iteration's
+// wait, measured from the last progress (the previous iteration finished), so
+// that a long run on a slow fabric is not cut short (progress.h). While
 // waiting it polls the stream and ncclCommGetAsyncError; on a deadline or an
 // asynchronous error it calls ncclCommAbort (which stops NCCL's kernels) and
 // returns DeadlineExceeded (or the error) naming the op, the size and the
-// rank. An aborted communicator stays unusable: later calls fail with
-// FailedPrecondition, and the job must create a new backend.
+// rank. Run aborts the communicator on any error after its first enqueue, so
+// that freeing its buffers cannot wait behind a stuck collective. An aborted
+// communicator stays unusable: later calls fail with FailedPrecondition, and
+// the job must create a new backend.
 #ifndef TOKENMETER_KERNELS_CUDA_NCCL_COMM_H_
 #define TOKENMETER_KERNELS_CUDA_NCCL_COMM_H_
 
@@ -112,9 +116,6 @@ class NcclComm {
   // Polls until the communicator is no longer ncclInProgress (after a
   // non-blocking call), aborting it at `deadline`.
   absl::Status WaitComm(std::chrono::steady_clock::time_point deadline, const std::string& what);
-  // Polls until everything enqueued on the stream so far has finished,
-  // watching NCCL's asynchronous errors; aborts at `deadline`.
-  absl::Status WaitStream(std::chrono::steady_clock::time_point deadline, const std::string& what);
 
   int rank_;
   int world_size_;

@@ -79,7 +79,18 @@ absl::StatusOr<NvmlDevice> Nvml::DeviceByUuid(const std::string& uuid) const {
   if (nvmlReturn_t r = g_api.by_uuid(uuid.c_str(), &handle); r != kNvmlSuccess) {
     return absl::NotFoundError(absl::StrCat("nvmlDeviceGetHandleByUUID(", uuid, "): ", ErrorText(r)));
   }
-  return NvmlDevice(handle);
+  return NvmlDevice(handle, uuid.rfind("MIG-", 0) == 0);
+}
+
+absl::StatusOr<NvmlDevice> Nvml::DeviceByCudaUuid(const std::string& uuid) const {
+  absl::StatusOr<NvmlDevice> gpu = DeviceByUuid(uuid);
+  if (gpu.ok() || uuid.rfind("GPU-", 0) != 0) return gpu;
+  const std::string mig_uuid = absl::StrCat("MIG-", uuid.substr(4));
+  absl::StatusOr<NvmlDevice> mig = DeviceByUuid(mig_uuid);
+  if (mig.ok()) return mig;
+  return absl::NotFoundError(absl::StrCat("NVML knows neither ", uuid, " (",
+                                          gpu.status().message(), ") nor the MIG instance ",
+                                          mig_uuid, " (", mig.status().message(), ")"));
 }
 
 absl::StatusOr<std::string> Nvml::DriverVersion() const {

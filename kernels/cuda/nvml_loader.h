@@ -18,11 +18,15 @@ class NvmlDevice {
   absl::StatusOr<double> TotalEnergyJoules() const;
   // Current board power draw in watts (nvmlDeviceGetPowerUsage, in mW).
   absl::StatusOr<double> PowerWatts() const;
+  // Whether this is a MIG instance (found as "MIG-…"): NVML reports power
+  // and energy for whole GPUs, not for MIG instances.
+  bool mig() const { return mig_; }
 
  private:
   friend class Nvml;
-  explicit NvmlDevice(void* handle) : handle_(handle) {}
+  NvmlDevice(void* handle, bool mig) : handle_(handle), mig_(mig) {}
   void* handle_;  // nvmlDevice_t
+  bool mig_;
 };
 
 // The process-wide NVML: dlopen("libnvidia-ml.so.1") and nvmlInit_v2 happen
@@ -36,6 +40,11 @@ class Nvml {
   // The device with nvidia-smi's UUID ("GPU-…"): robust to
   // CUDA_VISIBLE_DEVICES reordering, unlike an index. NotFound if unknown.
   absl::StatusOr<NvmlDevice> DeviceByUuid(const std::string& uuid) const;
+
+  // The device of a CUDA UUID as FormatCudaUuid spells it ("GPU-…"). Under
+  // MIG the CUDA device is a MIG instance, which NVML knows as "MIG-…" with
+  // the same bytes: tried when "GPU-…" is unknown. NotFound naming both.
+  absl::StatusOr<NvmlDevice> DeviceByCudaUuid(const std::string& uuid) const;
 
   // The driver version, as nvidia-smi prints it ("570.124.06").
   absl::StatusOr<std::string> DriverVersion() const;

@@ -72,6 +72,13 @@ TEST(CudaPowerSourceTest, ReadsThePowerOfEveryGpuByUuid) {
     o.device_index = static_cast<int>(i);
     o.uuid = devices[i].uuid;
     absl::StatusOr<std::unique_ptr<PowerSource>> source = OpenCudaPowerSource(o);
+    // Under MIG the CUDA device is an instance (NVML's "MIG-…"), and NVML
+    // reports power for whole GPUs only: no source, by design.
+    if (!source.ok() && absl::IsUnimplemented(source.status()) &&
+        source.status().message().find("MIG") != std::string::npos) {
+      GTEST_SKIP() << devices[i].uuid << " is a MIG instance, which has no power reading of its "
+                   << "own: " << source.status();
+    }
     if (!source.ok() && absl::IsUnimplemented(source.status())) {
       GTEST_SKIP() << "this host's driver reports no power: " << source.status();
     }
