@@ -16,6 +16,9 @@
 # of the A/A control.
 #
 # usage: bash bench/cpu_overhead.sh [BUILD_DIR] [ROUNDS] [GEMM_ITERATIONS]
+# GEMM iterations are per shape, ~1.5 s of timed calls each (a 16 ms 1024^3
+# call needs 100 to steady its median, a 130 ms 2048^3 one 15);
+# GEMM_ITERATIONS, when given, replaces them all (for a quick try).
 # All-reduce warm-up and iterations scale with size. A fresh pair of Gloo
 # processes runs its first ~150 ms slower (TCP buffers and the scheduler
 # settling; both sides alike), so 1 MiB warms up for 200 calls before its 300
@@ -26,23 +29,28 @@
 set -euo pipefail
 build=${1:-build}
 rounds=${2:-10}
-iterations=${3:-15}
+iterations=${3:-}
 warmup=3
 tm="$build/cli/tokenmeter"
 threads=$(nproc)
 work=$(mktemp -d /tmp/tokenmeter-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-# The same shapes and sizes on both sides: tokenmeter runs them from a spec.
-shapes="1024 1024 1024 2048 2048 2048 2048 4096 1024 2048 1024 4096"
+# The same shapes and sizes on both sides: tokenmeter runs them from specs.
+# GEMM shapes and timed iterations: "MxNxK:iterations"
+gemm_runs="1024x1024x1024:100 2048x2048x2048:15 2048x4096x1024:15 2048x1024x4096:15"
+if [[ -n "$iterations" ]]; then gemm_runs=$(for r in $gemm_runs; do echo -n "${r%%:*}:$iterations "; done); fi
 # all-reduce sizes, warm-up and timed iterations: "bytes:warmup:iterations"
 ar_runs="1048576:200:300 4194304:50:100 16777216:10:40 67108864:5:20"
-python3 - "$work" "$shapes" "$ar_runs" <<'PY'
+python3 - "$work" "$gemm_runs" "$ar_runs" <<'PY'
 import json, sys
-work, shapes = sys.argv[1], [int(x) for x in sys.argv[2].split()]
-gemm = {"name": "bench-gemm", "version": 1, "gemm": {"dtypes": ["DTYPE_FP32"], "shapes": [
-    {"name": f"{m}x{n}x{k}", "m": m, "n": n, "k": k} for m, n, k in zip(shapes[0::3], shapes[1::3], shapes[2::3])]}}
-json.dump(gemm, open(f"{work}/gemm.json", "w"))
+work = sys.argv[1]
+for run in sys.argv[2].split():
+    shape = run.split(":")[0]
+    m, n, k = (int(x) for x in shape.split("x"))
+    gemm = {"name": f"bench-gemm-{shape}", "version": 1,
+            "gemm": {"dtypes": ["DTYPE_FP32"], "shapes": [{"name": shape, "m": m, "n": n, "k": k}]}}
+    json.dump(gemm, open(f"{work}/gemm_{shape}.json", "w"))
 for run in sys.argv[3].split():
     size = int(run.split(":")[0])
     ar = {"name": f"bench-all-reduce-{size}", "version": 1, "collective": {"ops": ["ALL_REDUCE"], "min_bytes": size,
@@ -52,11 +60,11 @@ PY
 
 # Each run appends "ROUND POSITION SIDE KEY... VALUE" (POSITION 1-3 in the
 # round's sandwich, SIDE bare or tm) to gemm.txt or ar.txt.
-bare_gemm() {  # ROUND POSITION
-  "$build/bench/bare_gemm" "$threads" "$warmup" "$iterations" $shapes | sed "s/^/$1 $2 bare /" >> "$work/gemm.txt"
+bare_gemm() {  # ROUND POSITION SHAPE ITERATIONS
+  "$build/bench/bare_gemm" "$threads" "$warmup" "$4" ${3//x/ } | sed "s/^/$1 $2 bare /" >> "$work/gemm.txt"
 }
-tm_gemm() {  # ROUND POSITION
-  "$tm" run --local --workers 1 --spec "$work/gemm.json" --warmup "$warmup" --iterations "$iterations" --json \
+tm_gemm() {  # ROUND POSITION SHAPE ITERATIONS
+  "$tm" run --local --workers 1 --spec "$work/gemm_$3.json" --warmup "$warmup" --iterations "$4" --json \
     2>"$work/tm.err" | python3 -c 'import sys, json
 for l in sys.stdin:
     r = json.loads(l)
@@ -82,8 +90,13 @@ for l in sys.stdin:
 for round in $(seq "$rounds"); do
   # Odd rounds bare | tokenmeter | bare, even rounds tokenmeter | bare | tokenmeter.
   if (( round % 2 )); then outer=bare inner=tm; else outer=tm inner=bare; fi
-  echo "round $round/$rounds: GEMM $outer | $inner | $outer" >&2
-  "${outer}_gemm" "$round" 1; "${inner}_gemm" "$round" 2; "${outer}_gemm" "$round" 3
+  for run in $gemm_runs; do
+    shape=${run%%:*} n=${run##*:}
+    echo "round $round/$rounds: GEMM $shape x $n: $outer | $inner | $outer" >&2
+    "${outer}_gemm" "$round" 1 "$shape" "$n"
+    "${inner}_gemm" "$round" 2 "$shape" "$n"
+    "${outer}_gemm" "$round" 3 "$shape" "$n"
+  done
   for run in $ar_runs; do
     IFS=: read -r bytes ar_warmup n <<< "$run"
     echo "round $round/$rounds: all-reduce $bytes B, $ar_warmup + $n calls: $outer | $inner | $outer" >&2
@@ -93,10 +106,11 @@ for round in $(seq "$rounds"); do
   done
 done
 
-python3 - "$work" "$rounds" "$iterations" "$ar_runs" "$threads" <<'PY'
+python3 - "$work" "$rounds" "$gemm_runs" "$ar_runs" "$threads" <<'PY'
 import collections, math, statistics, sys
 work, rounds, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[5])
-gemm_iterations, ar_iterations = f"{sys.argv[3]}", "200 + 300 (1 MiB) to 5 + 20 (64 MiB)"
+gemm_iterations = ", ".join(r.replace(":", ": ") for r in sys.argv[3].split())
+ar_iterations = "200 + 300 (1 MiB) to 5 + 20 (64 MiB)"
 
 def load(path, key_cols):
     # {key: {round: {position: (side, value)}}}, value = throughput (TFLOP/s or GB/s)
@@ -110,7 +124,8 @@ def load(path, key_cols):
 
 def analyse(title, unit, data, key_fmt, key_head, goal, iterations):
     print(f"# {title}")
-    print(f"# {rounds} rounds of three runs (bare | tm | bare, then tm | bare | tm), {iterations} timed iterations each, median per run")
+    print(f"# {rounds} rounds of three runs (bare | tm | bare, then tm | bare | tm), median per run;"
+          f" timed iterations per run: {iterations}")
     print(f"# {key_head} {'bare ' + unit:>12} {'tokenmeter':>11} {'ratio':>7} {'ratio range':>15} {'A/A range':>15}")
     worst, pooled, pooled_control = None, [], []
     for key, per_round in data.items():
