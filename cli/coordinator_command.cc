@@ -23,6 +23,7 @@ int CoordinatorCommand(const Args& args) {
   flags.Value("catalogue", "FILE", "device catalogue overrides (JSON): peaks and prices for train-step figures");
   flags.Value("port-file", "FILE", "write the bound gRPC port here once serving (for scripts and tests)");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
+  IgnoreBrokenPipes();  // a peer that dies mid-send must fail the send, not this process
 
   if (flags.Has("token-file")) {
     return Fail("coordinator", absl::UnimplementedError("--token-file is not supported yet; use --tls-ca for mutual TLS"),

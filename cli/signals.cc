@@ -23,6 +23,8 @@ void OnSignal(int sig) {
 
 }  // namespace
 
+void IgnoreBrokenPipes() { signal(SIGPIPE, SIG_IGN); }
+
 void HandleShutdownSignals(std::function<void(int signal)> on_signal) {
   if (pipe(wake_pipe) != 0) return;
   struct sigaction action = {};

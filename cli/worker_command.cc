@@ -21,6 +21,7 @@ int WorkerCommand(const Args& args) {
   DeclareSysfsRootFlag(flags);
   DeclareClientTlsFlags(flags);
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
+  IgnoreBrokenPipes();  // a peer that dies mid-send must fail the send, not this process
 
   worker::WorkerOptions options;
   auto address = flags.Require("coordinator");

@@ -80,6 +80,30 @@ TEST(Shutdown, CoordinatorAndWorkerStopOnSigterm) {
   EXPECT_EQ(coordinator.process().exit_code(), 0) << coordinator.process().err();
 }
 
+// A peer that dies while Gloo is sending to it raises SIGPIPE in the sender
+// (writev on a closed socket). That must fail the send, not kill the worker:
+// a broadcast root whose receiver was killed once died this way, silently,
+// and its job was reported as a loss of the wrong worker.
+TEST(Shutdown, WorkerAndCoordinatorSurviveABrokenPipe) {
+  TempDir dir;
+  CoordinatorProcess coordinator(dir.path(), dir.File("s.db"));
+  ASSERT_GT(coordinator.port(), 0);
+  Process worker(TOKENMETER_BINARY, {"worker", "--coordinator", coordinator.address(), "--cpu-threads", "1"},
+                 dir.path(), "worker");
+  ASSERT_TRUE(Eventually([&] { return worker.err().find("registered as") != std::string::npos; },
+                         std::chrono::seconds(20)));
+  worker.Signal(SIGPIPE);
+  coordinator.process().Signal(SIGPIPE);
+  EXPECT_FALSE(worker.Wait(std::chrono::milliseconds(500))) << "worker died of SIGPIPE: exit " << worker.exit_code();
+  EXPECT_TRUE(coordinator.process().Running()) << "coordinator died: exit " << coordinator.process().exit_code();
+  auto status = RunTokenmeter({"status", "--coordinator", coordinator.address(), "--json"}, dir.path());
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("WORKER_IDLE"));
+  worker.Signal(SIGTERM);
+  ASSERT_TRUE(worker.Wait(std::chrono::seconds(10)));
+  EXPECT_EQ(worker.exit_code(), 0) << worker.err();
+}
+
 TEST(Help, EverySubcommandDescribesItsFlags) {
   TempDir dir;
   auto top = RunTokenmeter({"--help"}, dir.path());
