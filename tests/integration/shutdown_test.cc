@@ -64,27 +64,12 @@ TEST(Shutdown, InterruptedLocalRunLeavesNoProcessAndKeepsStoredResults) {
   EXPECT_EQ(ParseJsonLines(stored.out).size(), 1u);
 }
 
-TEST(Shutdown, CoordinatorAndWorkerStopOnSigterm) {
-  TempDir dir;
-  CoordinatorProcess coordinator(dir.path(), dir.File("s.db"));
-  ASSERT_GT(coordinator.port(), 0);
-  Process worker(TOKENMETER_BINARY, {"worker", "--coordinator", coordinator.address(), "--cpu-threads", "1"},
-                 dir.path(), "worker");
-  ASSERT_TRUE(Eventually([&] { return worker.err().find("registered as") != std::string::npos; },
-                         std::chrono::seconds(20)));
-  worker.Signal(SIGTERM);
-  ASSERT_TRUE(worker.Wait(std::chrono::seconds(10)));
-  EXPECT_EQ(worker.exit_code(), 0) << worker.err();
-  coordinator.process().Signal(SIGTERM);
-  ASSERT_TRUE(coordinator.process().Wait(std::chrono::seconds(10)));
-  EXPECT_EQ(coordinator.process().exit_code(), 0) << coordinator.process().err();
-}
-
-// A peer that dies while Gloo is sending to it raises SIGPIPE in the sender
-// (writev on a closed socket). That must fail the send, not kill the worker:
-// a broadcast root whose receiver was killed once died this way, silently,
-// and its job was reported as a loss of the wrong worker.
-TEST(Shutdown, WorkerAndCoordinatorSurviveABrokenPipe) {
+// SIGTERM stops both, cleanly. SIGPIPE must not: a peer that dies while
+// Gloo is sending to it raises SIGPIPE in the sender (writev on a closed
+// socket), and that must fail the send, not kill the worker — a broadcast
+// root whose receiver was killed once died this way, silently, and its job
+// was reported as the loss of the wrong worker.
+TEST(Shutdown, CoordinatorAndWorkerSurviveSigpipeAndStopOnSigterm) {
   TempDir dir;
   CoordinatorProcess coordinator(dir.path(), dir.File("s.db"));
   ASSERT_GT(coordinator.port(), 0);
@@ -99,9 +84,13 @@ TEST(Shutdown, WorkerAndCoordinatorSurviveABrokenPipe) {
   auto status = RunTokenmeter({"status", "--coordinator", coordinator.address(), "--json"}, dir.path());
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_THAT(status.out, HasSubstr("WORKER_IDLE"));
+
   worker.Signal(SIGTERM);
   ASSERT_TRUE(worker.Wait(std::chrono::seconds(10)));
   EXPECT_EQ(worker.exit_code(), 0) << worker.err();
+  coordinator.process().Signal(SIGTERM);
+  ASSERT_TRUE(coordinator.process().Wait(std::chrono::seconds(10)));
+  EXPECT_EQ(coordinator.process().exit_code(), 0) << coordinator.process().err();
 }
 
 TEST(Help, EverySubcommandDescribesItsFlags) {
