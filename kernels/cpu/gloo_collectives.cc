@@ -159,25 +159,15 @@ void GlooCommunicator::MarkBroken(absl::Status failure) {
 bool GlooCommunicator::Supports(CollectiveOp op, DType dtype) { return dtype == DType::kFp32; }
 
 int64_t GlooCommunicator::BytesNeeded(CollectiveOp op, int64_t count, int world_size, int rank) {
-  int64_t buffers = 0;  // in units of count elements
-  switch (op) {
-    case CollectiveOp::kAllReduce:
-    case CollectiveOp::kAllToAll:
-    case CollectiveOp::kReduce:
-      buffers = 2;  // input, output
-      break;
-    case CollectiveOp::kBroadcast:
-      buffers = rank == 0 ? 2 : 1;  // non-roots have no input
-      break;
-    case CollectiveOp::kAllGather:
-      buffers = 2;  // input is count/world_size; rounded up to a whole count
-      break;
-    case CollectiveOp::kReduceScatter:
-      buffers = 4;  // pristine input, working copy, and the algorithm's two receive buffers
-      break;
-  }
-  int64_t bytes;
-  if (__builtin_mul_overflow(count, buffers * static_cast<int64_t>(sizeof(float)), &bytes)) {
+  const GlooOpBuffers buffers = BuffersOf(op, count, world_size, rank);
+  // Reduce-scatter also holds a pristine copy of its input and the
+  // algorithm's two receive buffers.
+  const int64_t extra_counts = op == CollectiveOp::kReduceScatter ? 3 : 0;
+  int64_t elements, extra, bytes;
+  if (__builtin_add_overflow(buffers.input_elements, buffers.output_elements, &elements) ||
+      __builtin_mul_overflow(count, extra_counts, &extra) ||
+      __builtin_add_overflow(elements, extra, &elements) ||
+      __builtin_mul_overflow(elements, static_cast<int64_t>(sizeof(float)), &bytes)) {
     return std::numeric_limits<int64_t>::max();
   }
   return bytes;

@@ -25,6 +25,11 @@ using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
 
+// "2ranks": the name of a world-size test parameter.
+std::string RanksName(const ::testing::TestParamInfo<int>& info) {
+  return std::to_string(info.param) + "ranks";
+}
+
 std::vector<int> Range(int begin, int end, int stride = 1) {
   std::vector<int> ranks;
   for (int r = begin; r < end; r += stride) ranks.push_back(r);
@@ -137,10 +142,7 @@ TEST_P(CpuStepTest, NoWarmupChecksInAPassOfItsOwnAndContextsAreReused) {
   });
 }
 
-INSTANTIATE_TEST_SUITE_P(WorldSizes, CpuStepTest, ::testing::Values(2, 4),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           return std::to_string(info.param) + "ranks";
-                         });
+INSTANTIATE_TEST_SUITE_P(WorldSizes, CpuStepTest, ::testing::Values(2, 4), RanksName);
 
 TEST(CpuStepSingleRankTest, ComputeOnlyAndEmptyPrograms) {
   auto backend = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
@@ -302,10 +304,7 @@ TEST_P(CpuStepOverlapTest, NoWarmupAndRepeatedCallsDoNotDeadlock) {
   });
 }
 
-INSTANTIATE_TEST_SUITE_P(WorldSizes, CpuStepOverlapTest, ::testing::Values(2, 4),
-                         [](const ::testing::TestParamInfo<int>& info) {
-                           return std::to_string(info.param) + "ranks";
-                         });
+INSTANTIATE_TEST_SUITE_P(WorldSizes, CpuStepOverlapTest, ::testing::Values(2, 4), RanksName);
 
 TEST(CpuStepOverlapSingleRankTest, OverlappableOpsInAGroupOfOneDoNotOverlap) {
   auto backend = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
