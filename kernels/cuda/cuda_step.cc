@@ -219,7 +219,9 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
         break;
       case StepOp::Kind::kCollective: {
         const std::vector<int>& members = program.groups[op.group];
-        p.async = can_overlap && op.overlappable && members.size() > 1;
+        // A group of one overlaps too: NCCL still runs it (a copy), so one GPU
+        // exercises the same streams, events and accounting as many.
+        p.async = can_overlap && op.overlappable;
         any_async = any_async || p.async;
         p.label = absl::StrCat("step op ", j, " (", std::string(CollectiveOpName(op.op)), " of ",
                                op.count, " ", std::string(DTypeName(coll_dtype)),

@@ -28,10 +28,10 @@
 //
 // Overlap (as PyTorch DDP/FSDP run gradient buckets on the process group's
 // own stream). Given a communication stream and its communicators, a
-// collective marked `overlappable` in a group of more than one rank is
-// enqueued on that stream, with collective buffers of its own: it first
-// waits (cudaStreamWaitEvent) on an event the main stream records where the
-// op stands in the program, after the GEMMs that produce its gradients; the
+// collective marked `overlappable` (in any group; in a group of one rank,
+// where NCCL runs it as a copy, too) is enqueued on that stream, with
+// collective buffers of its own: it first waits (cudaStreamWaitEvent) on an
+// event the main stream records where the op stands in the program, after the GEMMs that produce its gradients; the
 // main stream goes on with the ops after it. Before an op marked
 // `waits_for_overlapped` (the optimizer) and at the end of every iteration
 // the main stream waits on an event recorded on the communication stream.
