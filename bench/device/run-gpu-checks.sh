@@ -2,14 +2,24 @@
 # Run THERE (the GPU machine) from the repository root, after HERE ran
 # bench/device/prepare.sh and build-device/ was carried:
 #   run: command "bash bench/device/run-gpu-checks.sh", carry ["build-device"]
-# Every step logs and carries on when it fails; results go under $OUT
-# (./out-gpu when unset). Budget: well under 8 minutes (each step is capped).
+# Every step logs and carries on when it fails; the whole run ends within
+# TM_BUDGET_S seconds (default 450: under 8 minutes, leaving a 15-minute lease
+# room for a second, partial run). Run again with step names to redo only
+# those: bash bench/device/run-gpu-checks.sh harness torch
+#   steps: tests step-tests gemm torch harness collectives (default: all)
+# Results under $OUT (./out-gpu when unset), never more than 8 files (what the
+# device tool brings back):
 #   $OUT/run.log          everything printed
 #   $OUT/gpu-tests.xml    GoogleTest results of tests/gpu/cuda_backend_test
 #   $OUT/step-tests.xml   GoogleTest results of tests/gpu/cuda_step_test (Backend::RunStep)
-#   $OUT/sweep.jsonl      tokenmeter GEMM and collective results (JSON Lines)
+#   $OUT/sweep-gemm.jsonl tokenmeter_gpu_sweep's GEMM results (algorithm and split-K per shape)
 #   $OUT/torch.jsonl      torch.matmul on the same shapes
 #   $OUT/compare.txt      tokenmeter vs torch TFLOP/s, side by side
+#   $OUT/harness.jsonl    the whole harness's results: `tokenmeter run --local
+#                         --backend cuda` (coordinator + worker over gRPC) of
+#                         the standard gemm, all-reduce and train-step
+#                         workloads, as `tokenmeter results --json` prints them
+#   $OUT/sweep-coll.jsonl tokenmeter_gpu_sweep's collective sweep (8 B - 1 GiB)
 set -u
 ROOT="$(pwd)"
 DEV="$ROOT/build-device"
@@ -17,6 +27,23 @@ OUT="${OUT:-$ROOT/out-gpu}"
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/run.log") 2>&1
 START=$(date +%s)
+DEADLINE=$(( START + ${TM_BUDGET_S:-450} ))
+STEPS="${*:-all}"
+want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
+# cap SECONDS: the step's own limit, cut to what is left of the run's budget.
+cap() {
+  local left=$(( DEADLINE - $(date +%s) ))
+  (( left < $1 )) && echo "$left" || echo "$1"
+}
+# run_capped SECONDS WHAT COMMAND...: runs COMMAND under timeout, or says it
+# was skipped because the budget is spent.
+run_capped() {
+  local limit what="$2"
+  limit="$(cap "$1")"
+  shift 2
+  if (( limit < 10 )); then echo "SKIPPED $what: the run's budget is spent"; return 0; fi
+  timeout "$limit" "$@" || echo "$what exited with $? (limit ${limit}s)"
+}
 # Load every kernel module at context creation. With lazy loading (CUDA's
 # default since 12.2) a kernel's first launch may need the context to
 # synchronise, which can deadlock against an overlapped NCCL kernel waiting
@@ -74,44 +101,77 @@ for lib in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libnccl.so.2; do
   [[ -n "$d" && ":$LIBDIRS:" != *":$d:"* ]] && LIBDIRS="$LIBDIRS:$d"
 done
 export LD_LIBRARY_PATH="$LIBDIRS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-if ldd "$DEV/bin/cuda_backend_test" 2>&1 | grep -qE 'not found|version .* not found'; then
+# The harness: unpacked once beside the other binaries.
+if [[ -f "$DEV/harness.tar.xz" && ! -x "$DEV/bin/tokenmeter" ]]; then
+  python3 - "$DEV/harness.tar.xz" "$DEV" <<'PY' || echo "could not unpack harness.tar.xz"
+import sys, tarfile
+with tarfile.open(sys.argv[1]) as archive:
+    try:
+        archive.extractall(sys.argv[2], filter="tar")
+    except TypeError:  # Python before 3.11.4 has no filter
+        archive.extractall(sys.argv[2])
+PY
+fi
+if ldd "$DEV/bin/cuda_backend_test" "$DEV/bin/tokenmeter" 2>&1 | grep -qE 'not found|version .* not found'; then
   echo "some libraries missing or too old; adding lib-fallback (Debian's libstdc++/libgcc_s)"
   export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$DEV/lib-fallback"
 fi
 echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 ldd "$DEV/bin/cuda_backend_test" | grep -vE 'libabsl' || true
-ldd "$DEV/bin/cuda_backend_test" | grep -E 'not found' && echo "WARNING: unresolved libraries above"
+ldd "$DEV/bin/cuda_backend_test" "$DEV/bin/tokenmeter" "$DEV/lib/libtokenmeter-cuda.so" | grep -E 'not found' \
+  && echo "WARNING: unresolved libraries above"
 
-step "GPU tests (cuda_backend_test)"
-# The missing-peer test aborts a half-initialised NCCL communicator: run it on
-# its own, so that if NCCL's abort ever hung, the other results still land.
-timeout 130 "$DEV/bin/cuda_backend_test" --gtest_filter='-*MissingPeer*' \
-  --gtest_output="xml:$OUT/gpu-tests.xml" || echo "cuda_backend_test exited with $?"
-timeout 40 "$DEV/bin/cuda_backend_test" --gtest_filter='*MissingPeer*' \
-  --gtest_output="xml:$OUT/gpu-tests-missing-peer.xml" || echo "cuda_backend_test (missing peer) exited with $?"
-
-step "training-step tests (cuda_step_test)"
-if [[ -x "$DEV/bin/cuda_step_test" ]]; then
-  timeout 120 "$DEV/bin/cuda_step_test" --gtest_output="xml:$OUT/step-tests.xml" \
-    || echo "cuda_step_test exited with $?"
-else
-  echo "cuda_step_test not carried (older build-device/?)"
+if want tests; then
+  step "GPU tests (cuda_backend_test)"
+  # The missing-peer test aborts a half-initialised NCCL communicator: run it on
+  # its own, so that if NCCL's abort ever hung, the other results still land.
+  run_capped 130 cuda_backend_test "$DEV/bin/cuda_backend_test" --gtest_filter='-*MissingPeer*' \
+    --gtest_output="xml:$OUT/gpu-tests.xml"
+  run_capped 40 "cuda_backend_test (missing peer)" "$DEV/bin/cuda_backend_test" \
+    --gtest_filter='*MissingPeer*'
 fi
 
-step "GEMM sweep through tokenmeter's cuda backend"
-timeout 120 "$DEV/bin/tokenmeter_gpu_sweep" --no-collectives --gemm "$GEMM_SHAPES" \
-  --gemm-warmup 10 --gemm-timed 30 --jsonl "$OUT/sweep-gemm.jsonl" \
-  || echo "gpu_sweep (gemm) exited with $?"
+if want step-tests; then
+  step "training-step tests (cuda_step_test), overlapped gradient sync included"
+  run_capped 120 cuda_step_test "$DEV/bin/cuda_step_test" --gtest_output="xml:$OUT/step-tests.xml"
+fi
 
-step "torch.matmul on the same shapes, same run"
-timeout 90 python3 "$ROOT/bench/device/torch_matmul.py" "$TORCH_SHAPES" --warmup 10 --timed 30 \
-  --jsonl "$OUT/torch.jsonl" || echo "torch_matmul exited with $?"
+if want gemm; then
+  step "GEMM sweep through tokenmeter's cuda backend"
+  run_capped 100 "gpu_sweep (gemm)" "$DEV/bin/tokenmeter_gpu_sweep" --no-collectives \
+    --gemm "$GEMM_SHAPES" --gemm-warmup 10 --gemm-timed 30 --jsonl "$OUT/sweep-gemm.jsonl"
+fi
 
-step "collective sweep (one rank per GPU; 1 GPU gives world size 1)"
-timeout 90 "$DEV/bin/tokenmeter_gpu_sweep" --no-gemm --coll-dtype bf16 --min-bytes 8 \
-  --max-bytes $((1 << 30)) --coll-warmup 5 --coll-timed 20 --jsonl "$OUT/sweep-coll.jsonl" \
-  || echo "gpu_sweep (collectives) exited with $?"
-cat "$OUT/sweep-gemm.jsonl" "$OUT/sweep-coll.jsonl" > "$OUT/sweep.jsonl" 2>/dev/null
+if want torch; then
+  step "torch.matmul on the same shapes, same run"
+  run_capped 80 torch_matmul python3 "$ROOT/bench/device/torch_matmul.py" "$TORCH_SHAPES" \
+    --warmup 10 --timed 30 --jsonl "$OUT/torch.jsonl"
+fi
+
+if want harness; then
+  # The main job, on the GPU: the CLI starts a coordinator and one worker
+  # (cuda backend, every GPU) as processes talking gRPC on loopback, runs the
+  # standard workloads and prints its tables (GEMM TFLOP/s and MAMF, busbw,
+  # then tokens/s, MFU against the datasheet and against MAMF, joules and
+  # dollars per million tokens at the catalogue's H200 price). Of the model
+  # presets only llama3-8b fits one GPU's memory (its check asks 130 GiB for
+  # bf16 weights and gradients, fp32 Adam state and activations; 70B asks
+  # over 1 TiB and would be refused, naming the bound).
+  step "the harness end to end: tokenmeter run --local --backend cuda, standard workloads"
+  rm -f /tmp/tokenmeter-device.db
+  run_capped 200 "tokenmeter run" "$DEV/bin/tokenmeter" run --local --workers 1 --backend cuda \
+    --store /tmp/tokenmeter-device.db --workload gemm --workload collective/all-reduce \
+    --workload train-step/llama3-8b
+  "$DEV/bin/tokenmeter" results --store /tmp/tokenmeter-device.db --detail --json \
+    > "$OUT/harness.jsonl" || echo "tokenmeter results exited with $?"
+fi
+
+if want collectives; then
+  step "collective sweep (one rank per GPU; 1 GPU gives world size 1)"
+  run_capped 60 "gpu_sweep (collectives)" "$DEV/bin/tokenmeter_gpu_sweep" --no-gemm \
+    --coll-dtype bf16 --min-bytes 8 --max-bytes $((1 << 30)) --coll-warmup 5 --coll-timed 20 \
+    --jsonl "$OUT/sweep-coll.jsonl"
+fi
 
 step "tokenmeter vs torch"
 python3 - "$OUT" <<'PY' | tee "$OUT/compare.txt" || true
