@@ -6,6 +6,7 @@
 #ifndef TOKENMETER_KERNELS_BACKEND_H_
 #define TOKENMETER_KERNELS_BACKEND_H_
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -45,7 +46,27 @@ struct BackendOptions {
   // sysfs_root/class/powercap. A container that mounts the host's /sys
   // elsewhere (e.g. /host/sys) passes that path (node_exporter's --path.sysfs).
   std::string sysfs_root = "/sys";
+  // The caller's stop request (the worker's: the coordinator ended the job),
+  // or null. A run in progress reads it before each iteration (cpu: an
+  // iteration is atomic, and a Gloo wait ends only with its peer or at
+  // `timeout`) or whenever it waits for the device (cuda: it then aborts its
+  // NCCL communicators first, as c10d's ProcessGroupNCCL::abort, so a
+  // collective blocked on a lost peer ends now rather than at `timeout`), and
+  // once it reads true returns Aborted. Peers still inside a collective with
+  // a rank that stopped see their connection close and fail too. Not owned;
+  // must outlive the backend.
+  const std::atomic<bool>* stop = nullptr;
 };
+
+// Whether BackendOptions::stop is set and reads true; cheap enough to call
+// between any two iterations.
+inline bool StopRequested(const std::atomic<bool>* stop) {
+  return stop != nullptr && stop->load(std::memory_order_relaxed);
+}
+// The Aborted status a run returns when it stops on request before `where`.
+inline absl::Status StoppedError(const std::string& where) {
+  return absl::AbortedError(absl::StrCat("stopped on request, before ", where));
+}
 
 // A rank's compute device and its communicator to the other ranks of the job.
 // A Backend is used by one thread at a time.

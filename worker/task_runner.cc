@@ -98,6 +98,7 @@ absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssig
   options.cpu_threads = env.cpu_threads_per_rank;
   options.collective_host = env.collective_host;
   options.sysfs_root = env.sysfs_root;
+  options.stop = env.abort;
   auto backend = kernels::Backend::Create(env.backend, options);
   if (!backend.ok()) return Annotate(backend.status(), "connecting the ranks");
 

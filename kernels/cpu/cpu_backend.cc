@@ -52,7 +52,7 @@ class CpuBackend : public Backend {
   }
 
   absl::StatusOr<GemmRun> RunGemm(const GemmProblem& problem, const IterationPlan& plan) override {
-    return cpu::RunCpuGemm(problem, plan, threads_);
+    return cpu::RunCpuGemm(problem, plan, threads_, options_.stop);
   }
 
   absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,

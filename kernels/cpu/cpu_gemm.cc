@@ -9,6 +9,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/backend.h"
 #include "kernels/cpu/cpu_info.h"
 #include "kernels/cpu/gemm_check.h"
 
@@ -77,7 +78,7 @@ int64_t CpuGemmBytes(const GemmProblem& p) {
 }
 
 absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPlan& plan,
-                                   int threads) {
+                                   int threads, const std::atomic<bool>* stop) {
   for (auto [name, value] : {std::pair{"m", problem.m}, {"n", problem.n}, {"k", problem.k}}) {
     if (value <= 0) {
       return absl::InvalidArgumentError(
@@ -125,9 +126,13 @@ absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPl
   run.max_error = checked.max_error;
   run.wrong_elements = checked.wrong_elements;
 
-  for (int i = 0; i < plan.warmup; ++i) Sgemm(problem, a.get(), b.get(), c.get());
+  for (int i = 0; i < plan.warmup; ++i) {
+    if (StopRequested(stop)) return StoppedError(absl::StrCat("GEMM warm-up call ", i));
+    Sgemm(problem, a.get(), b.get(), c.get());
+  }
   run.iteration_seconds.reserve(plan.timed);
   for (int i = 0; i < plan.timed; ++i) {
+    if (StopRequested(stop)) return StoppedError(absl::StrCat("GEMM timed call ", i));
     const auto start = std::chrono::steady_clock::now();
     Sgemm(problem, a.get(), b.get(), c.get());
     const auto stop = std::chrono::steady_clock::now();

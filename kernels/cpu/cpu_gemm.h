@@ -3,6 +3,7 @@
 #ifndef TOKENMETER_KERNELS_CPU_CPU_GEMM_H_
 #define TOKENMETER_KERNELS_CPU_CPU_GEMM_H_
 
+#include <atomic>
 #include <cstdint>
 
 #include "absl/status/statusor.h"
@@ -36,8 +37,10 @@ void FillSymmetricUnit(float* data, int64_t count, uint64_t seed);
 // it is set again at each call, so ranks that share a process and call in
 // turn each get their own count, but ranks running GEMMs concurrently in one
 // process would share the last one set (one rank per process avoids this).
+// `stop` (BackendOptions::stop, may be null) is read before each call;
+// Aborted once it is set.
 absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPlan& plan,
-                                   int threads);
+                                   int threads, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace tokenmeter::kernels::cpu
 

@@ -611,8 +611,10 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
   };
 
   try {
+    const std::atomic<bool>* stop = options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
       phase = absl::StrCat("warm-up iteration ", i);
+      if (StopRequested(stop)) return fail(StoppedError(absl::StrCat("step ", phase)));
       if (absl::Status s = iterate(i == 0, false, nullptr, nullptr, nullptr); !s.ok()) return fail(s);
     }
     if (plan.warmup == 0) {
@@ -637,6 +639,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     result.step_seconds.assign(plan.timed, 0.0);
     for (int i = 0; i < plan.timed; ++i) {
       phase = absl::StrCat("timed iteration ", i);
+      if (StopRequested(stop)) return fail(StoppedError(absl::StrCat("step ", phase)));
       if (absl::Status s = iterate(false, false, &result.op_seconds[i],
                                    any_async ? &result.exposed_seconds[i] : nullptr,
                                    &result.step_seconds[i]);

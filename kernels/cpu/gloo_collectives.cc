@@ -249,7 +249,9 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     const std::function<void()> iterate =
         MakeGlooCall(op, GlooGroup{s.context, s.rs_context, n, rank}, in.get(), out.get(), count, tag,
                      &reduce_scatter);
+    const std::atomic<bool>* stop = s.options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
+      if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", warm-up call ", i));
       prepare();
       iterate();
     }
@@ -258,6 +260,7 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     gloo::barrier(barrier);
     run.iteration_seconds.reserve(plan.timed);
     for (int i = 0; i < plan.timed; ++i) {
+      if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", timed call ", i));
       prepare();
       const auto start = std::chrono::steady_clock::now();
       iterate();

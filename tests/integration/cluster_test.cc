@@ -1,6 +1,9 @@
 // A coordinator and workers as separate processes: a job across 2 ranks, a
-// worker killed in the middle of one, a coordinator restarted on its store.
+// worker killed in the middle of one, a coordinator restarted on its store, a
+// job cancelled in the middle of a long sweep entry.
 #include <signal.h>
+
+#include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -121,6 +124,38 @@ TEST(Cluster, WorkerKilledMidJobFailsTheJobNamingItWithinBoundedTime) {
   EXPECT_TRUE(coordinator.process().Running());
   ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 1; }, std::chrono::seconds(30)))
       << w1->err() << "\n--- coordinator:\n" << coordinator.process().err();
+  auto next = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "1", "--warmup",
+                             "0", "--ranks", "1"},
+                            dir.path());
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_TRUE(w1->Running());
+}
+
+TEST(Cluster, CancelledJobStopsItsWorkerWithinAnIterationNotAtTheEndOfTheEntry) {
+  TempDir dir;
+  CoordinatorProcess coordinator(dir.path(), dir.File("store.db"), {"--heartbeat-interval", "0.25", "--lost-after", "4"});
+  ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
+  const std::string address = coordinator.address();
+  auto w1 = StartWorker(address, dir.path(), "w1");
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 1; }, std::chrono::seconds(20)));
+
+  // One sweep entry of 100000 calls of ~4 ms (512^3 on one thread): minutes.
+  // The worker reads the coordinator's abort only between entries; the
+  // backend reads it between calls (BackendOptions::stop).
+  const std::string spec = dir.File("long-gemm.json");
+  std::ofstream(spec) << R"({"name": "long-gemm", "version": 1, "warmup_iterations": 0,
+      "timed_iterations": 100000, "gemm": {"dtypes": ["DTYPE_FP32"],
+      "shapes": [{"name": "s512", "m": 512, "n": 512, "k": 512}]}})";
+  // --timeout: the client gives up and cancels the job (CancelJob).
+  auto run = RunTokenmeter({"run", "--coordinator", address, "--spec", spec, "--timeout", "2"}, dir.path(),
+                           std::chrono::seconds(30));
+  EXPECT_NE(run.exit_code, 0);
+  const auto cancelled_at = std::chrono::steady_clock::now();
+  // A heart-beat carries the abort; the next call boundary stops the run.
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 1; }, std::chrono::seconds(10)))
+      << "the worker ran on after its job was cancelled\n--- worker:\n" << w1->err();
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - cancelled_at).count(), 10.0);
+  EXPECT_THAT(w1->err(), HasSubstr("stopped on request")) << w1->err();
   auto next = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "1", "--warmup",
                              "0", "--ranks", "1"},
                             dir.path());
