@@ -94,7 +94,7 @@ class CudaBackend final : public Backend {
   absl::StatusOr<GemmRun> RunGemm(const GemmProblem& problem, const IterationPlan& plan) override {
     TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device_index), "cudaSetDevice(",
                             options_.device_index, ")");
-    return gemm_->Run(problem, plan);
+    return gemm_->Run(problem, plan, options_.stop);
   }
 
   absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,
@@ -102,7 +102,7 @@ class CudaBackend final : public Backend {
     TM_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device_index), "cudaSetDevice(",
                             options_.device_index, ")");
     if (absl::Status s = EnsureComm(); !s.ok()) return s;
-    return comm_->Run(op, count, dtype, plan);
+    return comm_->Run(op, count, dtype, plan, options_.stop);
   }
 
   absl::StatusOr<StepRun> RunStep(const StepProgram& program, const IterationPlan& plan) override {
@@ -144,6 +144,7 @@ class CudaBackend final : public Backend {
       dev.overlap_comms = overlap_groups_.get();
     }
     dev.energy = [this]() { return EnergyJoules(); };
+    dev.stop = options_.stop;
     return cuda::RunStepProgram(program, plan, dev);
   }
 

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/cuda_status.h"
 #include "kernels/cuda/device_kernels.h"
 
@@ -270,7 +271,8 @@ cublasStatus_t CublasLtGemm::Enqueue(const PreparedGemm& gemm, const void* a, co
                         workspace_.bytes(), stream_);
 }
 
-absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const IterationPlan& plan) {
+absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const IterationPlan& plan,
+                                          const std::atomic<bool>* stop) {
   const std::string shape = Shape(problem);
   if (absl::Status s = Validate(problem); !s.ok()) return s;
   if (plan.warmup < 0 || plan.timed < 0) {
@@ -344,10 +346,17 @@ absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const Iter
   // Warm-up, then each timed iteration between its own pair of events.
   IterationTimer timer;
   if (absl::Status s = timer.Create(plan.timed); !s.ok()) return s;
+  // Nothing of this stream may be in flight when the buffers are freed.
+  auto stopped = [&](const std::string& where) -> absl::Status {
+    TM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), "gemm ", shape, " (stopping)");
+    return StoppedError(absl::StrCat(where, " of gemm ", shape));
+  };
   for (int i = 0; i < plan.warmup; ++i) {
+    if (StopRequested(stop)) return stopped(absl::StrCat("warm-up call ", i));
     TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul (warm-up) for gemm ", shape);
   }
   for (int i = 0; i < plan.timed; ++i) {
+    if (StopRequested(stop)) return stopped(absl::StrCat("timed call ", i));
     TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.start(i), stream_), "cudaEventRecord");
     TM_CUBLAS_RETURN_IF_ERROR(matmul(), "cublasLtMatmul (timed) for gemm ", shape);
     TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(timer.stop(i), stream_), "cudaEventRecord");

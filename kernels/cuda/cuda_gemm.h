@@ -23,6 +23,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -106,7 +107,11 @@ class CublasLtGemm {
   // iteration counts or fp8 sizes off the 16-multiple; Unimplemented for a
   // dtype the device lacks or a shape cuBLASLt has no algorithm for;
   // ResourceExhausted (bytes needed and free) before any allocation.
-  absl::StatusOr<GemmRun> Run(const GemmProblem& problem, const IterationPlan& plan);
+  // `stop` (BackendOptions::stop, may be null) is read before each call is
+  // queued (the host blocks there once CUDA's launch queue is full); once
+  // set, Run waits for what is queued and returns Aborted.
+  absl::StatusOr<GemmRun> Run(const GemmProblem& problem, const IterationPlan& plan,
+                              const std::atomic<bool>* stop = nullptr);
 
   // The descriptors and algorithm of `problem`, looked up once per distinct
   // (m, n, k, dtype) and cached for this object's life; the pointer stays

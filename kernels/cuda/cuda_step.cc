@@ -378,7 +378,7 @@ absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const Iterati
   std::vector<size_t> waits_in(timed, 0);  // wait slots used, per timed iteration
 
   const std::string end_what = "the end of a timed iteration of the training step";
-  Progress progress(dev.timeout, used, who);
+  Progress progress(dev.timeout, used, who, dev.stop);
   bool collectives_enqueued = false;
   auto* wrong_counters = static_cast<unsigned long long*>(wrong.get());
 

@@ -59,6 +59,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -129,6 +130,10 @@ struct StepDevice {
   // Device energy counter in joules (any origin); an error where the device
   // does not report it (timed_energy_joules is then -1).
   std::function<absl::StatusOr<double>()> energy;
+  // BackendOptions::stop (may be null): read while the host waits for the
+  // device; once set, the communicators are aborted and the run returns
+  // Aborted.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 // kMaxLaunchesInFlight and kMaxOpsInFlight (progress.h) bound the work queued

@@ -309,7 +309,8 @@ absl::Status NcclComm::Enqueue(CollectiveOp op, int64_t count, DType dtype, cons
 }
 
 absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DType dtype,
-                                            const IterationPlan& plan) {
+                                            const IterationPlan& plan,
+                                            const std::atomic<bool>* stop) {
   const int64_t esize = DTypeBytes(dtype);
   const std::string op_name = absl::StrCat(std::string(CollectiveOpName(op)), " of ", count, " ",
                                            std::string(DTypeName(dtype)), " elements (",
@@ -380,7 +381,7 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   // time since the last one finished (since the host queued work, when none
   // was in flight), not a whole loop: a long healthy run is not cut short,
   // and a lost peer is still caught within the timeout.
-  Progress progress(timeout_, {this}, rank_name);
+  Progress progress(timeout_, {this}, rank_name, stop);
   struct Phase {
     std::string label;  // for Progress, which adds the rank
     std::string what;   // for Enqueue

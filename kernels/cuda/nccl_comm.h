@@ -23,6 +23,7 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -68,9 +69,12 @@ class NcclComm {
 
   // See Backend::RunCollective: runs out of place, times every timed
   // iteration with its own event pair, then checks every output element on
-  // the device against the formula in device_kernels.h.
+  // the device against the formula in device_kernels.h. `stop`
+  // (BackendOptions::stop, may be null) is read while the host waits for the
+  // device: once set, the communicator is aborted and Run returns Aborted.
   absl::StatusOr<CollectiveRun> Run(CollectiveOp op, int64_t count, DType dtype,
-                                    const IterationPlan& plan);
+                                    const IterationPlan& plan,
+                                    const std::atomic<bool>* stop = nullptr);
 
   // ---- Building blocks for callers that enqueue their own sequences (the
   // training step, cuda_step.h). ----

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/cuda_status.h"
 
 namespace tokenmeter::kernels::cuda {
@@ -30,8 +31,9 @@ absl::Status EventPool::Create(size_t n, unsigned int flags, const char* what) {
   return absl::OkStatus();
 }
 
-Progress::Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> comms, std::string who)
-    : timeout_(timeout), comms_(std::move(comms)), who_(std::move(who)) {}
+Progress::Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> comms, std::string who,
+                   const std::atomic<bool>* stop)
+    : timeout_(timeout), comms_(std::move(comms)), who_(std::move(who)), stop_(stop) {}
 
 absl::Status Progress::Admit(int64_t launches) {
   while (!queue_.empty() && (in_flight_ + launches > kMaxLaunchesInFlight ||
@@ -73,6 +75,10 @@ absl::Status Progress::WaitFront() {
       if (absl::Status s = c->CheckAsyncError(absl::StrCat(*e.what, " (", who_, ")")); !s.ok()) {
         return AbortAll(s);
       }
+    }
+    if (StopRequested(stop_)) {
+      return AbortAll(StoppedError(
+          absl::StrCat(*e.what, " (", who_, ") completed; communicators aborted")));
     }
     if (Clock::now() - last_progress_ >= timeout_) {
       return AbortAll(absl::DeadlineExceededError(absl::StrCat(

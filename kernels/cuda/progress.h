@@ -10,6 +10,9 @@
 // timeout. While waiting, NCCL's asynchronous errors are polled; on a deadline
 // or an error every communicator given is aborted (ncclCommAbort stops NCCL's
 // kernels, so the streams drain) and the error names the op and the rank.
+// So on a stop request (BackendOptions::stop) read while waiting: then the
+// wait returns Aborted, as c10d's ProcessGroupNCCL::abort ends a collective
+// blocked on a lost peer without waiting for its timeout.
 //
 // Not thread-safe: one thread, with the rank's device current.
 #ifndef TOKENMETER_KERNELS_CUDA_PROGRESS_H_
@@ -17,6 +20,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -57,8 +61,10 @@ class EventPool {
 class Progress {
  public:
   // `comms`: the communicators whose errors are polled and which are aborted
-  // on a deadline or an error; `who` names this rank in messages.
-  Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> comms, std::string who);
+  // on a deadline, an error or a stop request; `who` names this rank in
+  // messages; `stop` (may be null) is BackendOptions::stop.
+  Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> comms, std::string who,
+           const std::atomic<bool>* stop = nullptr);
 
   // Waits until `launches` more fit in flight (or nothing is in flight).
   absl::Status Admit(int64_t launches);
@@ -87,6 +93,7 @@ class Progress {
   std::chrono::milliseconds timeout_;
   std::vector<NcclComm*> comms_;
   std::string who_;
+  const std::atomic<bool>* stop_;
   std::deque<Entry> queue_;
   int64_t in_flight_ = 0;
   Clock::time_point last_progress_ = Clock::now();

@@ -4,6 +4,7 @@
 // GPU still runs NCCL with world size 1).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -297,6 +298,74 @@ TEST(CudaEnergyTest, EnergyGrowsOrIsUnimplemented) {
     GTEST_SKIP() << joules.status();
   }
   EXPECT_GE(*joules, 0.0);
+}
+
+// ---- Stop on request (BackendOptions::stop) ----
+
+// Sets `stop` after `delay` from another thread (as the worker's heart-beat
+// thread does when the coordinator ends a job).
+std::jthread StopAfter(std::atomic<bool>& stop, milliseconds delay) {
+  return std::jthread([&stop, delay] {
+    std::this_thread::sleep_for(delay);
+    stop = true;
+  });
+}
+
+void ExpectStopped(const absl::Status& status, std::chrono::steady_clock::time_point start, int rank) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << "rank " << rank << ": " << status;
+  EXPECT_NE(status.message().find("stopped on request"), std::string::npos) << status;
+  // The stop comes at 0.5 s; what is queued drains in about a second more.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(15)) << "rank " << rank;
+}
+
+TEST(CudaStopTest, GemmStopsWhenAsked) {
+  SKIP_WITHOUT_GPU();
+  std::atomic<bool> stop{false};
+  const auto start = std::chrono::steady_clock::now();
+  auto stopper = StopAfter(stop, milliseconds(500));
+  RunRanks(GpuCount(), "stop-gemm", [&](int rank, Backend& b) {
+    // 20000 calls of ~1.4 ms (8192^3 bf16 on an H100-class GPU): ~30 s unless stopped.
+    ExpectStopped(b.RunGemm({8192, 8192, 8192, DType::kBf16}, {0, 20000}).status(), start, rank);
+  }, &stop);
+}
+
+TEST(CudaStopTest, CollectiveStopsWhenAskedAndAbortsItsCommunicator) {
+  SKIP_WITHOUT_GPU();
+  const int world = GpuCount();
+  std::atomic<bool> stop{false};
+  const auto start = std::chrono::steady_clock::now();
+  auto stopper = StopAfter(stop, milliseconds(500));
+  RunRanks(world, "stop-collective", [&](int rank, Backend& b) {
+    // 20000 all-reduces of 1 GiB of bf16: ~1 ms or more each, unless stopped.
+    ExpectStopped(b.RunCollective(CollectiveOp::kAllReduce, int64_t{1} << 29, DType::kBf16, {0, 20000})
+                      .status(),
+                  start, rank);
+  }, &stop);
+}
+
+TEST(CudaStopTest, StepStopsWhenAsked) {
+  SKIP_WITHOUT_GPU();
+  const int world = GpuCount();
+  std::atomic<bool> stop{false};
+  const auto start = std::chrono::steady_clock::now();
+  auto stopper = StopAfter(stop, milliseconds(500));
+  RunRanks(world, "stop-step", [&](int rank, Backend& b) {
+    StepProgram p;
+    p.dtype = DType::kBf16;
+    p.collective_dtype = DType::kBf16;
+    p.groups = {{}};
+    for (int r = 0; r < world; ++r) p.groups[0].push_back(r);
+    StepOp gemm;
+    gemm.kind = StepOp::Kind::kGemm;
+    gemm.m = gemm.n = gemm.k = 8192;
+    StepOp sync;
+    sync.kind = StepOp::Kind::kCollective;
+    sync.op = CollectiveOp::kAllReduce;
+    sync.count = int64_t{world} << 24;
+    sync.group = 0;
+    p.ops = {gemm, sync};
+    ExpectStopped(b.RunStep(p, {0, 20000}).status(), start, rank);
+  }, &stop);
 }
 
 }  // namespace

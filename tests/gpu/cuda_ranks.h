@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -25,9 +26,10 @@ inline int GpuCount() {
 #define SKIP_WITHOUT_GPU() \
   if (::tokenmeter::kernels::GpuCount() == 0) GTEST_SKIP() << "no CUDA device"
 
-// Runs fn(rank, backend) on `world` ranks, one thread and one GPU each.
+// Runs fn(rank, backend) on `world` ranks, one thread and one GPU each;
+// `stop` becomes every rank's BackendOptions::stop.
 template <typename Fn>
-void RunRanks(int world, const std::string& prefix, Fn fn) {
+void RunRanks(int world, const std::string& prefix, Fn fn, const std::atomic<bool>* stop = nullptr) {
   std::unique_ptr<Store> store = NewInMemoryStore();
   std::vector<std::thread> threads;
   for (int r = 0; r < world; ++r) {
@@ -39,6 +41,7 @@ void RunRanks(int world, const std::string& prefix, Fn fn) {
       o.store = store.get();
       o.store_prefix = prefix;
       o.timeout = std::chrono::seconds(60);
+      o.stop = stop;
       absl::StatusOr<std::unique_ptr<Backend>> backend = NewCudaBackend(o);
       ASSERT_TRUE(backend.ok()) << "rank " << r << ": " << backend.status();
       fn(r, **backend);
