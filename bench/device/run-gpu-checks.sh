@@ -17,7 +17,7 @@
 #   $OUT/compare.txt      tokenmeter vs torch TFLOP/s, side by side
 #   $OUT/harness.jsonl    the whole harness's results: `tokenmeter run --local
 #                         --backend cuda` (coordinator + worker over gRPC) of
-#                         the standard gemm, all-reduce and train-step
+#                         the standard gemm/large, all-reduce and train-step
 #                         workloads, as `tokenmeter results --json` prints them
 #   $OUT/sweep-coll.jsonl tokenmeter_gpu_sweep's collective sweep (8 B - 1 GiB)
 set -u
@@ -153,14 +153,16 @@ if want harness; then
   # (cuda backend, every GPU) as processes talking gRPC on loopback, runs the
   # standard workloads and prints its tables (GEMM TFLOP/s and MAMF, busbw,
   # then tokens/s, MFU against the datasheet and against MAMF, joules and
-  # dollars per million tokens at the catalogue's H200 price). Of the model
+  # dollars per million tokens at the catalogue's H200 price). gemm/large,
+  # not gemm (fp32 only, CPU-sized): the train step's MFU against MAMF takes
+  # the best GEMM of its own dtype (bf16) stored for the setup. Of the model
   # presets only llama3-8b fits one GPU's memory (its check asks 130 GiB for
   # bf16 weights and gradients, fp32 Adam state and activations; 70B asks
   # over 1 TiB and would be refused, naming the bound).
   step "the harness end to end: tokenmeter run --local --backend cuda, standard workloads"
   rm -f /tmp/tokenmeter-device.db
   run_capped 200 "tokenmeter run" "$DEV/bin/tokenmeter" run --local --workers 1 --backend cuda \
-    --store /tmp/tokenmeter-device.db --workload gemm --workload collective/all-reduce \
+    --store /tmp/tokenmeter-device.db --workload gemm/large --workload collective/all-reduce \
     --workload train-step/llama3-8b
   "$DEV/bin/tokenmeter" results --store /tmp/tokenmeter-device.db --detail --json \
     > "$OUT/harness.jsonl" || echo "tokenmeter results exited with $?"
