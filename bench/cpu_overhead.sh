@@ -16,6 +16,10 @@
 # of the A/A control.
 #
 # usage: bash bench/cpu_overhead.sh [BUILD_DIR] [ROUNDS] [GEMM_ITERATIONS]
+# TM_BENCH_GEMM / TM_BENCH_AR replace the GEMM runs ("MxNxK:iterations ...")
+# or the all-reduce runs ("bytes:warmup:iterations ..."); empty skips that
+# half (e.g. many rounds of one doubtful shape:
+#   TM_BENCH_AR= TM_BENCH_GEMM=1024x1024x1024:100 bash bench/cpu_overhead.sh build 30).
 # GEMM iterations are per shape, ~1.5 s of timed calls each (a 16 ms 1024^3
 # call needs 100 to steady its median, a 130 ms 2048^3 one 15);
 # GEMM_ITERATIONS, when given, replaces them all (for a quick try).
@@ -38,10 +42,10 @@ trap 'rm -rf "$work"' EXIT
 
 # The same shapes and sizes on both sides: tokenmeter runs them from specs.
 # GEMM shapes and timed iterations: "MxNxK:iterations"
-gemm_runs="1024x1024x1024:100 2048x2048x2048:15 2048x4096x1024:15 2048x1024x4096:15"
+gemm_runs=${TM_BENCH_GEMM-"1024x1024x1024:100 2048x2048x2048:15 2048x4096x1024:15 2048x1024x4096:15"}
 if [[ -n "$iterations" ]]; then gemm_runs=$(for r in $gemm_runs; do echo -n "${r%%:*}:$iterations "; done); fi
 # all-reduce sizes, warm-up and timed iterations: "bytes:warmup:iterations"
-ar_runs="1048576:200:300 4194304:50:100 16777216:10:40 67108864:5:20"
+ar_runs=${TM_BENCH_AR-"1048576:200:300 4194304:50:100 16777216:10:40 67108864:5:20"}
 python3 - "$work" "$gemm_runs" "$ar_runs" <<'PY'
 import json, sys
 work = sys.argv[1]
@@ -107,7 +111,7 @@ for round in $(seq "$rounds"); do
 done
 
 python3 - "$work" "$rounds" "$gemm_runs" "$ar_runs" "$threads" <<'PY'
-import collections, math, statistics, sys
+import collections, math, os, statistics, sys
 work, rounds, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[5])
 gemm_iterations = ", ".join(r.replace(":", ": ") for r in sys.argv[3].split())
 ar_iterations = "200 + 300 (1 MiB) to 5 + 20 (64 MiB)"
@@ -115,6 +119,8 @@ ar_iterations = "200 + 300 (1 MiB) to 5 + 20 (64 MiB)"
 def load(path, key_cols):
     # {key: {round: {position: (side, value)}}}, value = throughput (TFLOP/s or GB/s)
     data = collections.defaultdict(lambda: collections.defaultdict(dict))
+    if not os.path.exists(f"{work}/{path}"):
+        return data
     for line in open(f"{work}/{path}"):
         f = line.split()
         rnd, pos, side = int(f[0]), int(f[1]), f[2]
@@ -123,6 +129,8 @@ def load(path, key_cols):
     return data
 
 def analyse(title, unit, data, key_fmt, key_head, goal, iterations):
+    if not data:
+        return None
     print(f"# {title}")
     print(f"# {rounds} rounds of three runs (bare | tm | bare, then tm | bare | tm), median per run;"
           f" timed iterations per run: {iterations}")
