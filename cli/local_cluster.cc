@@ -168,11 +168,13 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
     }
     if (absl::Now() > deadline) {
       c->keep_dir_ = true;
-      return absl::DeadlineExceededError(absl::StrCat("the local workers did not register in time; logs in ", c->dir_));
+      return absl::DeadlineExceededError(
+          absl::StrCat("the local workers did not register within ", absl::FormatDuration(options.start_timeout),
+                       " (--start-timeout); logs in ", c->dir_));
     }
   }
-  Log("run", "local coordinator on ", c->address_, " with ", options.workers, " ", options.backend, " workers (",
-      threads, " threads each), store ", c->store_path_);
+  Log("run", "local coordinator on ", c->address_, " with ", options.workers, " ", options.backend, " workers",
+      options.backend == "cpu" ? absl::StrCat(" (", threads, " threads each)") : "", ", store ", c->store_path_);
   return c;
 }
 

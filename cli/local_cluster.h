@@ -25,7 +25,7 @@ struct LocalClusterOptions {
   std::string catalogue_file;         // device catalogue overrides for the coordinator
   std::string sysfs_root;             // the workers' --sysfs-root; "" = their default (/sys)
   bool verbose = false;               // children's logs on stderr, not in files
-  absl::Duration start_timeout = absl::Seconds(20);
+  absl::Duration start_timeout = absl::Seconds(20);  // to start and register, all together
   absl::Duration lost_after = absl::Seconds(5);
   absl::Duration collective_timeout = absl::Seconds(30);
 };

@@ -58,6 +58,10 @@ int RunCommand(const Args& args) {
   flags.Value("max-bytes", "BYTES", "override a collective sweep's largest size (suffixes K, M, G)");
   flags.Value("timeout", "SECONDS", "give up on a job after this long", "1800");
   flags.Value("lost-after", "SECONDS", "--local: a worker silent this long is lost", "5");
+  flags.Value("start-timeout", "SECONDS",
+              "--local: how long the coordinator and workers may take to start and register (a cuda "
+              "worker loads cuBLASLt and NCCL and creates a CUDA context per GPU first)",
+              "cpu: 20, cuda: 120");
   DeclareSysfsRootFlag(flags, "--local: the workers' ");
   flags.Switch("verbose", "--local: show the coordinator's and workers' logs on stderr");
   DeclareClientTlsFlags(flags);
@@ -124,6 +128,12 @@ int RunCommand(const Args& args) {
   if (!price.ok()) return Fail("run", price.status(), kExitUsage);
   auto lost_after = GetSeconds(flags, "lost-after", 0.1, 3600);
   if (!lost_after.ok()) return Fail("run", lost_after.status(), kExitUsage);
+  absl::Duration start_timeout = flags.Get("backend") == "cpu" ? absl::Seconds(20) : absl::Seconds(120);
+  if (flags.Has("start-timeout")) {
+    auto t = GetSeconds(flags, "start-timeout", 1, 3600);
+    if (!t.ok()) return Fail("run", t.status(), kExitUsage);
+    start_timeout = *t;
+  }
   const Format format = OutputFormat(flags);
   std::string sysfs_root;
   if (flags.Has("sysfs-root")) {
@@ -158,6 +168,7 @@ int RunCommand(const Args& args) {
     o.price_per_device_hour = *price;
     o.verbose = flags.GetSwitch("verbose");
     o.lost_after = *lost_after;
+    o.start_timeout = start_timeout;
     o.catalogue_file = flags.Get("catalogue").value_or("");
     o.sysfs_root = sysfs_root;
     auto c = LocalCluster::Start(o);

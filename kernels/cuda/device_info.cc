@@ -4,6 +4,7 @@
 #include "absl/strings/str_format.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_status.h"
+#include "kernels/cuda/nvml_loader.h"
 
 namespace tokenmeter::kernels::cuda {
 
@@ -59,6 +60,14 @@ absl::StatusOr<std::vector<DeviceDescription>> ListCudaDevices() {
     absl::StatusOr<DeviceDescription> d = cuda::DescribeCudaDevice(i);
     if (!d.ok()) return d.status();
     devices.push_back(*std::move(d));
+  }
+  // The worker's inventory (and so every stored result) takes the driver
+  // version from here: give NVIDIA's own ("580.65.06"), as the backend's
+  // device() does, where NVML is present; else keep the CUDA version.
+  if (absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get(); nvml.ok()) {
+    if (absl::StatusOr<std::string> v = (*nvml)->DriverVersion(); v.ok() && !v->empty()) {
+      for (DeviceDescription& d : devices) d.driver_version = *v;
+    }
   }
   return devices;
 }
