@@ -14,6 +14,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "tests/gpu/cuda_ranks.h"
+#include "tests/support/step_ops.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -302,15 +303,6 @@ TEST(CudaEnergyTest, EnergyGrowsOrIsUnimplemented) {
 
 // ---- Stop on request (BackendOptions::stop) ----
 
-// Sets `stop` after `delay` from another thread (as the worker's heart-beat
-// thread does when the coordinator ends a job).
-std::jthread StopAfter(std::atomic<bool>& stop, milliseconds delay) {
-  return std::jthread([&stop, delay] {
-    std::this_thread::sleep_for(delay);
-    stop = true;
-  });
-}
-
 void ExpectStopped(const absl::Status& status, std::chrono::steady_clock::time_point start, int rank) {
   EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << "rank " << rank << ": " << status;
   EXPECT_NE(status.message().find("stopped on request"), std::string::npos) << status;
@@ -355,15 +347,7 @@ TEST(CudaStopTest, StepStopsWhenAsked) {
     p.collective_dtype = DType::kBf16;
     p.groups = {{}};
     for (int r = 0; r < world; ++r) p.groups[0].push_back(r);
-    StepOp gemm;
-    gemm.kind = StepOp::Kind::kGemm;
-    gemm.m = gemm.n = gemm.k = 8192;
-    StepOp sync;
-    sync.kind = StepOp::Kind::kCollective;
-    sync.op = CollectiveOp::kAllReduce;
-    sync.count = int64_t{world} << 24;
-    sync.group = 0;
-    p.ops = {gemm, sync};
+    p.ops = {Gemm(8192, 8192, 8192), Collective(CollectiveOp::kAllReduce, int64_t{world} << 24, 0)};
     ExpectStopped(b.RunStep(p, {0, 20000}).status(), start, rank);
   }, &stop);
 }

@@ -16,35 +16,10 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_step.h"
 #include "tests/gpu/cuda_ranks.h"
+#include "tests/support/step_ops.h"
 
 namespace tokenmeter::kernels {
 namespace {
-
-StepOp Gemm(int64_t m, int64_t n, int64_t k, int64_t count = 1) {
-  StepOp op;
-  op.kind = StepOp::Kind::kGemm;
-  op.m = m;
-  op.n = n;
-  op.k = k;
-  op.count = count;
-  return op;
-}
-
-StepOp Elementwise(int64_t bytes) {
-  StepOp op;
-  op.kind = StepOp::Kind::kElementwise;
-  op.bytes = bytes;
-  return op;
-}
-
-StepOp Collective(CollectiveOp kind, int64_t count, int group) {
-  StepOp op;
-  op.kind = StepOp::Kind::kCollective;
-  op.op = kind;
-  op.count = count;
-  op.group = group;
-  return op;
-}
 
 std::vector<int> AllRanks(int world) {
   std::vector<int> all(static_cast<size_t>(world));
@@ -216,15 +191,6 @@ TEST(CudaStepRunTest, EveryCollectiveInTheWorldAndInPairs) {
 }
 
 // ---- Overlapped gradient sync ----
-
-StepOp Overlapped(StepOp op) {
-  op.overlappable = true;
-  return op;
-}
-StepOp Waiting(StepOp op) {
-  op.waits_for_overlapped = true;
-  return op;
-}
 
 // A backward pass in miniature, as the worker plans one with
 // overlap_grad_sync: weight-gradient GEMMs, each layer's gradient sync

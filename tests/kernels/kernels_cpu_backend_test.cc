@@ -14,6 +14,7 @@
 #include "kernels/backend.h"
 #include "kernels/store.h"
 #include "tests/kernels/rank_threads.h"
+#include "tests/support/step_ops.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -301,15 +302,6 @@ TEST(CpuBackendFailureTest, PeerThatGoesAwayFailsTheCollective) {
 
 // ---- Stop on request (BackendOptions::stop): between calls, not at the end ----
 
-// Sets `stop` after `delay`, from another thread (as the worker's heart-beat
-// thread does when the coordinator ends a job).
-std::jthread StopAfter(std::atomic<bool>& stop, milliseconds delay) {
-  return std::jthread([&stop, delay] {
-    std::this_thread::sleep_for(delay);
-    stop = true;
-  });
-}
-
 BackendOptions StoppableOptions(std::atomic<bool>* stop) {
   BackendOptions options;
   options.cpu_threads = 1;
@@ -341,7 +333,7 @@ TEST(CpuBackendStopTest, StepStopsAtTheNextIteration) {
   auto backend = Backend::Create("cpu", StoppableOptions(&stop));
   ASSERT_TRUE(backend.ok()) << backend.status();
   StepProgram program;
-  program.ops = {StepOp{.kind = StepOp::Kind::kGemm, .m = 256, .n = 256, .k = 256, .count = 1}};
+  program.ops = {Gemm(256, 256, 256)};
   const auto start = std::chrono::steady_clock::now();
   auto stopper = StopAfter(stop, milliseconds(300));
   auto run = (*backend)->RunStep(program, {.warmup = 0, .timed = 100000});

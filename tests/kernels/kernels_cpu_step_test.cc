@@ -16,6 +16,7 @@
 #include "kernels/step.h"
 #include "kernels/store.h"
 #include "tests/kernels/rank_threads.h"
+#include "tests/support/step_ops.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -34,14 +35,6 @@ std::vector<int> Range(int begin, int end, int stride = 1) {
   std::vector<int> ranks;
   for (int r = begin; r < end; r += stride) ranks.push_back(r);
   return ranks;
-}
-
-StepOp Gemm(int64_t m, int64_t n, int64_t k, int64_t count) {
-  return {.kind = StepOp::Kind::kGemm, .m = m, .n = n, .k = k, .count = count};
-}
-StepOp Elementwise(int64_t bytes) { return {.kind = StepOp::Kind::kElementwise, .bytes = bytes}; }
-StepOp Collective(CollectiveOp op, int64_t count, int group) {
-  return {.kind = StepOp::Kind::kCollective, .count = count, .op = op, .group = group};
 }
 
 // The program every rank runs, with this rank's own group lists:
@@ -182,15 +175,6 @@ void ExpectPeerLossReported(const absl::StatusOr<StepRun>& run,
 }
 
 // ---- Overlapped gradient sync ----
-
-StepOp Overlapped(StepOp op) {
-  op.overlappable = true;
-  return op;
-}
-StepOp Waiting(StepOp op) {
-  op.waits_for_overlapped = true;
-  return op;
-}
 
 // A backward pass in miniature on `world_size` ranks: weight-gradient GEMMs,
 // each layer followed by its gradient sync (overlappable when `overlap`) in
