@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace tokenmeter::kernels {
@@ -18,7 +19,6 @@ constexpr char kPluginName[] = "libtokenmeter-cuda.so";
 struct Plugin {
   void* (*new_backend)(const BackendOptions*) = nullptr;
   void* (*list_devices)() = nullptr;
-  // Optional: plugins built before it lack it (power is then unreported).
   void* (*open_power_source)(const PowerSourceOptions*) = nullptr;
   std::string path;   // the plugin loaded
   std::string error;  // why it could not be loaded
@@ -45,22 +45,40 @@ const Plugin& Load() {
     candidates.push_back(TOKENMETER_CUDA_PLUGIN_BUILD_PATH);
 #endif
     std::vector<std::string> failures;
-    for (const auto& path : candidates) {
-      if (access(path.c_str(), R_OK) != 0) continue;
+    const bool asked = std::getenv("TOKENMETER_CUDA_PLUGIN") != nullptr;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      const std::string& path = candidates[c];
+      // The plugin asked for by name, or nothing: never another in its place.
+      const bool only = asked && c == 0;
+      if (access(path.c_str(), R_OK) != 0) {
+        if (!only) continue;
+        failures.push_back(absl::StrCat(path, " (TOKENMETER_CUDA_PLUGIN): cannot be read"));
+        break;
+      }
       void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (handle == nullptr) {
         failures.push_back(absl::StrCat(path, ": ", dlerror()));
-        continue;
-      }
-      plugin.new_backend = reinterpret_cast<void* (*)(const BackendOptions*)>(dlsym(handle, "tokenmeter_cuda_new_backend"));
-      plugin.list_devices = reinterpret_cast<void* (*)()>(dlsym(handle, "tokenmeter_cuda_list_devices"));
-      if (plugin.new_backend != nullptr && plugin.list_devices != nullptr) {
+      } else if (auto abi = reinterpret_cast<uint64_t (*)()>(dlsym(handle, "tokenmeter_cuda_abi"));
+                 abi == nullptr) {
+        failures.push_back(absl::StrCat(path, ": not a tokenmeter CUDA plugin of this version (no ABI mark)"));
+      } else if (const uint64_t theirs = abi(); theirs != CudaPluginAbi()) {
+        failures.push_back(absl::StrFormat(
+            "%s: built from other tokenmeter sources than this binary (plugin ABI %#x, binary %#x); "
+            "rebuild it, or set TOKENMETER_CUDA_PLUGIN to the one built with this binary",
+            path, theirs, CudaPluginAbi()));
+      } else {
+        plugin.new_backend = reinterpret_cast<void* (*)(const BackendOptions*)>(dlsym(handle, "tokenmeter_cuda_new_backend"));
+        plugin.list_devices = reinterpret_cast<void* (*)()>(dlsym(handle, "tokenmeter_cuda_list_devices"));
         plugin.open_power_source = reinterpret_cast<void* (*)(const PowerSourceOptions*)>(
             dlsym(handle, "tokenmeter_cuda_open_power_source"));
-        plugin.path = path;
-        return;
+        if (plugin.new_backend != nullptr && plugin.list_devices != nullptr && plugin.open_power_source != nullptr) {
+          plugin.path = path;
+          return;
+        }
+        plugin = Plugin{};
+        failures.push_back(absl::StrCat(path, ": not a tokenmeter CUDA plugin (entry points missing)"));
       }
-      failures.push_back(absl::StrCat(path, ": not a tokenmeter CUDA plugin"));
+      if (only) break;
     }
     plugin.error = failures.empty()
                        ? absl::StrCat("backend cuda: ", kPluginName, " not found in ", absl::StrJoin(candidates, ", "))
@@ -88,10 +106,6 @@ CudaDevicesOrError LoadCudaDevices() {
 CudaPowerSourceOrError LoadCudaPowerSource(const PowerSourceOptions& options) {
   const Plugin& p = Load();
   if (p.new_backend == nullptr) return absl::UnavailableError(p.error);
-  if (p.open_power_source == nullptr) {
-    return absl::UnimplementedError(
-        absl::StrCat("backend cuda: the plugin ", p.path, " has no power entry point (built before it)"));
-  }
   std::unique_ptr<CudaPowerSourceOrError> result(static_cast<CudaPowerSourceOrError*>(p.open_power_source(&options)));
   return std::move(*result);
 }

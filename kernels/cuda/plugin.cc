@@ -5,6 +5,10 @@
 
 extern "C" {
 
+__attribute__((visibility("default"))) uint64_t tokenmeter_cuda_abi() {
+  return tokenmeter::kernels::CudaPluginAbi();
+}
+
 __attribute__((visibility("default"))) void* tokenmeter_cuda_new_backend(
     const tokenmeter::kernels::BackendOptions* options) {
   return new tokenmeter::kernels::CudaBackendOrError(tokenmeter::kernels::NewCudaBackend(*options));
