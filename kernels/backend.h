@@ -47,14 +47,17 @@ struct BackendOptions {
   // elsewhere (e.g. /host/sys) passes that path (node_exporter's --path.sysfs).
   std::string sysfs_root = "/sys";
   // The caller's stop request (the worker's: the coordinator ended the job),
-  // or null. A run in progress reads it before each iteration (cpu: an
-  // iteration is atomic, and a Gloo wait ends only with its peer or at
-  // `timeout`) or whenever it waits for the device (cuda: it then aborts its
-  // NCCL communicators first, as c10d's ProcessGroupNCCL::abort, so a
-  // collective blocked on a lost peer ends now rather than at `timeout`), and
-  // once it reads true returns Aborted. Peers still inside a collective with
-  // a rank that stopped see their connection close and fail too. Not owned;
-  // must outlive the backend.
+  // or null. Once it reads true a run returns Aborted:
+  //   cpu:  read before each call or step iteration (one is never cut short;
+  //         a Gloo wait ends only with its peer or at `timeout`). A peer
+  //         inside a collective with a rank that stopped fails when that
+  //         rank's backend is destroyed and its connections close.
+  //   cuda: read before each call or op is queued and while the host waits
+  //         for the device; the NCCL communicators are then aborted (as c10d's
+  //         ProcessGroupNCCL::abort), so a collective blocked on a lost peer
+  //         ends now rather than at `timeout`. A peer's NCCL kernel waits for
+  //         its own stop request (the job's every rank gets one) or `timeout`.
+  // Not owned; must outlive the backend.
   const std::atomic<bool>* stop = nullptr;
 };
 

@@ -37,15 +37,19 @@ const Plugin& Load() {
   static std::once_flag once;
   std::call_once(once, [] {
     std::vector<std::string> candidates;
-    if (const char* env = std::getenv("TOKENMETER_CUDA_PLUGIN")) candidates.push_back(env);
+    // Set but empty (a container passing the variable through) counts as unset.
+    const char* env = std::getenv("TOKENMETER_CUDA_PLUGIN");
+    const bool asked = env != nullptr && *env != '\0';
+    if (asked) candidates.push_back(env);
     const std::string dir = ExecutableDir();
     candidates.push_back(absl::StrCat(dir, "/", kPluginName));
     candidates.push_back(absl::StrCat(dir, "/../lib/", kPluginName));
 #ifdef TOKENMETER_CUDA_PLUGIN_BUILD_PATH
     candidates.push_back(TOKENMETER_CUDA_PLUGIN_BUILD_PATH);
 #endif
+    // A plugin refused below stays loaded, never called: unloading a library
+    // whose C++ static state has been constructed is not reliably safe.
     std::vector<std::string> failures;
-    const bool asked = std::getenv("TOKENMETER_CUDA_PLUGIN") != nullptr;
     for (size_t c = 0; c < candidates.size(); ++c) {
       const std::string& path = candidates[c];
       // The plugin asked for by name, or nothing: never another in its place.

@@ -203,11 +203,13 @@ void Worker::HeartbeatLoop() {
 void Worker::ServeTask(const v1::Task& task) {
   std::string worker_id;
   {
+    // Reset before the job is published: the heart-beat thread sets the flag
+    // for running_job_ under mu_, and an abort of this job must not be lost.
     absl::MutexLock lock(&mu_);
+    abort_task_ = stopping_.load();
     running_job_ = task.job_id();
     worker_id = worker_id_;
   }
-  abort_task_ = stopping_.load();
   Log("worker", "job ", task.job_id(), ": ", task.spec().name(), ", ranks ", task.ranks(0).rank(), "..",
       task.ranks(task.ranks_size() - 1).rank(), " of ", task.world_size());
   GrpcStore store(channel_, task.job_id(), worker_id);

@@ -19,7 +19,7 @@
 #
 # Usage: bench/device/prepare.sh [BUILD_DIR]   (default build-cuda; builds the
 #        five targets there first unless TOKENMETER_SKIP_BUILD=1)
-set -u
+set -u -o pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BUILD="${1:-$ROOT/build-cuda}"
 DEST="$ROOT/build-device"
@@ -47,7 +47,15 @@ done
 rm -rf "$DEST"
 mkdir -p "$DEST/bin" "$DEST/lib" "$DEST/lib-fallback"
 for b in "${BINS[@]}"; do
-  strip --strip-debug -o "$DEST/bin/$(basename "$b")" "$b"
+  strip --strip-debug -o "$DEST/bin/$(basename "$b")" "$b" || exit 1
+done
+# A library missing here would only show on the GPU machine: stop now.
+for b in "${BINS[@]}" "$HARNESS" "$PLUGIN"; do
+  if ldd "$b" | grep -v -E 'lib(cuda|nvidia-ml)\.so' | grep -q 'not found'; then
+    echo "prepare: $b needs libraries not found here:" >&2
+    ldd "$b" | grep 'not found' >&2
+    exit 1
+  fi
 done
 
 # Shared libraries to carry: what ldd resolves, minus the C library, the C++
@@ -79,8 +87,8 @@ copy_deps "$DEST/lib" "${BINS[@]}"
 stage="$(mktemp -d /tmp/tokenmeter-harness-XXXXXX)"
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
-strip --strip-debug -o "$stage/bin/tokenmeter" "$HARNESS"
-strip --strip-debug -o "$stage/lib/libtokenmeter-cuda.so" "$PLUGIN"
+strip --strip-debug -o "$stage/bin/tokenmeter" "$HARNESS" || exit 1
+strip --strip-debug -o "$stage/lib/libtokenmeter-cuda.so" "$PLUGIN" || exit 1
 copy_deps "$stage/lib" "$stage/bin/tokenmeter" "$stage/lib/libtokenmeter-cuda.so"
 tar -C "$stage" -cf - bin lib | xz -T"$(nproc)" -6 > "$DEST/harness.tar.xz" || exit 1
 cp -L /lib/x86_64-linux-gnu/libstdc++.so.6 /lib/x86_64-linux-gnu/libgcc_s.so.1 "$DEST/lib-fallback/"

@@ -6,7 +6,8 @@
 # TM_BUDGET_S seconds (default 450: under 8 minutes, leaving a 15-minute lease
 # room for a second, partial run). Run again with step names to redo only
 # those: bash bench/device/run-gpu-checks.sh harness torch
-#   steps: tests step-tests gemm torch harness collectives (default: all)
+#   steps: tests step-tests harness gemm torch collectives (default: all, in
+#   this order: the main job right after the tests that vouch for it)
 # Results under $OUT (./out-gpu when unset), never more than 8 files (what the
 # device tool brings back):
 #   $OUT/run.log          everything printed
@@ -29,6 +30,12 @@ exec > >(tee -a "$OUT/run.log") 2>&1
 START=$(date +%s)
 DEADLINE=$(( START + ${TM_BUDGET_S:-450} ))
 STEPS="${*:-all}"
+for s in $STEPS; do
+  case "$s" in
+    all|tests|step-tests|harness|gemm|torch|collectives) ;;
+    *) echo "unknown step '$s' (steps: tests step-tests harness gemm torch collectives)"; exit 2 ;;
+  esac
+done
 want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
 # cap SECONDS: the step's own limit, cut to what is left of the run's budget.
 cap() {
@@ -42,7 +49,8 @@ run_capped() {
   limit="$(cap "$1")"
   shift 2
   if (( limit < 10 )); then echo "SKIPPED $what: the run's budget is spent"; return 0; fi
-  timeout "$limit" "$@" || echo "$what exited with $? (limit ${limit}s)"
+  # -k: a process that ignores SIGTERM (or takes long over it) is killed 20 s later.
+  timeout -k 20 "$limit" "$@" || echo "$what exited with $? (limit ${limit}s)"
 }
 # Load every kernel module at context creation. With lazy loading (CUDA's
 # default since 12.2) a kernel's first launch may need the context to
@@ -125,27 +133,15 @@ if want tests; then
   step "GPU tests (cuda_backend_test)"
   # The missing-peer test aborts a half-initialised NCCL communicator: run it on
   # its own, so that if NCCL's abort ever hung, the other results still land.
-  run_capped 130 cuda_backend_test "$DEV/bin/cuda_backend_test" --gtest_filter='-*MissingPeer*' \
+  run_capped 120 cuda_backend_test "$DEV/bin/cuda_backend_test" --gtest_filter='-*MissingPeer*' \
     --gtest_output="xml:$OUT/gpu-tests.xml"
-  run_capped 40 "cuda_backend_test (missing peer)" "$DEV/bin/cuda_backend_test" \
+  run_capped 30 "cuda_backend_test (missing peer)" "$DEV/bin/cuda_backend_test" \
     --gtest_filter='*MissingPeer*'
 fi
 
 if want step-tests; then
   step "training-step tests (cuda_step_test), overlapped gradient sync included"
-  run_capped 120 cuda_step_test "$DEV/bin/cuda_step_test" --gtest_output="xml:$OUT/step-tests.xml"
-fi
-
-if want gemm; then
-  step "GEMM sweep through tokenmeter's cuda backend"
-  run_capped 100 "gpu_sweep (gemm)" "$DEV/bin/tokenmeter_gpu_sweep" --no-collectives \
-    --gemm "$GEMM_SHAPES" --gemm-warmup 10 --gemm-timed 30 --jsonl "$OUT/sweep-gemm.jsonl"
-fi
-
-if want torch; then
-  step "torch.matmul on the same shapes, same run"
-  run_capped 80 torch_matmul python3 "$ROOT/bench/device/torch_matmul.py" "$TORCH_SHAPES" \
-    --warmup 10 --timed 30 --jsonl "$OUT/torch.jsonl"
+  run_capped 90 cuda_step_test "$DEV/bin/cuda_step_test" --gtest_output="xml:$OUT/step-tests.xml"
 fi
 
 if want harness; then
@@ -160,16 +156,31 @@ if want harness; then
   # bf16 weights and gradients, fp32 Adam state and activations; 70B asks
   # over 1 TiB and would be refused, naming the bound).
   step "the harness end to end: tokenmeter run --local --backend cuda, standard workloads"
-  rm -f /tmp/tokenmeter-device.db
+  rm -f /tmp/tokenmeter-device.db /tmp/tokenmeter-device.db-wal /tmp/tokenmeter-device.db-shm
   # CUDA's default (lazy) module loading, as a real deployment runs: eager
   # loading of cuBLASLt and NCCL would only slow the workers' start.
   run_capped 200 "tokenmeter run" env CUDA_MODULE_LOADING=LAZY \
     "$DEV/bin/tokenmeter" run --local --workers 1 --backend cuda \
     --store /tmp/tokenmeter-device.db --workload gemm/large --workload collective/all-reduce \
     --workload train-step/llama3-8b
-  "$DEV/bin/tokenmeter" results --store /tmp/tokenmeter-device.db --detail --json \
-    > "$OUT/harness.jsonl" || echo "tokenmeter results exited with $?"
+  if [[ -f /tmp/tokenmeter-device.db ]]; then
+    run_capped 30 "tokenmeter results" "$DEV/bin/tokenmeter" results \
+      --store /tmp/tokenmeter-device.db --detail --json > "$OUT/harness.jsonl"
+  fi
 fi
+
+if want gemm; then
+  step "GEMM sweep through tokenmeter's cuda backend"
+  run_capped 100 "gpu_sweep (gemm)" "$DEV/bin/tokenmeter_gpu_sweep" --no-collectives \
+    --gemm "$GEMM_SHAPES" --gemm-warmup 10 --gemm-timed 30 --jsonl "$OUT/sweep-gemm.jsonl"
+fi
+
+if want torch; then
+  step "torch.matmul on the same shapes, same run"
+  run_capped 80 torch_matmul python3 "$ROOT/bench/device/torch_matmul.py" "$TORCH_SHAPES" \
+    --warmup 10 --timed 30 --jsonl "$OUT/torch.jsonl"
+fi
+
 
 if want collectives; then
   step "collective sweep (one rank per GPU; 1 GPU gives world size 1)"

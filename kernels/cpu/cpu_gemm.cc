@@ -135,8 +135,8 @@ absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPl
     if (StopRequested(stop)) return StoppedError(absl::StrCat("GEMM timed call ", i));
     const auto start = std::chrono::steady_clock::now();
     Sgemm(problem, a.get(), b.get(), c.get());
-    const auto stop = std::chrono::steady_clock::now();
-    run.iteration_seconds.push_back(std::chrono::duration<double>(stop - start).count());
+    const auto end = std::chrono::steady_clock::now();
+    run.iteration_seconds.push_back(std::chrono::duration<double>(end - start).count());
   }
   return run;
 }

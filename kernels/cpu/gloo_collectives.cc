@@ -264,8 +264,8 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
       prepare();
       const auto start = std::chrono::steady_clock::now();
       iterate();
-      const auto stop = std::chrono::steady_clock::now();
-      run.iteration_seconds.push_back(std::chrono::duration<double>(stop - start).count());
+      const auto end = std::chrono::steady_clock::now();
+      run.iteration_seconds.push_back(std::chrono::duration<double>(end - start).count());
     }
     // ReduceScatterHalvingDoubling::run() returns with its last
     // notifications possibly still in flight; a rank that then tore down its

@@ -36,6 +36,7 @@ Progress::Progress(std::chrono::milliseconds timeout, std::vector<NcclComm*> com
     : timeout_(timeout), comms_(std::move(comms)), who_(std::move(who)), stop_(stop) {}
 
 absl::Status Progress::Admit(int64_t launches) {
+  if (StopRequested(stop_)) return Stopped("the next op was queued");
   while (!queue_.empty() && (in_flight_ + launches > kMaxLaunchesInFlight ||
                              queue_.size() >= static_cast<size_t>(kMaxOpsInFlight))) {
     if (absl::Status s = WaitFront(); !s.ok()) return s;
@@ -63,9 +64,17 @@ absl::Status Progress::AbortAll(absl::Status status) {
   return status;
 }
 
+absl::Status Progress::Stopped(const std::string& where) {
+  return AbortAll(StoppedError(absl::StrCat(where, " (", who_, ")",
+                                            comms_.empty() ? "" : "; communicators aborted")));
+}
+
 absl::Status Progress::WaitFront() {
   const Entry& e = queue_.front();
   while (true) {
+    // Before the errors: a peer that stopped on request may make NCCL report
+    // a remote error here, the symptom rather than the cause.
+    if (StopRequested(stop_)) return Stopped(absl::StrCat(*e.what, " completed"));
     const cudaError_t q = cudaEventQuery(e.fence);
     if (q == cudaSuccess) break;
     if (q != cudaErrorNotReady) {
@@ -75,10 +84,6 @@ absl::Status Progress::WaitFront() {
       if (absl::Status s = c->CheckAsyncError(absl::StrCat(*e.what, " (", who_, ")")); !s.ok()) {
         return AbortAll(s);
       }
-    }
-    if (StopRequested(stop_)) {
-      return AbortAll(StoppedError(
-          absl::StrCat(*e.what, " (", who_, ") completed; communicators aborted")));
     }
     if (Clock::now() - last_progress_ >= timeout_) {
       return AbortAll(absl::DeadlineExceededError(absl::StrCat(

@@ -10,9 +10,11 @@
 // timeout. While waiting, NCCL's asynchronous errors are polled; on a deadline
 // or an error every communicator given is aborted (ncclCommAbort stops NCCL's
 // kernels, so the streams drain) and the error names the op and the rank.
-// So on a stop request (BackendOptions::stop) read while waiting: then the
-// wait returns Aborted, as c10d's ProcessGroupNCCL::abort ends a collective
-// blocked on a lost peer without waiting for its timeout.
+// A stop request (BackendOptions::stop) does the same and returns Aborted, as
+// c10d's ProcessGroupNCCL::abort ends a collective blocked on a lost peer
+// without waiting for its timeout; it is read before every op is admitted
+// (so a device that keeps up with the host still stops at the next op) and
+// while waiting.
 //
 // Not thread-safe: one thread, with the rank's device current.
 #ifndef TOKENMETER_KERNELS_CUDA_PROGRESS_H_
@@ -67,6 +69,7 @@ class Progress {
            const std::atomic<bool>* stop = nullptr);
 
   // Waits until `launches` more fit in flight (or nothing is in flight).
+  // Aborted (communicators aborted) once a stop is requested.
   absl::Status Admit(int64_t launches);
 
   // `fence` was recorded after work of `launches` launches described by
@@ -89,6 +92,8 @@ class Progress {
   };
 
   absl::Status WaitFront();
+  // AbortAll with the Aborted status of a stop requested before `where`.
+  absl::Status Stopped(const std::string& where);
 
   std::chrono::milliseconds timeout_;
   std::vector<NcclComm*> comms_;

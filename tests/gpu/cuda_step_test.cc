@@ -194,9 +194,10 @@ TEST(CudaStepRunTest, EveryCollectiveInTheWorldAndInPairs) {
 
 // A backward pass in miniature, as the worker plans one with
 // overlap_grad_sync: weight-gradient GEMMs, each layer's gradient sync
-// overlappable in the world, a tensor-parallel all-reduce in line in a pair
-// (the world itself with one GPU, so in-line and overlapped collectives share
-// a rank list), the optimizer waiting for the sync, and the updated
+// overlappable in the world, a tensor-parallel all-reduce in line in the
+// rank's PairOf group (with one GPU the world itself, so in-line and
+// overlapped collectives share a rank list), the optimizer waiting for the
+// sync, and the updated
 // parameters' all-gather at the very end. With one GPU the overlapped ops are
 // NCCL's one-rank copies: the same streams, events and accounting.
 StepProgram BackwardWithGradSync(int rank, int world) {
