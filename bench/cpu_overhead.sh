@@ -114,7 +114,8 @@ python3 - "$work" "$rounds" "$gemm_runs" "$ar_runs" "$threads" <<'PY'
 import collections, math, os, statistics, sys
 work, rounds, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[5])
 gemm_iterations = ", ".join(r.replace(":", ": ") for r in sys.argv[3].split())
-ar_iterations = ", ".join(f"{int(b) >> 20} MiB: {w} + {n}" for b, w, n in (r.split(":") for r in sys.argv[4].split()))
+ar_iterations = ", ".join(f"{int(b) >> 20} MiB: {w} + {n}" if int(b) >= 1 << 20 else f"{b} B: {w} + {n}"
+                          for b, w, n in (r.split(":") for r in sys.argv[4].split()))
 
 def load(path, key_cols):
     # {key: {round: {position: (side, value)}}}, value = throughput (TFLOP/s or GB/s)
