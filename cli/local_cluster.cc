@@ -107,7 +107,10 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
   if (!coordinator.ok()) return coordinator.status();
   c->coordinator_ = *coordinator;
 
-  const absl::Time deadline = absl::Now() + options.start_timeout;
+  const absl::Duration start_timeout = options.start_timeout > absl::ZeroDuration() ? options.start_timeout
+                                       : options.backend == "cpu"                 ? absl::Seconds(20)
+                                                                                  : absl::Seconds(120);
+  const absl::Time deadline = absl::Now() + start_timeout;
   while (true) {
     std::ifstream in(port_file);
     int port = 0;
@@ -169,7 +172,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(const LocalClu
     if (absl::Now() > deadline) {
       c->keep_dir_ = true;
       return absl::DeadlineExceededError(
-          absl::StrCat("the local workers did not register within ", absl::FormatDuration(options.start_timeout),
+          absl::StrCat("the local workers did not register within ", absl::FormatDuration(start_timeout),
                        " (--start-timeout); logs in ", c->dir_));
     }
   }

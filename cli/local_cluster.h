@@ -25,7 +25,10 @@ struct LocalClusterOptions {
   std::string catalogue_file;         // device catalogue overrides for the coordinator
   std::string sysfs_root;             // the workers' --sysfs-root; "" = their default (/sys)
   bool verbose = false;               // children's logs on stderr, not in files
-  absl::Duration start_timeout = absl::Seconds(20);  // to start and register, all together
+  // To start and register, all together; 0 = the backend's default: 20 s for
+  // cpu, 120 s for others (a cuda worker loads cuBLASLt, NCCL and a CUDA
+  // context per GPU first).
+  absl::Duration start_timeout = absl::ZeroDuration();
   absl::Duration lost_after = absl::Seconds(5);
   absl::Duration collective_timeout = absl::Seconds(30);
 };

@@ -128,7 +128,7 @@ int RunCommand(const Args& args) {
   if (!price.ok()) return Fail("run", price.status(), kExitUsage);
   auto lost_after = GetSeconds(flags, "lost-after", 0.1, 3600);
   if (!lost_after.ok()) return Fail("run", lost_after.status(), kExitUsage);
-  absl::Duration start_timeout = flags.Get("backend") == "cpu" ? absl::Seconds(20) : absl::Seconds(120);
+  absl::Duration start_timeout = absl::ZeroDuration();  // the backend's default (LocalClusterOptions)
   if (flags.Has("start-timeout")) {
     auto t = GetSeconds(flags, "start-timeout", 1, 3600);
     if (!t.ok()) return Fail("run", t.status(), kExitUsage);

@@ -54,7 +54,6 @@ class CudaBackend final : public Backend {
     // Unimplemented.
     absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get();
     if (nvml.ok()) {
-      if (absl::StatusOr<std::string> v = (*nvml)->DriverVersion(); v.ok()) device_.driver_version = *v;
       absl::StatusOr<cuda::NvmlDevice> d = (*nvml)->DeviceByCudaUuid(device_.uuid);
       if (d.ok()) {
         absl::StatusOr<double> e0 = d->TotalEnergyJoules();

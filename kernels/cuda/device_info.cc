@@ -39,10 +39,17 @@ absl::StatusOr<DeviceDescription> DescribeCudaDevice(int index) {
   d.memory_bytes = static_cast<int64_t>(prop.totalGlobalMem);
   d.compute_units = prop.multiProcessorCount;
   d.compute_capability = absl::StrCat(prop.major, ".", prop.minor);
+  // NVIDIA's driver version (nvidia-smi's "Driver Version", "580.65.06")
+  // where NVML is present; else the CUDA version the driver supports
+  // (13000 → "cuda 13.0").
+  if (absl::StatusOr<Nvml*> nvml = Nvml::Get(); nvml.ok()) {
+    if (absl::StatusOr<std::string> v = (*nvml)->DriverVersion(); v.ok() && !v->empty()) {
+      d.driver_version = *v;
+      return d;
+    }
+  }
   int driver = 0;
   if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) {
-    // The CUDA version the driver supports (13000 → "13.0"); the NVIDIA
-    // driver's own version string needs NVML (nvidia-smi's "Driver Version").
     d.driver_version = absl::StrCat("cuda ", driver / 1000, ".", (driver % 1000) / 10);
   }
   return d;
@@ -60,14 +67,6 @@ absl::StatusOr<std::vector<DeviceDescription>> ListCudaDevices() {
     absl::StatusOr<DeviceDescription> d = cuda::DescribeCudaDevice(i);
     if (!d.ok()) return d.status();
     devices.push_back(*std::move(d));
-  }
-  // The worker's inventory (and so every stored result) takes the driver
-  // version from here: give NVIDIA's own ("580.65.06"), as the backend's
-  // device() does, where NVML is present; else keep the CUDA version.
-  if (absl::StatusOr<cuda::Nvml*> nvml = cuda::Nvml::Get(); nvml.ok()) {
-    if (absl::StatusOr<std::string> v = (*nvml)->DriverVersion(); v.ok() && !v->empty()) {
-      for (DeviceDescription& d : devices) d.driver_version = *v;
-    }
   }
   return devices;
 }

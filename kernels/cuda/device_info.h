@@ -16,7 +16,8 @@ namespace tokenmeter::kernels::cuda {
 // that is reported as Unavailable with the runtime's text.
 absl::StatusOr<int> CudaDeviceCount();
 
-// Describes device `index` (0 <= index < CudaDeviceCount()).
+// Describes device `index` (0 <= index < CudaDeviceCount()); its driver
+// version is NVIDIA's (through NVML) where NVML loads, else the CUDA version.
 absl::StatusOr<DeviceDescription> DescribeCudaDevice(int index);
 
 // nvidia-smi's spelling of a device UUID: "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx".
