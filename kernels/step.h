@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "kernels/types.h"
 
 namespace tokenmeter::kernels {
@@ -69,6 +70,14 @@ struct StepRun {
   // Device energy over the timed iterations; < 0 when not reported.
   double timed_energy_joules = -1;
 };
+
+// The one structural rule every backend applies before running a program:
+// InvalidArgument for no ops; a group that is empty, not strictly
+// ascending, outside [0, world_size) or without `rank`; an op with a
+// non-positive size or count; a collective whose group index is out of
+// range. Field names in the message ("groups[1]", "ops[7].group"). What a
+// backend supports (dtypes, index widths) it checks itself, after this.
+absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world_size);
 
 }  // namespace tokenmeter::kernels
 

@@ -1,6 +1,20 @@
 #include "kernels/types.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace tokenmeter::kernels {
+
+absl::Status ValidateIterationPlan(const IterationPlan& plan) {
+  if (plan.warmup < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("iteration plan: warmup must be >= 0, got ", plan.warmup));
+  }
+  if (plan.timed < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("iteration plan: timed must be >= 1, got ", plan.timed));
+  }
+  return absl::OkStatus();
+}
 
 std::string_view DTypeName(DType dtype) {
   switch (dtype) {

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace tokenmeter::kernels {
 
 enum class DType { kFp32, kTf32, kFp16, kBf16, kFp8E4M3 };
@@ -35,6 +37,11 @@ struct IterationPlan {
   int warmup = 5;
   int timed = 20;
 };
+
+// The one rule every backend applies to a plan: warmup >= 0 and timed >= 1
+// (a measurement with no timed iteration has no median). InvalidArgument
+// naming the field and the bound otherwise.
+absl::Status ValidateIterationPlan(const IterationPlan& plan);
 
 struct GemmRun {
   std::vector<double> iteration_seconds;  // one entry per timed iteration

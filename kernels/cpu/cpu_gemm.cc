@@ -90,10 +90,7 @@ absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPl
                                                      INT_MAX, ")"));
     }
   }
-  if (plan.warmup < 0 || plan.timed < 1) {
-    return absl::InvalidArgumentError(absl::StrCat("iteration plan needs warmup >= 0 and timed >= 1, got warmup ",
-                                                   plan.warmup, ", timed ", plan.timed));
-  }
+  if (absl::Status valid = ValidateIterationPlan(plan); !valid.ok()) return valid;
   if (!CpuGemmSupports(problem.dtype)) {
     return absl::UnimplementedError(
         absl::StrCat("backend cpu does not support GEMM in ", std::string(DTypeName(problem.dtype))));

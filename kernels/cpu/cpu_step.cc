@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 #include <gloo/barrier.h>
-#include <gloo/reduce_scatter.h>
 
 #include <algorithm>
 #include <chrono>
@@ -36,8 +35,6 @@ using Buffer = std::unique_ptr<float[]>;
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kFloat = sizeof(float);
-// ReduceScatterHalvingDoubling keeps its byte count in an int.
-constexpr int64_t kMaxReduceScatterElements = INT_MAX / kFloat;
 // The most elements one cblas_saxpy call is given (its n is a 32-bit blasint).
 constexpr int64_t kSaxpyChunk = int64_t{1} << 30;
 // The elementwise pass's a in y = a·x + y. y drifts by at most |a| per
@@ -77,13 +74,10 @@ struct GroupRun {
   std::string name;  // "[0,2]"
   int me = 0;        // this rank's index in ranks
   int size = 0;
-  std::shared_ptr<gloo::Context> function_api;  // set when a non-RS op uses it
-  std::shared_ptr<gloo::Context> class_api;     // set when a reduce-scatter uses it
-  int64_t in_elements = 0, out_elements = 0, rs_elements = 0;
-  int64_t rs_scratch_elements = 0;  // Gloo's receive buffers, summed over the instances
-  std::vector<int64_t> rs_counts;   // distinct reduce-scatter counts, in first-use order
-  Buffer in, out, rs;
-  std::map<int64_t, std::unique_ptr<gloo::ReduceScatterHalvingDoubling<float>>> rs_algorithms;
+  std::shared_ptr<gloo::Context> context;
+  int64_t in_elements = 0, out_elements = 0;
+  int64_t scratch_elements = 0;  // held by the ops' calls, summed over them
+  Buffer in, out;
 };
 
 // One op, ready to run.
@@ -225,32 +219,8 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
   const std::string where = absl::StrCat("rank ", rank, " of ", world);
 
   // ---- Validation: nothing allocated, nothing sent ----
-  if (plan.warmup < 0 || plan.timed < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("iteration plan needs warmup >= 0 and timed >= 1, got warmup ", plan.warmup,
-                     ", timed ", plan.timed));
-  }
-  for (size_t g = 0; g < program.groups.size(); ++g) {
-    const std::vector<int>& ranks = program.groups[g];
-    const std::string name = ListName(ranks);
-    if (ranks.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("step group ", g, " is empty"));
-    }
-    for (size_t i = 0; i < ranks.size(); ++i) {
-      if (ranks[i] < 0 || ranks[i] >= world) {
-        return absl::InvalidArgumentError(absl::StrCat("step group ", g, " ", name, " names rank ",
-                                                       ranks[i], ", outside world_size ", world));
-      }
-      if (i > 0 && ranks[i] <= ranks[i - 1]) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("step group ", g, " ", name, " is not strictly ascending"));
-      }
-    }
-    if (!std::binary_search(ranks.begin(), ranks.end(), rank)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("step group ", g, " ", name, " does not contain this rank (", where, ")"));
-    }
-  }
+  if (absl::Status valid = ValidateIterationPlan(plan); !valid.ok()) return valid;
+  if (absl::Status valid = ValidateStepProgram(program, rank, world); !valid.ok()) return valid;
   const std::string dtype_name(DTypeName(program.dtype));
   const std::string collective_dtype_name(DTypeName(program.collective_dtype));
   for (size_t j = 0; j < program.ops.size(); ++j) {
@@ -262,52 +232,28 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
               absl::StrCat("backend cpu does not support GEMM in ", dtype_name, " (step op ", j, ")"));
         }
         for (auto [dim, value] : {std::pair{"m", op.m}, {"n", op.n}, {"k", op.k}}) {
-          if (value <= 0 || value > INT_MAX) {
+          if (value > INT_MAX) {
             return absl::InvalidArgumentError(absl::StrCat(
                 "step op ", j, " (GEMM): dimension ", dim, " must be in [1, ", INT_MAX,
                 "] (OpenBLAS's 32-bit index), got ", value));
           }
         }
-        if (op.count < 1) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("step op ", j, " (GEMM): count must be positive, got ", op.count));
-        }
         break;
       case StepOp::Kind::kElementwise:
-        if (op.bytes <= 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "step op ", j, " (elementwise): bytes must be positive, got ", op.bytes));
-        }
         break;
       case StepOp::Kind::kCollective: {
         const std::string name(CollectiveOpName(op.op));
-        if (op.group < 0 || op.group >= static_cast<int>(program.groups.size())) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("step op ", j, " (", name, "): group index ", op.group,
-                           " is out of range (the program has ", program.groups.size(),
-                           " groups)"));
-        }
         if (!GlooCommunicator::Supports(op.op, program.collective_dtype)) {
           return absl::UnimplementedError(absl::StrCat("backend cpu does not support ", name,
                                                        " in ", collective_dtype_name,
                                                        " (step op ", j, ")"));
         }
         const int64_t size = static_cast<int64_t>(program.groups[op.group].size());
-        if (op.count <= 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("step op ", j, " (", name, "): count must be positive, got ", op.count));
-        }
         if (Splits(op.op) && op.count % size != 0) {
           return absl::InvalidArgumentError(
               absl::StrCat("step op ", j, " (", name, "): count ", op.count,
                            " is not divisible by the size ", size, " of its group ",
                            ListName(program.groups[op.group])));
-        }
-        if (op.op == CollectiveOp::kReduceScatter && op.count > kMaxReduceScatterElements) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "step op ", j, " (reduce_scatter): count ", op.count, " exceeds ",
-              kMaxReduceScatterElements,
-              " fp32 elements, the most Gloo's ReduceScatterHalvingDoubling can index"));
         }
         break;
       }
@@ -354,20 +300,10 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
         GroupRun& group = *group_of[j];
         if (group.size == 1) break;  // skipped: no buffers
         const int64_t c = op.count;
-        if (op.op == CollectiveOp::kReduceScatter) {
-          // Its own in-place buffer, apart from the function API's.
-          group.rs_elements = std::max(group.rs_elements, c);
-          if (std::find(group.rs_counts.begin(), group.rs_counts.end(), c) == group.rs_counts.end()) {
-            group.rs_counts.push_back(c);
-            // ReduceScatterHalvingDoubling's recvBuf_ (count rounded up to
-            // its power-of-two chunks) and recvBufDist_ (count).
-            group.rs_scratch_elements = Add(group.rs_scratch_elements, Add(Mul(c, 2), group.size));
-          }
-        } else {
-          const GlooOpBuffers buffers = BuffersOf(op.op, c, group.size, group.me);
-          group.in_elements = std::max(group.in_elements, buffers.input_elements);
-          group.out_elements = std::max(group.out_elements, buffers.output_elements);
-        }
+        const GlooOpBuffers buffers = BuffersOf(op.op, c, group.size, group.me);
+        group.in_elements = std::max(group.in_elements, buffers.input_elements);
+        group.out_elements = std::max(group.out_elements, buffers.output_elements);
+        group.scratch_elements = Add(group.scratch_elements, buffers.scratch_elements);
         break;
       }
     }
@@ -375,7 +311,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
   int64_t needed_elements = Add(Add(gemm_a, gemm_b), Add(gemm_c, Mul(axpy_elements, 2)));
   for (const auto& [key, group] : groups) {
     needed_elements = Add(needed_elements, Add(Add(group.in_elements, group.out_elements),
-                                               Add(group.rs_elements, group.rs_scratch_elements)));
+                                               group.scratch_elements));
   }
   const int64_t needed = Mul(needed_elements, kFloat);
   const int64_t available = HostMemoryAvailableBytes();
@@ -405,24 +341,20 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     if (op.kind != StepOp::Kind::kCollective) continue;
     GroupRun& group = *group_of[j];
     if (group.size == 1) continue;
-    const bool class_api = op.op == CollectiveOp::kReduceScatter;
-    if ((class_api ? group.class_api : group.function_api) != nullptr) continue;
+    if (group.context != nullptr) continue;
     const bool whole_world = group.size == world;  // ascending, distinct, in range: [0, world)
     absl::StatusOr<std::shared_ptr<gloo::Context>> context;
     if (whole_world && !group.overlap) {
-      context = class_api ? world_->ReduceScatterContext()
-                          : absl::StatusOr<std::shared_ptr<gloo::Context>>(world_->context());
+      context = world_->context();
     } else {
-      GroupContexts& cached = groups_[{group.ranks, group.overlap}];
-      std::shared_ptr<gloo::Context>& slot = class_api ? cached.class_api : cached.function_api;
-      if (slot == nullptr) {
+      std::shared_ptr<gloo::Context>& cached = groups_[{group.ranks, group.overlap}];
+      if (cached == nullptr) {
         std::string suffix = group.overlap ? "overlap-group" : "group";
         for (int r : group.ranks) absl::StrAppend(&suffix, "-", r);
-        if (class_api) absl::StrAppend(&suffix, "-reduce-scatter");
         context = world_->ConnectGroup(group.ranks, suffix);
-        if (context.ok()) slot = *context;
+        if (context.ok()) cached = *context;
       } else {
-        context = slot;
+        context = cached;
       }
     }
     if (!context.ok()) {
@@ -432,7 +364,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
                        std::string(CollectiveOpName(op.op)), ") on ", where, ", timeout ",
                        options.timeout.count(), " ms: ", context.status().message())));
     }
-    (class_api ? group.class_api : group.function_api) = *std::move(context);
+    group.context = *std::move(context);
   }
 
   // ---- Buffers: allocated and filled once ----
@@ -451,10 +383,8 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
   for (auto& [key, group] : groups) {
     group.in = std::make_unique_for_overwrite<float[]>(group.in_elements);
     group.out = std::make_unique_for_overwrite<float[]>(group.out_elements);
-    group.rs = std::make_unique_for_overwrite<float[]>(group.rs_elements);
     FillCollectiveInput(group.in.get(), group.in_elements, group.me);
     std::fill_n(group.out.get(), group.out_elements, kUnwritten);
-    FillCollectiveInput(group.rs.get(), group.rs_elements, group.me);
   }
 
   openblas_set_num_threads(threads_);
@@ -510,15 +440,10 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
           p.async = group.overlap;
           const int gn = group.size, me = group.me;
           const uint32_t tag = static_cast<uint32_t>(j);
-          // Reduce-scatter works in place in the group's own buffer; one
-          // algorithm per distinct count, made in program order on every
-          // member (each takes context slots).
-          const bool in_place = op.op == CollectiveOp::kReduceScatter;
-          float* in = in_place ? group.rs.get() : group.in.get();
+          float* in = group.in.get();
           float* out = group.out.get();
           const GlooOpBuffers buffers = BuffersOf(op.op, count, gn, me);
-          p.run = MakeGlooCall(op.op, GlooGroup{group.function_api, group.class_api, gn, me}, in, out, count,
-                               tag, in_place ? &group.rs_algorithms[count] : nullptr);
+          p.run = MakeGlooCall(op.op, GlooGroup{group.context, gn, me}, in, out, count, tag);
           // Before the checked execution: a fresh input, an output no one wrote.
           p.refresh = [=] {
             FillCollectiveInput(in, buffers.input_elements, me);
@@ -526,7 +451,7 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
           };
           p.checked = buffers.checked_elements;
           const CollectiveOp which = op.op;
-          p.wrong = [=] { return CountWrongOutputs(which, in, out, count, gn, me); };
+          p.wrong = [=] { return CountWrongOutputs(which, out, count, gn, me); };
           break;
         }
       }
@@ -621,7 +546,6 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
       phase = "the check pass";
       if (absl::Status s = iterate(true, true, nullptr, nullptr, nullptr); !s.ok()) return fail(s);
     }
-    for (auto& [key, group] : groups) std::fill_n(group.rs.get(), group.rs_elements, 0.0f);
 
     current = ops.size();
     phase = "the barrier before the timed loop";

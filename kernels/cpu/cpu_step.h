@@ -16,9 +16,7 @@
 // contexts (shared with RunCollective). Any other list gets contexts of its
 // own — this rank is its index in the list, the size is the list's — made on
 // first use and kept for the backend's life, rendezvousing under
-// `<store_prefix>/group-<r0>-<r1>-...` (function API) and the same with
-// "-reduce-scatter" appended (ReduceScatterHalvingDoubling, the class API:
-// BUILD-NOTES says the two must not share a context). Contexts are connected
+// `<store_prefix>/group-<r0>-<r1>-...`. Contexts are connected
 // before the first iteration, in the order of each group's first use in the
 // program, so connecting is never part of a timed iteration and follows the
 // program's own collective order (deadlock-free whenever the program is). A
@@ -43,9 +41,9 @@
 // Buffers are allocated once per Run, before the first iteration: GEMM A, B,
 // C sized to the largest m·k, k·n and m·n (random in [-1, 1)); x and y of the
 // largest elementwise op (random); per distinct group list an input, an
-// output and a reduce-scatter buffer sized to the largest collective of that
+// output sized to the largest collective of that
 // group, holding the collective input pattern (gloo_collectives.h). Their
-// total (plus Gloo's reduce-scatter scratch) is checked against the host's
+// total (plus the reduce-scatters' partial sums) is checked against the host's
 // available memory before anything is allocated or connected.
 //
 // Checking. The collectives' outputs are compared with their closed-form
@@ -54,24 +52,7 @@
 // refreshed and outputs set to NaN before each checked op, so every op is
 // checked on its own. A wrong element fails the run with Internal naming the
 // op, its group and the count — after the run completes, so the peers are not
-// left waiting. Reduce-scatter reduces in place: after the check its buffers
-// are zeroed, so the unchecked iterations that reduce the previous result
-// again stay finite (an fp32 sum and a TCP transfer cost the same for any
-// non-denormal data).
-//
-// Timing. Every op of every timed iteration is timed with steady_clock
-// around its synchronous calls (an overlapped op on the communication thread,
-// from when it started there to when it completed); step_seconds[i] is the
-// wall time of timed iteration i, up to the end of its last wait for the
-// communication thread. With ops in line only, that is the ops back to back
-// (their sum plus a few clock reads). With overlapped ops,
-// exposed_seconds[i][j] of an overlapped op is the part of its run during
-// which the main thread was waiting (kernels/step_overlap.h), and `overlapped`
-// is set when one ran while the main thread ran a GEMM or elementwise op. A world barrier aligns the ranks before the timed loop; a second
-// one after it keeps any rank from returning (and tearing down connections)
-// while a peer still waits on it. timed_energy_joules is the RAPL delta over
-// the timed loop (whole host, see rapl_energy.h), -1 where RAPL is not
-// readable.
+// left waiting.
 #ifndef TOKENMETER_KERNELS_CPU_CPU_STEP_H_
 #define TOKENMETER_KERNELS_CPU_CPU_STEP_H_
 
@@ -123,16 +104,10 @@ class CpuStepRunner {
                               RaplEnergy* energy);
 
  private:
-  // A non-world group's contexts, each connected on first use.
-  struct GroupContexts {
-    std::shared_ptr<gloo::Context> function_api;
-    std::shared_ptr<gloo::Context> class_api;
-  };
-
   GlooCommunicator* world_;
   int threads_;
   // By rank list, and whether the communication thread's (overlapped ops).
-  std::map<std::pair<std::vector<int>, bool>, GroupContexts> groups_;
+  std::map<std::pair<std::vector<int>, bool>, std::shared_ptr<gloo::Context>> groups_;  // connected on first use
 };
 
 }  // namespace tokenmeter::kernels::cpu

@@ -2,14 +2,15 @@
 
 #include <gloo/barrier.h>
 #include <gloo/common/logging.h>
-#include <gloo/reduce_scatter.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/transport/tcp/device.h>
+#include <gloo/transport/unbound_buffer.h>
+#include <gloo/types.h>
 
 #include <algorithm>
 #include <chrono>
-#include <climits>
 #include <cmath>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
@@ -27,10 +28,47 @@ namespace {
 
 using Buffer = std::unique_ptr<float[]>;
 
-// ReduceScatterHalvingDoubling keeps its byte count in an int.
-constexpr int64_t kMaxReduceScatterElements = INT_MAX / static_cast<int64_t>(sizeof(float));
-
 absl::Status FromException(const std::string& what) { return GlooExceptionToStatus(what); }
+
+// Gloo's TCP pair never asks for a send buffer above this.
+constexpr int64_t kGlooMaxSendBuffer = 32 << 20;
+constexpr uint8_t kPrimeSlotPrefix = 0x5d;
+
+// The message size after which Gloo's SO_SNDBUF setting is final: the
+// kernel grants at most net.core.wmem_max (doubled), Gloo asks for at most
+// 32 MiB.
+int64_t PrimeBytes() {
+  int64_t wmem_max = kGlooMaxSendBuffer;
+  std::ifstream file("/proc/sys/net/core/wmem_max");
+  if (int64_t read = 0; file >> read && read > 0) wmem_max = read;
+  return std::min(wmem_max, kGlooMaxSendBuffer);
+}
+
+// Sends one PrimeBytes() message each way on every pair of `context`
+// (docs in the header: "Socket buffers"). A collective call. Throws what
+// Gloo throws.
+void PrimeSendBuffers(gloo::Context& context) {
+  if (context.size == 1) return;
+  const auto bytes = static_cast<size_t>(PrimeBytes());
+  std::vector<char> outgoing(bytes, 0), incoming(bytes);
+  const uint64_t slot = gloo::Slot::build(kPrimeSlotPrefix, 0);
+  std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> sends, receives;
+  for (int peer = 0; peer < context.size; ++peer) {
+    if (peer == context.rank) continue;
+    // Every receive may land in one buffer: the bytes are never read.
+    receives.push_back(context.createUnboundBuffer(incoming.data(), bytes));
+    receives.back()->recv(peer, slot);
+    sends.push_back(context.createUnboundBuffer(outgoing.data(), bytes));
+    sends.back()->send(peer, slot);
+  }
+  const auto timeout = context.getTimeout();
+  for (auto& r : receives) {
+    if (!r->waitRecv(timeout)) throw std::runtime_error("priming the send buffers: receive aborted");
+  }
+  for (auto& s : sends) {
+    if (!s->waitSend(timeout)) throw std::runtime_error("priming the send buffers: send aborted");
+  }
+}
 
 }  // namespace
 
@@ -61,8 +99,7 @@ struct GlooCommunicator::Impl {
   std::unique_ptr<kernels::Store> own_store;  // world_size 1 only
   kernels::Store* store = nullptr;
   std::shared_ptr<gloo::transport::Device> device;
-  std::shared_ptr<gloo::Context> context;     // function API only
-  std::shared_ptr<gloo::Context> rs_context;  // ReduceScatterHalvingDoubling only
+  std::shared_ptr<gloo::Context> context;
   absl::Status broken;                        // the failure that ended this communicator
   uint32_t next_tag = 0;
 
@@ -84,6 +121,7 @@ struct GlooCommunicator::Impl {
       // Before connecting: the pairs take their timeout from the context.
       connected->setTimeout(options.timeout);
       connected->connectFullMesh(adapter, device);
+      PrimeSendBuffers(*connected);
       return std::shared_ptr<gloo::Context>(std::move(connected));
     } catch (...) {
       return FromException(absl::StrCat("gloo rendezvous under '", prefix, "' (", Where(),
@@ -126,19 +164,6 @@ const BackendOptions& GlooCommunicator::options() const { return impl_->options;
 
 std::shared_ptr<gloo::Context> GlooCommunicator::context() const { return impl_->context; }
 
-absl::StatusOr<std::shared_ptr<gloo::Context>> GlooCommunicator::ReduceScatterContext() {
-  Impl& s = *impl_;
-  if (s.rs_context == nullptr) {
-    absl::StatusOr<std::shared_ptr<gloo::Context>> rs = s.ConnectContext("gloo-reduce-scatter");
-    if (!rs.ok()) {
-      MarkBroken(rs.status());
-      return rs.status();
-    }
-    s.rs_context = *std::move(rs);
-  }
-  return s.rs_context;
-}
-
 absl::StatusOr<std::shared_ptr<gloo::Context>> GlooCommunicator::ConnectGroup(
     const std::vector<int>& ranks, const std::string& suffix) {
   const auto me = std::find(ranks.begin(), ranks.end(), impl_->options.rank);
@@ -160,13 +185,9 @@ bool GlooCommunicator::Supports(CollectiveOp op, DType dtype) { return dtype == 
 
 int64_t GlooCommunicator::BytesNeeded(CollectiveOp op, int64_t count, int world_size, int rank) {
   const GlooOpBuffers buffers = BuffersOf(op, count, world_size, rank);
-  // Reduce-scatter also holds a pristine copy of its input and the
-  // algorithm's two receive buffers.
-  const int64_t extra_counts = op == CollectiveOp::kReduceScatter ? 3 : 0;
-  int64_t elements, extra, bytes;
+  int64_t elements, bytes;
   if (__builtin_add_overflow(buffers.input_elements, buffers.output_elements, &elements) ||
-      __builtin_mul_overflow(count, extra_counts, &extra) ||
-      __builtin_add_overflow(elements, extra, &elements) ||
+      __builtin_add_overflow(elements, buffers.scratch_elements, &elements) ||
       __builtin_mul_overflow(elements, static_cast<int64_t>(sizeof(float)), &bytes)) {
     return std::numeric_limits<int64_t>::max();
   }
@@ -188,19 +209,10 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     return absl::InvalidArgumentError(absl::StrCat(name, " count ", count,
                                                    " is not divisible by world_size ", n));
   }
-  if (plan.warmup < 0 || plan.timed < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("iteration plan needs warmup >= 0 and timed >= 1, got warmup ", plan.warmup,
-                     ", timed ", plan.timed));
-  }
+  if (absl::Status valid = ValidateIterationPlan(plan); !valid.ok()) return valid;
   if (!Supports(op, dtype)) {
     return absl::UnimplementedError(
         absl::StrCat("backend cpu does not support ", name, " in ", std::string(DTypeName(dtype))));
-  }
-  if (op == CollectiveOp::kReduceScatter && count > kMaxReduceScatterElements) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "reduce_scatter count ", count, " exceeds ", kMaxReduceScatterElements,
-        " fp32 elements, the most Gloo's ReduceScatterHalvingDoubling can index"));
   }
   const int64_t needed = BytesNeeded(op, count, n, rank);
   const int64_t available = HostMemoryAvailableBytes();
@@ -218,42 +230,32 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
   const std::string what = absl::StrCat(name, " of ", count, " fp32 elements (",
                                         count * static_cast<int64_t>(sizeof(float)), " bytes) on ",
                                         s.Where(), ", timeout ", s.options.timeout.count(), " ms");
-  if (op == CollectiveOp::kReduceScatter && s.rs_context == nullptr) {
-    absl::StatusOr<std::shared_ptr<gloo::Context>> rs = s.ConnectContext("gloo-reduce-scatter");
-    if (!rs.ok()) {
-      s.broken = rs.status();
-      return absl::Status(rs.status().code(), absl::StrCat(what, ": ", rs.status().message()));
-    }
-    s.rs_context = *std::move(rs);
-  }
-
   const uint32_t tag = s.next_tag++;
   const GlooOpBuffers buffers = BuffersOf(op, count, n, rank);
   Buffer in = std::make_unique_for_overwrite<float[]>(buffers.input_elements);
-  FillCollectiveInput(in.get(), buffers.input_elements, rank);
   Buffer out = std::make_unique_for_overwrite<float[]>(buffers.output_elements);
   std::fill_n(out.get(), buffers.output_elements, std::nanf(""));  // never written cannot pass
-  // Untimed work before each iteration: reduce-scatter reduces in place, so
-  // its input is restored from a pristine copy.
-  Buffer pristine;
-  std::function<void()> prepare = [] {};
-  if (op == CollectiveOp::kReduceScatter) {
-    pristine = std::make_unique_for_overwrite<float[]>(count);
-    std::copy_n(in.get(), count, pristine.get());
-    prepare = [&] { std::copy_n(pristine.get(), count, in.get()); };
-  }
-  std::unique_ptr<gloo::ReduceScatterHalvingDoubling<float>> reduce_scatter;
-
   CollectiveRun run;
+  // Untimed, around every call: its round's input before, its check after.
+  int round = 0;
+  auto prepare = [&](int call) {
+    round = call % 2;
+    FillCollectiveInput(in.get(), buffers.input_elements, rank, round);
+  };
+  auto check = [&] {
+    run.checked_elements += buffers.checked_elements;
+    run.wrong_elements += CountWrongOutputs(op, out.get(), count, n, rank, round);
+  };
+
   try {
     const std::function<void()> iterate =
-        MakeGlooCall(op, GlooGroup{s.context, s.rs_context, n, rank}, in.get(), out.get(), count, tag,
-                     &reduce_scatter);
+        MakeGlooCall(op, GlooGroup{s.context, n, rank}, in.get(), out.get(), count, tag);
     const std::atomic<bool>* stop = s.options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", warm-up call ", i));
-      prepare();
+      prepare(i);
       iterate();
+      check();
     }
     gloo::BarrierOptions barrier(s.context);
     barrier.setTag(tag);
@@ -261,24 +263,21 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     run.iteration_seconds.reserve(plan.timed);
     for (int i = 0; i < plan.timed; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", timed call ", i));
-      prepare();
+      prepare(plan.warmup + i);
       const auto start = std::chrono::steady_clock::now();
       iterate();
       const auto end = std::chrono::steady_clock::now();
       run.iteration_seconds.push_back(std::chrono::duration<double>(end - start).count());
+      check();
     }
-    // ReduceScatterHalvingDoubling::run() returns with its last
-    // notifications possibly still in flight; a rank that then tore down its
-    // connections would cut its peers off mid-collective. Once every rank
-    // has passed this barrier, every rank has received all it waits for.
+    // A rank that returned and tore down its connections could cut off a
+    // peer still finishing its last call; past this barrier every rank has
+    // received all it waits for.
     gloo::barrier(barrier);
   } catch (...) {
     s.broken = FromException(what);
     return s.broken;
   }
-
-  run.checked_elements = buffers.checked_elements;
-  run.wrong_elements = CountWrongOutputs(op, in.get(), out.get(), count, n, rank);
   return run;
 }
 

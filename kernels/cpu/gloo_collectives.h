@@ -1,14 +1,18 @@
 // Collectives between the ranks of a job through Gloo over TCP.
 //
-// Each op runs Gloo's own algorithm and is checked element by element as
-// kernels/cpu/gloo_op.h defines (one table, shared with the training step).
-// The class API (reduce-scatter) and the function API must not share a
-// context, so reduce-scatter runs on a second context of its own, with its
-// own rendezvous prefix, connected on the first reduce-scatter call (a
-// collective call, so every rank connects it at the same point). That
-// algorithm reduces in place and indexes with int: its input is restored
-// from a pristine copy before every iteration (untimed), and counts above
-// INT_MAX elements are refused.
+// Each op runs the algorithm kernels/cpu/gloo_op.h names for it (one table,
+// shared with the training step), every one on the world's one context
+// (Gloo's function API), and is checked element by element.
+//
+// Socket buffers. Gloo's TCP pair sets SO_SNDBUF to a message's size whenever
+// a send is larger than the buffer it last set (which also ends the kernel's
+// auto-tuning), so without care the buffer a size is measured with depends on
+// the sizes sent before it: a send just over the buffer Gloo set for the
+// previous size leaves a tail that waits for the peer's delayed ACK (~40 ms
+// on Linux). Every context is therefore primed when connected: each pair
+// carries one message at least as large as the largest send buffer the kernel
+// grants (net.core.wmem_max, at most Gloo's own 32 MiB cap), after which Gloo
+// never changes it again, whatever the sweep's order.
 //
 // Timing. Every iteration is timed separately with steady_clock around the
 // one blocking Gloo call. Ranks are aligned once, by a gloo barrier after the
@@ -20,9 +24,11 @@
 // the timed loop makes sure no rank returns (and perhaps tears down its
 // connections) while a peer still waits on it.
 //
-// Checking: after the timed loop every output element this rank owns is
-// compared exactly with its closed-form value (gloo_op.h);
-// checked_elements is per rank.
+// Checking: the output of every call, warm-up and timed, is compared exactly
+// with its closed-form value (gloo_op.h), untimed, between calls: a fault
+// that strikes one call in a hundred is seen. Calls alternate the input's
+// round, so an element a call left unwritten fails. checked_elements counts
+// this rank's comparisons over all calls.
 #ifndef TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
 #define TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
 
@@ -83,25 +89,20 @@ class GlooCommunicator {
   static int64_t BytesNeeded(CollectiveOp op, int64_t count, int world_size, int rank);
 
   // ---- For other runners on the same connections (cpu_step.h) ----
-  // They must follow the rules above: the function API only on context(),
-  // the class API only on reduce_scatter_context() or contexts of their own,
-  // and call MarkBroken after a failed collective on a shared context.
+  // They must use Gloo's function API only, and call MarkBroken after a
+  // failed collective on a shared context.
 
   // The options this communicator was connected with.
   const BackendOptions& options() const;
 
-  // The world's context, for Gloo's function API only.
+  // The world's context.
   std::shared_ptr<gloo::Context> context() const;
-
-  // The world's context for Gloo's class API (ReduceScatterHalvingDoubling),
-  // connected on the first call: a collective call, every rank at the same
-  // point. Errors as Connect; a failure marks the communicator broken.
-  absl::StatusOr<std::shared_ptr<gloo::Context>> ReduceScatterContext();
 
   // Connects a new context among `ranks` (ascending world ranks, this rank
   // among them) on this communicator's transport: this rank is its index in
-  // the list, the size is the list's. Rendezvous under options().store_prefix
-  // + "/" + suffix, which must be unique per context. A collective call among
+  // the list, the size is the list's, primed as the header says. Rendezvous
+  // under options().store_prefix + "/" + suffix, which must be unique per
+  // context. A collective call among
   // `ranks`. DeadlineExceeded when a peer does not arrive within the timeout.
   // REQUIRES: ranks is valid (checked by the caller).
   absl::StatusOr<std::shared_ptr<gloo::Context>> ConnectGroup(const std::vector<int>& ranks,

@@ -6,9 +6,10 @@
 #include <gloo/broadcast.h>
 #include <gloo/math.h>
 #include <gloo/reduce.h>
-#include <gloo/reduce_scatter.h>
 
 #include <vector>
+
+#include "kernels/cpu/gloo_reduce_scatter.h"
 
 namespace tokenmeter::kernels::cpu {
 namespace {
@@ -26,35 +27,34 @@ int64_t CountWrong(const float* got, int64_t checked, Expected expected) {
 
 }  // namespace
 
-void FillCollectiveInput(float* data, int64_t elements, int rank) {
-  for (int64_t i = 0; i < elements; ++i) data[i] = CollectiveInputValue(rank, i);
+void FillCollectiveInput(float* data, int64_t elements, int rank, int round) {
+  for (int64_t i = 0; i < elements; ++i) data[i] = CollectiveInputValue(rank, i, round);
 }
 
 GlooOpBuffers BuffersOf(CollectiveOp op, int64_t count, int n, int me) {
   switch (op) {
     case CollectiveOp::kAllReduce:
     case CollectiveOp::kAllToAll:
-      return {count, count, count};
+      return {count, count, count, 0};
     case CollectiveOp::kAllGather:
-      return {count / n, count, count};
+      return {count / n, count, count, 0};
     case CollectiveOp::kBroadcast:
-      return {me == 0 ? count : 0, count, count};
+      return {me == 0 ? count : 0, count, count, 0};
     case CollectiveOp::kReduce:
       // Every rank needs the output: gloo::reduce uses it as scratch.
-      return {count, count, me == 0 ? count : 0};
+      return {count, count, me == 0 ? count : 0, 0};
     case CollectiveOp::kReduceScatter:
-      return {count, 0, count / n};
+      return {count, count / n, count / n, RingReduceScatter::ScratchElements(count, n)};
   }
-  return {0, 0, 0};
+  return {0, 0, 0, 0};
 }
 
 std::function<void()> MakeGlooCall(CollectiveOp op, const GlooGroup& group, float* in, float* out,
-                                   int64_t count, uint32_t tag,
-                                   std::unique_ptr<gloo::ReduceScatterHalvingDoubling<float>>* reduce_scatter) {
+                                   int64_t count, uint32_t tag) {
   const int64_t chunk = count / group.size;
   switch (op) {
     case CollectiveOp::kAllReduce: {
-      auto opts = std::make_shared<gloo::AllreduceOptions>(group.function_api);
+      auto opts = std::make_shared<gloo::AllreduceOptions>(group.context);
       opts->setInput(in, count);
       opts->setOutput(out, count);
       opts->setReduceFunction(&SumFloats);
@@ -62,21 +62,21 @@ std::function<void()> MakeGlooCall(CollectiveOp op, const GlooGroup& group, floa
       return [opts] { gloo::allreduce(*opts); };
     }
     case CollectiveOp::kAllGather: {
-      auto opts = std::make_shared<gloo::AllgatherOptions>(group.function_api);
+      auto opts = std::make_shared<gloo::AllgatherOptions>(group.context);
       opts->setInput(in, chunk);
       opts->setOutput(out, count);
       opts->setTag(tag);
       return [opts] { gloo::allgather(*opts); };
     }
     case CollectiveOp::kAllToAll: {
-      auto opts = std::make_shared<gloo::AlltoallOptions>(group.function_api);
+      auto opts = std::make_shared<gloo::AlltoallOptions>(group.context);
       opts->setInput(in, count);
       opts->setOutput(out, count);
       opts->setTag(tag);
       return [opts] { gloo::alltoall(*opts); };
     }
     case CollectiveOp::kBroadcast: {
-      auto opts = std::make_shared<gloo::BroadcastOptions>(group.function_api);
+      auto opts = std::make_shared<gloo::BroadcastOptions>(group.context);
       if (group.me == 0) opts->setInput(in, count);  // Gloo refuses an input on non-roots
       opts->setOutput(out, count);
       opts->setRoot(0);
@@ -84,7 +84,7 @@ std::function<void()> MakeGlooCall(CollectiveOp op, const GlooGroup& group, floa
       return [opts] { gloo::broadcast(*opts); };
     }
     case CollectiveOp::kReduce: {
-      auto opts = std::make_shared<gloo::ReduceOptions>(group.function_api);
+      auto opts = std::make_shared<gloo::ReduceOptions>(group.context);
       opts->setInput(in, count);
       opts->setOutput(out, count);
       opts->setRoot(0);
@@ -93,41 +93,38 @@ std::function<void()> MakeGlooCall(CollectiveOp op, const GlooGroup& group, floa
       return [opts] { gloo::reduce(*opts); };
     }
     case CollectiveOp::kReduceScatter: {
-      if (*reduce_scatter == nullptr) {
-        *reduce_scatter = std::make_unique<gloo::ReduceScatterHalvingDoubling<float>>(
-            group.class_api, std::vector<float*>{in}, static_cast<int>(count),
-            std::vector<int>(group.size, static_cast<int>(chunk)));
-      }
-      gloo::ReduceScatterHalvingDoubling<float>* algorithm = reduce_scatter->get();
-      return [algorithm] { algorithm->run(); };
+      auto algorithm = std::make_shared<RingReduceScatter>(group.context, in, out, count, tag);
+      return [algorithm] { algorithm->Run(); };
     }
   }
   return [] {};
 }
 
-int64_t CountWrongOutputs(CollectiveOp op, const float* in, const float* out, int64_t count, int n,
-                          int me) {
+int64_t CountWrongOutputs(CollectiveOp op, const float* out, int64_t count, int n, int me,
+                          int round) {
   const int64_t chunk = count / n;
   const int64_t checked = BuffersOf(op, count, n, me).checked_elements;
   switch (op) {
     case CollectiveOp::kAllReduce:
     case CollectiveOp::kReduce:
-      return CountWrong(out, checked, [n](int64_t j) { return CollectiveSumValue(n, j); });
+      return CountWrong(out, checked, [n, round](int64_t j) { return CollectiveSumValue(n, j, round); });
     case CollectiveOp::kAllGather:
       // Block s of the output is sender s's input.
-      return CountWrong(out, checked, [chunk](int64_t j) {
-        return CollectiveInputValue(static_cast<int>(j / chunk), j % chunk);
+      return CountWrong(out, checked, [chunk, round](int64_t j) {
+        return CollectiveInputValue(static_cast<int>(j / chunk), j % chunk, round);
       });
     case CollectiveOp::kAllToAll:
       // Block s of the output is block `me` of sender s's input.
-      return CountWrong(out, checked, [chunk, me](int64_t j) {
-        return CollectiveInputValue(static_cast<int>(j / chunk), me * chunk + j % chunk);
+      return CountWrong(out, checked, [chunk, me, round](int64_t j) {
+        return CollectiveInputValue(static_cast<int>(j / chunk), me * chunk + j % chunk, round);
       });
     case CollectiveOp::kBroadcast:
-      return CountWrong(out, checked, [](int64_t j) { return CollectiveInputValue(0, j); });
+      return CountWrong(out, checked, [round](int64_t j) { return CollectiveInputValue(0, j, round); });
     case CollectiveOp::kReduceScatter:
-      // This rank's reduced block lands at the front of the buffer.
-      return CountWrong(in, checked, [n, chunk, me](int64_t j) { return CollectiveSumValue(n, me * chunk + j); });
+      // This rank's block of the sum.
+      return CountWrong(out, checked, [n, chunk, me, round](int64_t j) {
+        return CollectiveSumValue(n, me * chunk + j, round);
+      });
   }
   return checked;
 }

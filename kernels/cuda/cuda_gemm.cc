@@ -275,10 +275,7 @@ absl::StatusOr<GemmRun> CublasLtGemm::Run(const GemmProblem& problem, const Iter
                                           const std::atomic<bool>* stop) {
   const std::string shape = Shape(problem);
   if (absl::Status s = Validate(problem); !s.ok()) return s;
-  if (plan.warmup < 0 || plan.timed < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
-                                                   plan.warmup, " timed=", plan.timed));
-  }
+  if (absl::Status valid = ValidateIterationPlan(plan); !valid.ok()) return valid;
   const DTypeRecipe r = RecipeFor(problem.dtype);
 
   // Size check before any allocation.

@@ -98,66 +98,10 @@ DType StepActivationDType(DType gemm_dtype) {
   return DType::kFp32;
 }
 
-absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world_size) {
-  if (program.ops.empty()) return absl::InvalidArgumentError("step program has no ops");
-  for (size_t g = 0; g < program.groups.size(); ++g) {
-    const std::vector<int>& members = program.groups[g];
-    const std::string name = absl::StrCat("groups[", g, "] ", ListName(members));
-    if (members.empty()) return absl::InvalidArgumentError(absl::StrCat(name, " is empty"));
-    for (size_t i = 0; i < members.size(); ++i) {
-      if (members[i] < 0 || members[i] >= world_size) {
-        return absl::InvalidArgumentError(absl::StrCat(name, " has rank ", members[i],
-                                                       " outside the world [0, ", world_size, ")"));
-      }
-      if (i > 0 && members[i] <= members[i - 1]) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(name, " is not strictly ascending at index ", i));
-      }
-    }
-    if (!std::binary_search(members.begin(), members.end(), rank)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, " does not contain this rank (", rank, ")"));
-    }
-  }
-  for (size_t j = 0; j < program.ops.size(); ++j) {
-    const StepOp& op = program.ops[j];
-    const std::string name = absl::StrCat("ops[", j, "]");
-    switch (op.kind) {
-      case StepOp::Kind::kGemm:
-        if (op.m <= 0 || op.n <= 0 || op.k <= 0 || op.count <= 0) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              name, " (gemm): m, n, k and count must be positive, got m=", op.m, " n=", op.n,
-              " k=", op.k, " count=", op.count));
-        }
-        break;
-      case StepOp::Kind::kElementwise:
-        if (op.bytes <= 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(name, " (elementwise): bytes must be positive, got ", op.bytes));
-        }
-        break;
-      case StepOp::Kind::kCollective:
-        if (op.group < 0 || op.group >= static_cast<int>(program.groups.size())) {
-          return absl::InvalidArgumentError(absl::StrCat(name, ".group ", op.group,
-                                                         " is not an index into groups (",
-                                                         program.groups.size(), " of them)"));
-        }
-        if (op.count <= 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(name, " (collective): count must be positive, got ", op.count));
-        }
-        break;
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<StepRun> RunStepProgram(const StepProgram& program, const IterationPlan& plan,
                                        const StepDevice& dev) {
-  if (plan.warmup < 0 || plan.timed < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("iteration counts must be >= 0: warmup=",
-                                                   plan.warmup, " timed=", plan.timed));
-  }
+  if (absl::Status valid = ValidateIterationPlan(plan); !valid.ok()) return valid;
   if (absl::Status s = ValidateStepProgram(program, dev.rank, dev.world_size); !s.ok()) return s;
   const std::string who = absl::StrCat("rank ", dev.rank, " of ", dev.world_size, ", device ",
                                        dev.device_index, " (", dev.device->model, ")");

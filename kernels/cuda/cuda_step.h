@@ -142,12 +142,6 @@ struct StepDevice {
 // Device memory left free beyond the step's buffers.
 inline constexpr int64_t kStepHeadroomBytes = int64_t{256} << 20;
 
-// InvalidArgument for a malformed program: no ops, a group that is empty,
-// not strictly ascending, outside [0, world_size) or without `rank`; an op
-// with non-positive sizes or count, or a collective whose group index is out
-// of range. Field names in the message ("groups[1]", "ops[7].group").
-absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world_size);
-
 // The element type of the elementwise pass for a GEMM dtype: bf16/fp16 for
 // those, fp32 for fp32/tf32, bf16 for fp8.
 DType StepActivationDType(DType gemm_dtype);
