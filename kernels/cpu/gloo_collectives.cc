@@ -4,13 +4,10 @@
 #include <gloo/common/logging.h>
 #include <gloo/rendezvous/context.h>
 #include <gloo/transport/tcp/device.h>
-#include <gloo/transport/unbound_buffer.h>
-#include <gloo/types.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <functional>
 #include <limits>
 #include <string>
@@ -29,46 +26,6 @@ namespace {
 using Buffer = std::unique_ptr<float[]>;
 
 absl::Status FromException(const std::string& what) { return GlooExceptionToStatus(what); }
-
-// Gloo's TCP pair never asks for a send buffer above this.
-constexpr int64_t kGlooMaxSendBuffer = 32 << 20;
-constexpr uint8_t kPrimeSlotPrefix = 0x5d;
-
-// The message size after which Gloo's SO_SNDBUF setting is final: the
-// kernel grants at most net.core.wmem_max (doubled), Gloo asks for at most
-// 32 MiB.
-int64_t PrimeBytes() {
-  int64_t wmem_max = kGlooMaxSendBuffer;
-  std::ifstream file("/proc/sys/net/core/wmem_max");
-  if (int64_t read = 0; file >> read && read > 0) wmem_max = read;
-  return std::min(wmem_max, kGlooMaxSendBuffer);
-}
-
-// Sends one PrimeBytes() message each way on every pair of `context`
-// (docs in the header: "Socket buffers"). A collective call. Throws what
-// Gloo throws.
-void PrimeSendBuffers(gloo::Context& context) {
-  if (context.size == 1) return;
-  const auto bytes = static_cast<size_t>(PrimeBytes());
-  std::vector<char> outgoing(bytes, 0), incoming(bytes);
-  const uint64_t slot = gloo::Slot::build(kPrimeSlotPrefix, 0);
-  std::vector<std::unique_ptr<gloo::transport::UnboundBuffer>> sends, receives;
-  for (int peer = 0; peer < context.size; ++peer) {
-    if (peer == context.rank) continue;
-    // Every receive may land in one buffer: the bytes are never read.
-    receives.push_back(context.createUnboundBuffer(incoming.data(), bytes));
-    receives.back()->recv(peer, slot);
-    sends.push_back(context.createUnboundBuffer(outgoing.data(), bytes));
-    sends.back()->send(peer, slot);
-  }
-  const auto timeout = context.getTimeout();
-  for (auto& r : receives) {
-    if (!r->waitRecv(timeout)) throw std::runtime_error("priming the send buffers: receive aborted");
-  }
-  for (auto& s : sends) {
-    if (!s->waitSend(timeout)) throw std::runtime_error("priming the send buffers: send aborted");
-  }
-}
 
 }  // namespace
 
@@ -121,7 +78,6 @@ struct GlooCommunicator::Impl {
       // Before connecting: the pairs take their timeout from the context.
       connected->setTimeout(options.timeout);
       connected->connectFullMesh(adapter, device);
-      PrimeSendBuffers(*connected);
       return std::shared_ptr<gloo::Context>(std::move(connected));
     } catch (...) {
       return FromException(absl::StrCat("gloo rendezvous under '", prefix, "' (", Where(),

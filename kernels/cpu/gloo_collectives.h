@@ -4,15 +4,15 @@
 // shared with the training step), every one on the world's one context
 // (Gloo's function API), and is checked element by element.
 //
-// Socket buffers. Gloo's TCP pair sets SO_SNDBUF to a message's size whenever
-// a send is larger than the buffer it last set (which also ends the kernel's
-// auto-tuning), so without care the buffer a size is measured with depends on
-// the sizes sent before it: a send just over the buffer Gloo set for the
-// previous size leaves a tail that waits for the peer's delayed ACK (~40 ms
-// on Linux). Every context is therefore primed when connected: each pair
-// carries one message at least as large as the largest send buffer the kernel
-// grants (net.core.wmem_max, at most Gloo's own 32 MiB cap), after which Gloo
-// never changes it again, whatever the sweep's order.
+// Socket buffers. Only algorithms on Gloo's unbound buffers run here (its
+// function API and RingReduceScatter). Its older bound-buffer path, which the
+// class API (ReduceScatterHalvingDoubling) takes, sets SO_SNDBUF to a
+// message's size whenever a send is larger than the last size it set, ending
+// the kernel's auto-tuning: the buffer a size was measured with then depended
+// on the sizes sent before it, and a send just over it left a tail waiting
+// for the peer's delayed ACK (~44 ms at 131072 B in a doubling sweep). The
+// unbound path never sets it, so a sweep's order cannot change what a size
+// measures (kernels_cpu_backend_test reads the sockets' buffers to show it).
 //
 // Timing. Every iteration is timed separately with steady_clock around the
 // one blocking Gloo call. Ranks are aligned once, by a gloo barrier after the
@@ -100,9 +100,8 @@ class GlooCommunicator {
 
   // Connects a new context among `ranks` (ascending world ranks, this rank
   // among them) on this communicator's transport: this rank is its index in
-  // the list, the size is the list's, primed as the header says. Rendezvous
-  // under options().store_prefix + "/" + suffix, which must be unique per
-  // context. A collective call among
+  // the list, the size is the list's. Rendezvous under options().store_prefix
+  // + "/" + suffix, which must be unique per context. A collective call among
   // `ranks`. DeadlineExceeded when a peer does not arrive within the timeout.
   // REQUIRES: ranks is valid (checked by the caller).
   absl::StatusOr<std::shared_ptr<gloo::Context>> ConnectGroup(const std::vector<int>& ranks,

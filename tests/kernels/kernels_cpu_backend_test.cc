@@ -2,7 +2,11 @@
 // ranks as threads sharing an in-memory store (as Gloo's test/base_test.h).
 #include "kernels/cpu/cpu_backend.h"
 
+#include <algorithm>
 #include <atomic>
+#include <sys/stat.h>
+#include <sys/socket.h>
+#include <filesystem>
 #include <chrono>
 #include <functional>
 #include <latch>
@@ -238,6 +242,58 @@ TEST(CpuCollectiveSequenceTest, AllOpsInTurnOnOneCommunicator) {
       }
     }
   });
+}
+
+// What a size measures must not depend on the sizes measured before it on the
+// same connections. Gloo's bound-buffer path (the class API the old
+// reduce-scatter used) set a socket's send buffer to the size of any send
+// larger than the last one it set, ending the kernel's auto-tuning: a sweep
+// measured each size with a buffer its predecessors had left (seen as a
+// ~44 ms median at 131072 B after 65536 B, where neighbours took 0.1–0.7 ms).
+// The collectives now run only on unbound buffers, which never set it: the
+// send buffer of every connection after a whole sweep is what it was after
+// connecting. Read off the process's own TCP sockets.
+std::vector<int> TcpSendBuffers() {
+  std::vector<int> sizes;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::stoi(entry.path().filename().string());
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    int type = 0, size = 0;
+    socklen_t length = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &length) != 0 || type != SOCK_STREAM) continue;
+    sockaddr_storage peer;
+    socklen_t peer_length = sizeof(peer);
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_length) != 0) continue;  // listening
+    length = sizeof(size);
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0) sizes.push_back(size);
+  }
+  return sizes;
+}
+
+TEST(CpuCollectiveSequenceTest, SendBuffersDoNotChangeOverASweep) {
+  std::vector<int> after_connect, after_sweep;
+  std::latch connected(2), measured(2), read(2);
+  RunRanks(2, [&](int rank, Backend& backend) {
+    connected.arrive_and_wait();
+    if (rank == 0) after_connect = TcpSendBuffers();
+    read.arrive_and_wait();
+    // The default sweep's range.
+    for (int64_t bytes = 8; bytes <= (int64_t{64} << 20); bytes *= 2) {
+      for (CollectiveOp op : {CollectiveOp::kAllReduce, CollectiveOp::kReduceScatter}) {
+        auto run = backend.RunCollective(op, bytes / 4 < 2 ? 2 : bytes / 4, DType::kFp32,
+                                         {.warmup = 0, .timed = 1});
+        ASSERT_TRUE(run.ok()) << run.status();
+      }
+    }
+    measured.arrive_and_wait();
+    if (rank == 0) after_sweep = TcpSendBuffers();
+  });
+  // Both ranks' ends of the one pair live in this process.
+  ASSERT_EQ(after_connect.size(), 2u);
+  const int final_size = after_connect.front();
+  for (int size : after_connect) EXPECT_EQ(size, final_size);
+  EXPECT_EQ(after_sweep, after_connect);
 }
 
 // ---- Failures: bounded, never hanging ----
