@@ -18,7 +18,7 @@
 // first use and kept for the backend's life, rendezvousing under
 // `<store_prefix>/group-<r0>-<r1>-...` (function API) and the same with
 // "-reduce-scatter" appended (ReduceScatterHalvingDoubling, the class API:
-// BUILD-NOTES says the two must not share a context). Contexts are connected
+// docs/building.md "Gloo": the two must not share a context). Contexts are connected
 // before the first iteration, in the order of each group's first use in the
 // program, so connecting is never part of a timed iteration and follows the
 // program's own collective order (deadlock-free whenever the program is). A

@@ -58,7 +58,7 @@ struct GlooOpBuffers {
 GlooOpBuffers BuffersOf(CollectiveOp op, int64_t count, int n, int me);
 
 // A group's two contexts: Gloo's function API and its class API must not
-// share one (BUILD-NOTES: mixing them made later calls 100x slower).
+// share one (docs/building.md "Gloo": mixing them made later calls 100x slower).
 struct GlooGroup {
   std::shared_ptr<gloo::Context> function_api;  // every op but reduce-scatter
   std::shared_ptr<gloo::Context> class_api;     // reduce-scatter only
