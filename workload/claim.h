@@ -1,6 +1,6 @@
 // The claim check: what a published training run (model, tokens,
 // device-hours, device) implies about its MFU and cost, and what it would
-// take at an MFU measured on the same model shape (DESIGN.md "Definitions";
+// take at an MFU measured on the same model shape (docs/cost-model.md "Claim check";
 // docs/cost-model.md has the DeepSeek-V3 example). Pure; thread-safe.
 #ifndef TOKENMETER_WORKLOAD_CLAIM_H_
 #define TOKENMETER_WORKLOAD_CLAIM_H_

@@ -1,5 +1,5 @@
 // The cost model: tokens/s, MFU, dollars and joules per token of a
-// `train-step/<model>` job (DESIGN.md "Definitions"; docs/cost-model.md).
+// `train-step/<model>` job (docs/cost-model.md, "Definitions").
 // Pure functions; thread-safe.
 #ifndef TOKENMETER_WORKLOAD_COST_H_
 #define TOKENMETER_WORKLOAD_COST_H_

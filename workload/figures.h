@@ -1,4 +1,4 @@
-// The definitions every printed number follows (DESIGN.md, "Definitions").
+// The definitions every printed number follows (docs/cost-model.md, "Definitions").
 // One place for each formula; everything else calls these.
 #ifndef TOKENMETER_WORKLOAD_FIGURES_H_
 #define TOKENMETER_WORKLOAD_FIGURES_H_

@@ -1,4 +1,4 @@
-// Parameter and FLOPs counts of a transformer shape (DESIGN.md,
+// Parameter and FLOPs counts of a transformer shape (docs/cost-model.md,
 // "Definitions"). Pure functions of the shape; thread-safe.
 //
 // REQUIRES for every function here: the shape passed the shape checks of

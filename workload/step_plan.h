@@ -45,7 +45,7 @@ struct PlannedOp {
   int group_size = 1;
   int64_t bytes = 0;
   // Model FLOPs of the op (2·m·n·k·count) for matmuls; 0 for everything
-  // else, so a plan's FLOPs are exactly the model FLOPs (DESIGN.md).
+  // else, so a plan's FLOPs are exactly the model FLOPs (docs/workloads.md).
   double flops = 0;
   // "gemm", "attention", "elementwise", "communication" or "optimizer"
   // (TrainStepMeasurement.phase_seconds keys).

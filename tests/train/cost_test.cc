@@ -1,4 +1,4 @@
-// The cost model's formulas (DESIGN.md "Definitions"), with expected values
+// The cost model's formulas (docs/cost-model.md "Definitions"), with expected values
 // computed here from the formula.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// The definitions of DESIGN.md, each checked against a formula written here.
+// The definitions of docs/cost-model.md, each checked against a formula written here.
 #include "workload/figures.h"
 
 #include <vector>
