@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/json_lines.h"
+#include "tests/metrics/metrics_test_support.h"
 #include "tests/support/subprocess.h"
 
 namespace tokenmeter::testing {
@@ -16,12 +17,15 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::unique_ptr<Process> StartWorker(const std::string& address, const std::string& dir, const std::string& name) {
-  return std::make_unique<Process>(
-      TOKENMETER_BINARY,
-      std::vector<std::string>{"worker", "--coordinator", address, "--cpu-threads", "1", "--setup", "test-cpu",
-                               "--reconnect-timeout", "60"},
-      dir, name);
+std::unique_ptr<Process> StartWorker(const std::string& address, const std::string& dir, const std::string& name,
+                                     int metrics_port = 0) {
+  std::vector<std::string> args = {"worker", "--coordinator", address, "--cpu-threads", "1", "--setup", "test-cpu",
+                                   "--reconnect-timeout", "60"};
+  if (metrics_port > 0) {
+    args.push_back("--metrics");
+    args.push_back(absl::StrCat("127.0.0.1:", metrics_port));
+  }
+  return std::make_unique<Process>(TOKENMETER_BINARY, args, dir, name);
 }
 
 std::vector<google::protobuf::Struct> Workers(const std::string& address, const std::string& dir) {
@@ -98,16 +102,27 @@ TEST(Cluster, WorkerKilledMidJobFailsTheJobNamingItWithinBoundedTime) {
   ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
   const std::string address = coordinator.address();
   auto w1 = StartWorker(address, dir.path(), "w1");
-  auto w2 = StartWorker(address, dir.path(), "w2");
+  const int victim_metrics = FreePort();
+  auto w2 = StartWorker(address, dir.path(), "w2", victim_metrics);
   ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(20)));
 
-  // Long enough that it is surely running when the worker dies.
+  // 1000 timed calls per size: each size takes 0.1 s or more, so once one
+  // size is done the job is inside the sweep's collectives for seconds.
   Process run(TOKENMETER_BINARY,
               {"run", "--coordinator", address, "--workload", "collective/all-reduce", "--iterations", "1000",
                "--warmup", "1", "--max-bytes", "4M", "--ranks", "2"},
               dir.path(), "run");
   ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_BUSY") == 2; }, std::chrono::seconds(20)));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // Evidence that the collective sweep is under way on the victim: it has
+  // exported the bus bandwidth of a finished size, and the run goes on.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return metrics_test::HttpGet(victim_metrics, "/metrics").body.find(
+                   "tokenmeter_collective_bus_bandwidth_bytes_per_second{") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << w2->err();
+  ASSERT_TRUE(run.Running()) << run.err();
   const pid_t victim = w2->pid();
   w2->Kill(SIGKILL);
   const auto killed_at = std::chrono::steady_clock::now();
