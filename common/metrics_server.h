@@ -14,7 +14,7 @@
 // What it answers: GET or HEAD /metrics: 200, `text/plain; version=0.0.4`;
 // GET or HEAD of any other path: 404; any other method: 405 with `Allow:
 // GET, HEAD`; requests libmicrohttpd cannot parse, or whose header exceeds
-// the connection memory: 400 or 431 (libmicrohttpd's own replies), or the
+// the connection memory: 400, 431 or 505 (libmicrohttpd's own replies), or the
 // connection is closed. A connection idle for connection_timeout is closed.
 #ifndef TOKENMETER_COMMON_METRICS_SERVER_H_
 #define TOKENMETER_COMMON_METRICS_SERVER_H_
