@@ -5,7 +5,7 @@
 // had 100 KiB stacks of which OpenBLAS's static TLS took 60, the first
 // `GET /` overflowed the stack of the error reply and killed the process.)
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -147,6 +147,8 @@ void Batter(const std::string& who, int port, Process& process) {
   EXPECT_EQ(head.reply.find("tokenmeter_build_info"), std::string::npos) << who << ": HEAD carried a body";
 }
 
+// The worker is battered mid-job, as in the field: a scanner does not wait
+// for a worker to be idle.
 TEST(MetricsPort, CoordinatorAndWorkerSurviveBadRequestsAndKeepServing) {
   TempDir dir;
   const int coordinator_metrics = FreePort();
@@ -160,6 +162,15 @@ TEST(MetricsPort, CoordinatorAndWorkerSurviveBadRequestsAndKeepServing) {
                  dir.path(), "worker");
   ASSERT_TRUE(Eventually([&] { return worker.err().find("registered as") != std::string::npos; }, seconds(20)))
       << worker.err();
+  // One sweep entry of 100000 512^3 GEMMs: minutes, cancelled below.
+  const std::string spec = dir.File("long-gemm.json");
+  WriteFile(spec, R"({"name": "long-gemm", "version": 1, "warmup_iterations": 0, "timed_iterations": 100000,
+      "gemm": {"dtypes": ["DTYPE_FP32"], "shapes": [{"name": "s512", "m": 512, "n": 512, "k": 512}]}})");
+  Process run(TOKENMETER_BINARY, {"run", "--coordinator", coordinator.address(), "--spec", spec}, dir.path(), "run");
+  const std::string busy = "tokenmeter_workers{state=\"busy\"} 1";
+  ASSERT_TRUE(Eventually([&] { return Get(coordinator_metrics, "/metrics").reply.find(busy) != std::string::npos; },
+                         seconds(20)))
+      << run.err();
 
   Batter("coordinator", coordinator_metrics, coordinator.process());
   Batter("worker", worker_metrics, worker);
@@ -167,13 +178,16 @@ TEST(MetricsPort, CoordinatorAndWorkerSurviveBadRequestsAndKeepServing) {
   Exchange c = Get(coordinator_metrics, "/metrics");
   EXPECT_EQ(c.status, 200);
   EXPECT_THAT(c.reply, HasSubstr("text/plain; version=0.0.4"));
-  EXPECT_THAT(c.reply, HasSubstr("tokenmeter_workers{state=\"idle\"} 1"));
+  EXPECT_THAT(c.reply, HasSubstr(busy)) << "the job did not survive";
   Exchange w = Get(worker_metrics, "/metrics");
   EXPECT_EQ(w.status, 200);
   EXPECT_THAT(w.reply, HasSubstr("tokenmeter_build_info"));
   EXPECT_THAT(w.reply, HasSubstr("tokenmeter_step_duration_seconds"));
   EXPECT_TRUE(coordinator.process().Running());
   EXPECT_TRUE(worker.Running());
+
+  run.Signal(SIGINT);  // cancels the job
+  EXPECT_TRUE(run.Wait(seconds(20)));
 }
 
 }  // namespace
