@@ -47,11 +47,9 @@ prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const char
 
 absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(const std::string& address) {
   std::unique_ptr<CoordinatorMetrics> metrics(new CoordinatorMetrics());
-  try {
-    metrics->exposer_ = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
-  }
+  auto server = m::MetricsServer::Start(address);
+  if (!server.ok()) return server.status();
+  metrics->server_ = *std::move(server);
   auto& r = metrics->registry_;
   r = std::make_shared<prometheus::Registry>();
   Gauge(*r, m::kBuildInfo, "tokenmeter build information; the value is always 1")
@@ -93,14 +91,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
   metrics->busbw_ = &Gauge(*r, m::kResultBusBandwidth,
                            "Collective bus bandwidth in bytes/s (nccl-tests' busbw, a flat-fabric re-calibration) "
                            "of the latest result (slowest rank), per collective and size");
-  metrics->exposer_->RegisterCollectable(r);
+  metrics->server_->RegisterCollectable(r);
   return metrics;
 }
 
-int CoordinatorMetrics::port() const {
-  auto ports = exposer_->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
-}
+int CoordinatorMetrics::port() const { return server_->port(); }
 
 void CoordinatorMetrics::SetWorkers(const std::vector<v1::WorkerStatus>& workers) {
   std::array<double, std::size(kStates)> counts{};

@@ -12,8 +12,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/metrics_server.h"
 #include "prometheus/counter.h"
-#include "prometheus/exposer.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
@@ -25,8 +25,9 @@ namespace tokenmeter::coordinator {
 // Thread-safe: every method may be called from any thread.
 class CoordinatorMetrics {
  public:
-  // Serves /metrics on address ("host:port"; port 0 picks a free one).
-  // Unavailable when the address cannot be bound.
+  // Serves /metrics on address ("host:port"; port 0 picks a free one; see
+  // metrics::MetricsServer). InvalidArgument when address is not of that
+  // form; Unavailable, naming it, when it cannot be bound.
   static absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> Start(const std::string& address);
 
   // The port actually bound.
@@ -49,7 +50,6 @@ class CoordinatorMetrics {
  private:
   CoordinatorMetrics() = default;
 
-  std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Gauge>* workers_ = nullptr;
   prometheus::Family<prometheus::Counter>* jobs_ = nullptr;
@@ -71,6 +71,9 @@ class CoordinatorMetrics {
   absl::Mutex mu_;
   // Live worker id -> its heart-beat age child.
   std::map<std::string, prometheus::Gauge*> heartbeat_children_ ABSL_GUARDED_BY(mu_);
+
+  // Last, so it stops serving before anything above goes away.
+  std::unique_ptr<metrics::MetricsServer> server_;
 };
 
 }  // namespace tokenmeter::coordinator

@@ -4,8 +4,9 @@
 //   - the tokenmeter binary starts on hosts without the CUDA toolkit or a
 //     driver, and says why the cuda backend is unavailable when asked for it;
 //   - processes that never use CUDA (the coordinator, CPU workers) do not
-//     carry the CUDA libraries: linked in, cuBLASLt's static TLS made threads
-//     with small stacks (civetweb's, serving /metrics) fail to start.
+//     carry the CUDA libraries: linked in, cuBLASLt's 94 KB of static TLS
+//     is taken from every thread's stack (it made civetweb's 100 KiB threads,
+//     which served /metrics before common/metrics_server.h, fail to start).
 #ifndef TOKENMETER_KERNELS_CUDA_PLUGIN_H_
 #define TOKENMETER_KERNELS_CUDA_PLUGIN_H_
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  prometheus-cpp-dev libgloo-dev libopenblas-dev libsqlite3-dev
+  prometheus-cpp-dev libmicrohttpd-dev libgloo-dev libopenblas-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
 )

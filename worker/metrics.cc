@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metric_names.h"
-#include "prometheus/exposer.h"
+#include "common/metrics_server.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -20,8 +20,8 @@ using Labels = std::map<std::string, std::string>;
 
 class WorkerMetrics : public MeasurementObserver {
  public:
-  WorkerMetrics(std::unique_ptr<prometheus::Exposer> exposer, const v1::WorkerInventory& inventory)
-      : exposer_(std::move(exposer)), registry_(std::make_shared<prometheus::Registry>()), inventory_(inventory) {
+  WorkerMetrics(std::unique_ptr<m::MetricsServer> server, const v1::WorkerInventory& inventory)
+      : registry_(std::make_shared<prometheus::Registry>()), inventory_(inventory), server_(std::move(server)) {
     prometheus::BuildGauge()
         .Name(m::kBuildInfo)
         .Help("tokenmeter build information; the value is always 1")
@@ -51,7 +51,7 @@ class WorkerMetrics : public MeasurementObserver {
     for (const auto& d : inventory_.devices()) {
       step_children_.emplace(d.index(), &steps_->Add(DeviceLabels(d.index()), StepBuckets()));
     }
-    exposer_->RegisterCollectable(registry_);
+    server_->RegisterCollectable(registry_);
   }
 
   // Measurement callbacks run between measurements, never inside a timed
@@ -146,7 +146,6 @@ class WorkerMetrics : public MeasurementObserver {
             {m::kLabelSetup, inventory_.setup()}};
   }
 
-  std::unique_ptr<prometheus::Exposer> exposer_;
   std::shared_ptr<prometheus::Registry> registry_;
   const v1::WorkerInventory inventory_;
   prometheus::Family<prometheus::Histogram>* steps_;
@@ -158,6 +157,8 @@ class WorkerMetrics : public MeasurementObserver {
   std::map<int, prometheus::Gauge*> power_children_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<int, std::string, std::string>, prometheus::Gauge*> gemm_children_ ABSL_GUARDED_BY(mu_);
   std::map<std::tuple<int, std::string, int64_t>, prometheus::Gauge*> busbw_children_ ABSL_GUARDED_BY(mu_);
+  // Last, so it stops serving before anything above goes away.
+  std::unique_ptr<m::MetricsServer> server_;
 };
 
 }  // namespace
@@ -165,15 +166,10 @@ class WorkerMetrics : public MeasurementObserver {
 absl::StatusOr<std::unique_ptr<MeasurementObserver>> StartWorkerMetrics(const std::string& address,
                                                                         const v1::WorkerInventory& inventory,
                                                                         int* bound_port) {
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(address, /*num_threads=*/1);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", address, ": ", e.what()));
-  }
-  auto ports = exposer->GetListeningPorts();
-  if (bound_port != nullptr) *bound_port = ports.empty() ? 0 : ports.front();
-  return std::unique_ptr<MeasurementObserver>(new WorkerMetrics(std::move(exposer), inventory));
+  auto server = m::MetricsServer::Start(address);
+  if (!server.ok()) return server.status();
+  if (bound_port != nullptr) *bound_port = (*server)->port();
+  return std::unique_ptr<MeasurementObserver>(new WorkerMetrics(*std::move(server), inventory));
 }
 
 }  // namespace tokenmeter::worker

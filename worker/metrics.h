@@ -15,9 +15,10 @@
 
 namespace tokenmeter::worker {
 
-// Starts an exposer on address ("host:port"; port 0 picks a free one) and
-// returns the observer that feeds it; *bound_port (if not null) receives the
-// port bound. Unavailable when it cannot bind. The observer is thread-safe
+// Serves /metrics on address ("host:port"; port 0 picks a free one; see
+// metrics::MetricsServer) and returns the observer that feeds it;
+// *bound_port (if not null) receives the port bound. InvalidArgument when
+// address is not of that form; Unavailable, naming it, when it cannot bind. The observer is thread-safe
 // (rank threads call it concurrently) and serves until destroyed.
 absl::StatusOr<std::unique_ptr<MeasurementObserver>> StartWorkerMetrics(const std::string& address,
                                                                         const v1::WorkerInventory& inventory,
