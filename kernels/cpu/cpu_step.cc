@@ -440,14 +440,14 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
           p.async = group.overlap;
           const int gn = group.size, me = group.me;
           const uint32_t tag = static_cast<uint32_t>(j);
-          float* in = group.in.get();
-          float* out = group.out.get();
           const GlooOpBuffers buffers = BuffersOf(op.op, count, gn, me);
+          float* in = group.in.get();
+          float* out = buffers.in_place ? in : group.out.get();
           p.run = MakeGlooCall(op.op, GlooGroup{group.context, gn, me}, in, out, count, tag);
           // Before the checked execution: a fresh input, an output no one wrote.
           p.refresh = [=] {
             FillCollectiveInput(in, buffers.input_elements, me);
-            std::fill_n(out, buffers.output_elements, kUnwritten);
+            if (!buffers.in_place) std::fill_n(out, buffers.output_elements, kUnwritten);
           };
           p.checked = buffers.checked_elements;
           const CollectiveOp which = op.op;
@@ -535,16 +535,24 @@ absl::StatusOr<StepRun> CpuStepRunner::Run(const StepProgram& program, const Ite
     return absl::OkStatus();
   };
 
+  // After the checked pass, in-place ops would reduce their last result again
+  // and again; zeros keep the unchecked iterations finite (an fp32 sum and a
+  // TCP transfer cost the same for any non-denormal data).
+  auto zero_inputs = [&] {
+    for (auto& [key, group] : groups) std::fill_n(group.in.get(), group.in_elements, 0.0f);
+  };
   try {
     const std::atomic<bool>* stop = options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
       phase = absl::StrCat("warm-up iteration ", i);
       if (StopRequested(stop)) return fail(StoppedError(absl::StrCat("step ", phase)));
       if (absl::Status s = iterate(i == 0, false, nullptr, nullptr, nullptr); !s.ok()) return fail(s);
+      if (i == 0) zero_inputs();
     }
     if (plan.warmup == 0) {
       phase = "the check pass";
       if (absl::Status s = iterate(true, true, nullptr, nullptr, nullptr); !s.ok()) return fail(s);
+      zero_inputs();
     }
 
     current = ops.size();

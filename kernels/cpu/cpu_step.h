@@ -52,7 +52,8 @@
 // refreshed and outputs set to NaN before each checked op, so every op is
 // checked on its own. A wrong element fails the run with Internal naming the
 // op, its group and the count — after the run completes, so the peers are not
-// left waiting.
+// left waiting. In-place ops (all-reduce) would then reduce their own result
+// again every iteration: the inputs are zeroed after the checked pass.
 #ifndef TOKENMETER_KERNELS_CPU_CPU_STEP_H_
 #define TOKENMETER_KERNELS_CPU_CPU_STEP_H_
 

@@ -189,8 +189,10 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
   const uint32_t tag = s.next_tag++;
   const GlooOpBuffers buffers = BuffersOf(op, count, n, rank);
   Buffer in = std::make_unique_for_overwrite<float[]>(buffers.input_elements);
-  Buffer out = std::make_unique_for_overwrite<float[]>(buffers.output_elements);
-  std::fill_n(out.get(), buffers.output_elements, std::nanf(""));  // never written cannot pass
+  Buffer own_out = std::make_unique_for_overwrite<float[]>(buffers.output_elements);
+  std::fill_n(own_out.get(), buffers.output_elements, std::nanf(""));  // never written cannot pass
+  // In place, an element never written still holds its input, never its sum.
+  float* out = buffers.in_place ? in.get() : own_out.get();
   CollectiveRun run;
   // Untimed, around every call: its round's input before, its check after.
   int round = 0;
@@ -200,12 +202,12 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
   };
   auto check = [&] {
     run.checked_elements += buffers.checked_elements;
-    run.wrong_elements += CountWrongOutputs(op, out.get(), count, n, rank, round);
+    run.wrong_elements += CountWrongOutputs(op, out, count, n, rank, round);
   };
 
   try {
     const std::function<void()> iterate =
-        MakeGlooCall(op, GlooGroup{s.context, n, rank}, in.get(), out.get(), count, tag);
+        MakeGlooCall(op, GlooGroup{s.context, n, rank}, in.get(), out, count, tag);
     const std::atomic<bool>* stop = s.options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", warm-up call ", i));
@@ -220,6 +222,9 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     for (int i = 0; i < plan.timed; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", timed call ", i));
       prepare(plan.warmup + i);
+      // The untimed work between calls takes each rank its own time; without
+      // re-aligning, a rank's call would time its wait for a slower peer.
+      gloo::barrier(barrier);
       const auto start = std::chrono::steady_clock::now();
       iterate();
       const auto end = std::chrono::steady_clock::now();

@@ -15,13 +15,15 @@
 // measures (kernels_cpu_backend_test reads the sockets' buffers to show it).
 //
 // Timing. Every iteration is timed separately with steady_clock around the
-// one blocking Gloo call. Ranks are aligned once, by a gloo barrier after the
-// warm-up and before the first timed iteration; after that the collectives
-// themselves keep ranks in step (each needs data from its peers). Rooted ops
-// (broadcast, reduce) let the root run up to one socket buffer ahead, so
-// their per-rank times can differ; take the slowest rank's time per
-// iteration, as nccl-tests reports the slowest rank. A second barrier after
-// the timed loop makes sure no rank returns (and perhaps tears down its
+// one blocking Gloo call, after a gloo barrier that aligns the ranks: the
+// untimed work between calls (refilling the input, checking the output)
+// takes each rank its own time, and without it a rank's call would include
+// its wait for a slower peer (a c10d benchmark loop also barriers before each
+// call; nccl-tests times a back-to-back loop, having nothing between calls).
+// Rooted ops (broadcast, reduce) let the root run up to one socket buffer
+// ahead, so per-rank times can differ; the figure takes the slowest rank's
+// time per iteration, as nccl-tests reports the slowest rank. A last barrier
+// after the timed loop makes sure no rank returns (and perhaps tears down its
 // connections) while a peer still waits on it.
 //
 // Checking: the output of every call, warm-up and timed, is compared exactly

@@ -34,6 +34,7 @@ void FillCollectiveInput(float* data, int64_t elements, int rank, int round) {
 GlooOpBuffers BuffersOf(CollectiveOp op, int64_t count, int n, int me) {
   switch (op) {
     case CollectiveOp::kAllReduce:
+      return {count, 0, count, 0, /*in_place=*/true};
     case CollectiveOp::kAllToAll:
       return {count, count, count, 0};
     case CollectiveOp::kAllGather:
@@ -55,7 +56,7 @@ std::function<void()> MakeGlooCall(CollectiveOp op, const GlooGroup& group, floa
   switch (op) {
     case CollectiveOp::kAllReduce: {
       auto opts = std::make_shared<gloo::AllreduceOptions>(group.context);
-      opts->setInput(in, count);
+      if (in != out) opts->setInput(in, count);
       opts->setOutput(out, count);
       opts->setReduceFunction(&SumFloats);
       opts->setTag(tag);

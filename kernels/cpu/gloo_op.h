@@ -55,6 +55,10 @@ struct GlooOpBuffers {
   int64_t output_elements;  // written to `out`
   int64_t checked_elements;  // output elements this rank owns and checks
   int64_t scratch_elements;  // held by the call MakeGlooCall makes
+  // The op reads and writes one buffer: `out` is `in` (all-reduce, as c10d's
+  // and nccl-tests' in-place runs: an out-of-place gloo::allreduce first
+  // copies its input, a pass over the buffer that no framework pays).
+  bool in_place = false;
 };
 GlooOpBuffers BuffersOf(CollectiveOp op, int64_t count, int n, int me);
 
@@ -66,7 +70,7 @@ struct GlooGroup {
 };
 
 // The blocking call that runs `op` once over `in` and `out` (sized per
-// BuffersOf), tagged `tag`; the call owns any scratch it needs, allocated
+// BuffersOf; for an in-place op, out == in), tagged `tag`; the call owns any scratch it needs, allocated
 // here. Throws what Gloo throws.
 std::function<void()> MakeGlooCall(CollectiveOp op, const GlooGroup& group, float* in, float* out,
                                    int64_t count, uint32_t tag);

@@ -86,7 +86,7 @@ void ExpectWellFormed(const absl::StatusOr<StepRun>& run, const StepProgram& pro
 
 TEST(StepProgramValidationTest, WellFormedProgramPasses) {
   StepProgram p = MixedProgram(1, 4, DType::kBf16);
-  EXPECT_TRUE(cuda::ValidateStepProgram(p, 1, 4).ok());
+  EXPECT_TRUE(ValidateStepProgram(p, 1, 4).ok());
 }
 
 TEST(StepProgramValidationTest, BadGroupsAreInvalidArgument) {
@@ -95,7 +95,7 @@ TEST(StepProgramValidationTest, BadGroupsAreInvalidArgument) {
     StepProgram p;
     p.groups = std::move(groups);
     p.ops.push_back(Collective(CollectiveOp::kAllReduce, 64, 0));
-    absl::Status s = cuda::ValidateStepProgram(p, rank, world);
+    absl::Status s = ValidateStepProgram(p, rank, world);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_NE(s.message().find(needle), std::string::npos) << s;
   };
@@ -113,7 +113,7 @@ TEST(StepProgramValidationTest, BadOpsAreInvalidArgument) {
     StepProgram p;
     p.groups = {{0}};
     p.ops.push_back(op);
-    absl::Status s = cuda::ValidateStepProgram(p, 0, 1);
+    absl::Status s = ValidateStepProgram(p, 0, 1);
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
     EXPECT_NE(s.message().find(needle), std::string::npos) << s;
   };
@@ -123,7 +123,7 @@ TEST(StepProgramValidationTest, BadOpsAreInvalidArgument) {
   invalid(Gemm(0, 8, 8), "ops[0] (gemm)");
   invalid(Gemm(8, 8, 8, 0), "count");
   invalid(Elementwise(0), "bytes");
-  EXPECT_EQ(cuda::ValidateStepProgram(StepProgram{}, 0, 1).code(),
+  EXPECT_EQ(ValidateStepProgram(StepProgram{}, 0, 1).code(),
             absl::StatusCode::kInvalidArgument);
 }
 

@@ -87,7 +87,8 @@ TEST(GlooOpTest, BuffersPerOpAndRank) {
   for (int me = 0; me < kRanks; ++me) {
     const auto all_reduce = BuffersOf(CollectiveOp::kAllReduce, kCount, kRanks, me);
     EXPECT_EQ(all_reduce.input_elements, kCount);
-    EXPECT_EQ(all_reduce.output_elements, kCount);
+    EXPECT_EQ(all_reduce.output_elements, 0);  // in place
+    EXPECT_TRUE(all_reduce.in_place);
     EXPECT_EQ(all_reduce.checked_elements, kCount);
     const auto all_gather = BuffersOf(CollectiveOp::kAllGather, kCount, kRanks, me);
     EXPECT_EQ(all_gather.input_elements, kChunk);
