@@ -180,5 +180,21 @@ TEST(Cluster, CancelledJobStopsItsWorkerWithinAnIterationNotAtTheEndOfTheEntry) 
   EXPECT_TRUE(w1->Running());
 }
 
+// The cpu backend has one device per host: a worker asked for more is refused
+// at start, naming the flag and the bound, before it registers. (Several
+// ranks in one worker process, as --devices N gives on a GPU host, are
+// tested through RunTask in tests/worker/worker_task_runner_test.cc.)
+TEST(Cluster, AWorkerAskedForMoreDevicesThanItHasIsRefused) {
+  TempDir dir;
+  CoordinatorProcess coordinator(dir.path(), dir.File("store.db"));
+  ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
+  auto r = RunTokenmeter({"worker", "--coordinator", coordinator.address(), "--devices", "2"}, dir.path(),
+                         std::chrono::seconds(20));
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--devices must be in [0, 1] for backend cpu here, got 2"));
+  EXPECT_EQ(CountInState(coordinator.address(), dir.path(), "WORKER_IDLE"), 0);
+}
+
 }  // namespace
 }  // namespace tokenmeter::testing
