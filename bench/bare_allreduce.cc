@@ -1,7 +1,7 @@
 // The reference tokenmeter's all-reduce figures are held to: a bare Gloo loop
-// between processes (gloo::allreduce, ring, over TCP, FileStore rendezvous),
-// timed the same way (steady_clock around each call after warm-up and a
-// barrier) and summarised the same way: a job is as fast as its slowest rank,
+// between processes (gloo::allreduce, ring, in place, over TCP, FileStore
+// rendezvous), timed the same way (steady_clock around each call, after
+// warm-up, each call after a barrier) and summarised the same way: a job is as fast as its slowest rank,
 // so the figure is the largest of the ranks' medians.
 // usage: bare_allreduce RANK SIZE STORE_DIR WARMUP ITERATIONS BYTES [BYTES ...]
 // rank 0 prints one line per size: bytes median_seconds busbw_gbps
@@ -52,19 +52,19 @@ int main(int argc, char** argv) {
   uint32_t tag = 0;
   for (int i = 6; i < argc; ++i) {
     const size_t count = std::strtoull(argv[i], nullptr, 10) / sizeof(float);
-    std::vector<float> in(count, float(rank + 1)), out(count);
+    // In place, as tokenmeter's all-reduce; zeros stay finite however often
+    // they are summed.
+    std::vector<float> data(count, 0.0f);
     gloo::AllreduceOptions opts(context);
-    opts.setInput(in.data(), count);
-    opts.setOutput(out.data(), count);
+    opts.setOutput(data.data(), count);
     opts.setReduceFunction(&Sum);
     opts.setTag(++tag);
     std::vector<double> times;
+    gloo::BarrierOptions barrier(context);
+    barrier.setTag(++tag);
     for (int it = 0; it < warmup + iterations; ++it) {
-      if (it == warmup) {
-        gloo::BarrierOptions barrier(context);
-        barrier.setTag(++tag);
-        gloo::barrier(barrier);
-      }
+      // Aligned before every timed call, as tokenmeter's ranks are.
+      if (it >= warmup) gloo::barrier(barrier);
       const auto start = std::chrono::steady_clock::now();
       gloo::allreduce(opts);
       const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
