@@ -5,6 +5,8 @@
 // time that passed, Δenergy / Δt, never from a previous run.
 #include "kernels/cpu/rapl_power.h"
 
+#include <algorithm>
+
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -113,20 +115,24 @@ TEST(RaplPowerTest, AFailedReadingIsAnErrorAndTheNextAveragesOverTheGap) {
 // RaplPower against a counter advancing in real time at a known rate (the
 // fake's writer thread, TEST DATA), read on the real steady clock over
 // `window`. The fake writes the exact energy for its instant every period
-// (1 ms), so a reading lags the truth by at most one period plus the writer's
-// scheduling delay, and the reader's own delay between reading the counter
-// and the clock is of the same kind: at each end of the window at most 25 ms
-// (generous for a loaded 2-core machine), so
-// |measured − watts| ≤ watts × 25 ms / window.
-void ExpectReadsKnownRate(const std::string& powercap, double watts,
-                          std::chrono::milliseconds window) {
-  constexpr double kLagSeconds = 0.025;
-  auto power = RaplPower::Start(powercap);
+// (1 ms), so a reading lags the truth by at most the writer's longest gap
+// between updates (measured: MaxWriteGap, the period plus however long a
+// loaded machine kept the writer off the CPU); the reader's own delay between
+// reading the counter and the clock is of the same kind, allowed as the same
+// gap and at least 10 ms. At each end of the window, so
+// |measured − watts| ≤ watts × 2 × (gap + max(gap, 10 ms)) / window — about
+// ±2.4 W over 0.5 s on an idle machine, wider only as far as the machine was
+// measured to be busy. (A fixed 25 ms was exceeded, 28 ms, under ctest -j2.)
+void ExpectReadsKnownRate(const FakePowercap& fake, double watts, std::chrono::milliseconds window) {
+  auto power = RaplPower::Start(fake.dir());
   ASSERT_TRUE(power.ok()) << power.status();
   std::this_thread::sleep_for(window);
   auto w = (*power)->Watts();
   ASSERT_TRUE(w.ok()) << w.status();
-  EXPECT_NEAR(*w, watts, watts * kLagSeconds / std::chrono::duration<double>(window).count());
+  const double gap = std::chrono::duration<double>(fake.MaxWriteGap()).count();
+  const double lag = 2 * (gap + std::max(gap, 0.010));
+  EXPECT_NEAR(*w, watts, watts * lag / std::chrono::duration<double>(window).count())
+      << "writer's longest gap " << gap * 1e3 << " ms";
 }
 
 TEST(RaplPowerTest, MatchesACounterAdvancingAtAKnownRate) {
@@ -136,7 +142,7 @@ TEST(RaplPowerTest, MatchesACounterAdvancingAtAKnownRate) {
   fake.AddZone("intel-rapl:0", "package-0", 0);
   fake.StartPower("intel-rapl:0", kWatts, 1ms, /*start_uj=*/123'456);
   std::this_thread::sleep_for(10ms);  // the writer is running
-  ExpectReadsKnownRate(fake.dir(), kWatts, 500ms);  // ±2.5 W
+  ExpectReadsKnownRate(fake, kWatts, 500ms);
 }
 
 // Same, with the counter wrapping mid-window: a range of 100 J (a wrap every
@@ -151,7 +157,7 @@ TEST(RaplPowerTest, MatchesAKnownRateAcrossAWrap) {
   FakePowercap fake(dir.path());
   fake.AddZone("intel-rapl:0", "package-0", kStart, kRange);
   fake.StartPower("intel-rapl:0", kWatts, 1ms, kStart, kRange);
-  ExpectReadsKnownRate(fake.dir(), kWatts, 300ms);  // ±4.2 W
+  ExpectReadsKnownRate(fake, kWatts, 300ms);
   // The window did contain the wrap: the counter is now below where it began.
   EXPECT_LT(std::stoll(::tokenmeter::testing::ReadFile(fake.ZoneDir("intel-rapl:0") + "/energy_uj")), kStart);
 }

@@ -59,21 +59,34 @@ class FakePowercap {
   // (wrapping past max_range_uj to 0 as the kernel's counter does), elapsed
   // measured on the steady clock from this call. The value written is exact
   // for its instant; a reader sees it at most one period (plus scheduling
-  // delay) late. One such thread at a time.
+  // delay) late; MaxWriteGap() says how late it has been. One such thread at
+  // a time.
   void StartPower(const std::string& zone, double watts, std::chrono::microseconds period,
                   int64_t start_uj = 0, int64_t max_range_uj = kDefaultRangeUj) {
     StopPower();
     stop_ = false;
+    max_gap_us_ = 0;
     writer_ = std::thread([=, this] {
       const auto t0 = std::chrono::steady_clock::now();
+      auto last = t0;
       while (!stop_) {
-        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const auto now = std::chrono::steady_clock::now();
+        const double seconds = std::chrono::duration<double>(now - t0).count();
         const int64_t uj = start_uj + static_cast<int64_t>(watts * seconds * 1e6);
         SetEnergy(zone, uj % (max_range_uj + 1));
+        const int64_t gap = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::steady_clock::now() - last).count();
+        if (gap > max_gap_us_) max_gap_us_ = gap;
+        last = std::chrono::steady_clock::now();
         std::this_thread::sleep_for(period);
       }
     });
   }
+  // The longest time between two of the writer's updates so far (its period
+  // plus however long the machine kept it from running): how stale a reader's
+  // value can have been. A test derives its tolerance from it instead of
+  // assuming an idle machine.
+  std::chrono::microseconds MaxWriteGap() const { return std::chrono::microseconds(max_gap_us_.load()); }
   void StopPower() {
     stop_ = true;
     if (writer_.joinable()) writer_.join();
@@ -91,6 +104,7 @@ class FakePowercap {
 
   std::string root_;
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> max_gap_us_{0};
   std::thread writer_;
 };
 
