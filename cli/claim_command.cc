@@ -5,8 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/common_flags.h"
 #include "cli/results_source.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
+#include "cli/json_line.h"
 #include "workload/catalogue.h"
 #include "workload/claim.h"
 #include "workload/figures.h"
@@ -19,8 +18,9 @@ absl::StatusOr<v1::DType> ParseDType(const std::string& text) {
   for (auto d : {v1::DTYPE_FP32, v1::DTYPE_TF32, v1::DTYPE_FP16, v1::DTYPE_BF16, v1::DTYPE_FP8_E4M3}) {
     if (text == workload::DTypeName(d)) return d;
   }
+  if (text == "fp8") return v1::DTYPE_FP8_E4M3;  // the one fp8 the catalogue's peaks are for
   return absl::InvalidArgumentError(
-      absl::StrCat("--dtype must be one of fp32, tf32, fp16, bf16, fp8_e4m3, got '", text, "'"));
+      absl::StrCat("--dtype must be one of fp32, tf32, fp16, bf16, fp8 (fp8_e4m3), got '", text, "'"));
 }
 
 std::string Si(double v) {
@@ -42,7 +42,7 @@ int ClaimCommand(const Args& args) {
   flags.Value("tokens", "N", "training tokens claimed, e.g. 14.8e12");
   flags.Value("device-hours", "H", "device-hours claimed, e.g. 2.664e6");
   flags.Value("device", "MODEL", "the device the claim ran on, as the catalogue names it (e.g. H800)");
-  flags.Value("dtype", "DTYPE", "the dtype whose dense peak MFU is quoted against", "bf16");
+  flags.Value("dtype", "DTYPE", "the dtype the claim trained in, whose dense peak the implied MFU is quoted against (fp32, tf32, fp16, bf16, fp8); the readings against the device's other peaks are shown beside it", "bf16");
   flags.Value("price-per-device-hour", "USD", "price of one device-hour", "the catalogue's default");
   flags.Value("peak-flops", "FLOPS", "dense peak FLOP/s per device, for a device the catalogue lacks");
   flags.Value("catalogue", "FILE", "device catalogue overrides (JSON)");
@@ -113,32 +113,37 @@ int ClaimCommand(const Args& args) {
   const auto& c = *figures;
 
   if (flags.GetSwitch("json")) {
-    google::protobuf::Struct row;
-    auto& f = *row.mutable_fields();
-    f["schema"].set_number_value(kJsonSchema);
-    f["workload"].set_string_value(spec->name());
-    f["device_model"].set_string_value(c.device_model.empty() ? input.device : c.device_model);
-    f["dtype"].set_string_value(std::string(workload::DTypeName(input.dtype)));
-    f["tokens"].set_number_value(input.tokens);
-    f["device_hours"].set_number_value(input.device_hours);
-    f["params_total"].set_number_value(c.params_total);
-    f["params_active"].set_number_value(c.params_active);
-    f["flops_per_token"].set_number_value(c.flops_per_token);
-    f["total_flops"].set_number_value(c.total_flops);
-    f["peak_flops_per_device"].set_number_value(c.peak_flops_per_device);
-    f["implied_mfu"].set_number_value(c.implied_mfu);
-    f["price_per_device_hour"].set_number_value(c.price_per_device_hour);
-    f["implied_cost_dollars"].set_number_value(c.implied_cost_dollars);
-    if (c.measured_mfu > 0) {
-      f["measured_mfu"].set_number_value(c.measured_mfu);
-      f["device_hours_at_measured"].set_number_value(c.device_hours_at_measured);
-      f["cost_at_measured_dollars"].set_number_value(c.cost_at_measured_dollars);
-      f["implied_over_measured"].set_number_value(c.implied_over_measured);
-      f["measured_from"].set_string_value(measured_from);
+    JsonLine row;
+    row.Add("workload", spec->name())
+        .Add("device_model", c.device_model.empty() ? input.device : c.device_model)
+        .Add("dtype", std::string(workload::DTypeName(input.dtype)))
+        .Add("tokens", input.tokens)
+        .Add("device_hours", input.device_hours)
+        .Add("params_total", c.params_total)
+        .Add("params_active", c.params_active)
+        .Add("flops_per_token", c.flops_per_token)
+        .Add("total_flops", c.total_flops)
+        .Add("peak_flops_per_device", c.peak_flops_per_device)
+        .Add("implied_mfu", c.implied_mfu);
+    std::vector<JsonLine> others;
+    for (const auto& r : c.other_readings) {
+      JsonLine other;
+      other.Add("dtype", std::string(workload::DTypeName(r.dtype)))
+          .Add("peak_flops_per_device", r.peak_flops_per_device)
+          .Add("implied_mfu", r.implied_mfu);
+      others.push_back(other);
     }
-    std::string line;
-    (void)google::protobuf::util::MessageToJsonString(row, &line);
-    std::cout << line << "\n";
+    row.Add("other_dtypes", others)
+        .Add("price_per_device_hour", c.price_per_device_hour)
+        .Add("implied_cost_dollars", c.implied_cost_dollars);
+    if (c.measured_mfu > 0) {
+      row.Add("measured_mfu", c.measured_mfu)
+          .Add("device_hours_at_measured", c.device_hours_at_measured)
+          .Add("cost_at_measured_dollars", c.cost_at_measured_dollars)
+          .Add("implied_over_measured", c.implied_over_measured)
+          .Add("measured_from", measured_from);
+    }
+    row.WriteTo(std::cout);
     return kExitOk;
   }
   std::cout << absl::StrFormat("# claim: %s, %s tokens in %s device-hours of %s\n", spec->name(), Si(input.tokens),
@@ -149,7 +154,13 @@ int ClaimCommand(const Args& args) {
   std::cout << absl::StrFormat("  %-38s %.6g\n", "implied training FLOPs", c.total_flops);
   std::cout << absl::StrFormat("  %-38s %.6g TFLOP/s (%s dense)\n", "peak per device", c.peak_flops_per_device / 1e12,
                                workload::DTypeName(input.dtype));
-  std::cout << absl::StrFormat("  %-38s %.2f%%\n", "implied MFU", 100 * c.implied_mfu);
+  std::cout << absl::StrFormat("  %-38s %.2f%% (against the %s peak)\n", "implied MFU", 100 * c.implied_mfu,
+                               workload::DTypeName(input.dtype));
+  for (const auto& r : c.other_readings) {
+    std::cout << absl::StrFormat("  %-38s %.2f%% (peak %.6g TFLOP/s)\n",
+                                 absl::StrCat("  read against the ", workload::DTypeName(r.dtype), " peak"),
+                                 100 * r.implied_mfu, r.peak_flops_per_device / 1e12);
+  }
   if (c.price_per_device_hour > 0) {
     std::cout << absl::StrFormat("  %-38s $%s (at $%.4g per device-hour)\n", "implied cost", Si(c.implied_cost_dollars),
                                  c.price_per_device_hour);

@@ -7,8 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/common_flags.h"
 #include "cli/results_source.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
+#include "cli/json_line.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -84,24 +83,20 @@ int CompareCommand(const Args& args) {
   }
   for (const auto& [setup, h] : by_setup) {
     if (format == Format::kJson) {
-      google::protobuf::Struct row;
-      auto& f = *row.mutable_fields();
-      f["schema"].set_number_value(kJsonSchema);
-      f["workload"].set_string_value(*workload);
-      f["setup"].set_string_value(setup);
-      f["baseline"].set_string_value(baseline);
-      f["device_model"].set_string_value(h.device_model);
-      f["job_id"].set_string_value(h.job_id);
-      f["ranks"].set_number_value(h.ranks);
+      JsonLine row;
+      row.Add("workload", *workload)
+          .Add("setup", setup)
+          .Add("baseline", baseline)
+          .Add("device_model", h.device_model)
+          .Add("job_id", h.job_id)
+          .Add("ranks", static_cast<double>(h.ranks));
       for (size_t i = 0; i < h.figures.size(); ++i) {
-        f[h.figures[i].first].set_number_value(h.figures[i].second);
+        row.Add(h.figures[i].first, h.figures[i].second);
         if (i < base.figures.size() && base.figures[i].second > 0) {
-          f[h.figures[i].first + "_ratio"].set_number_value(h.figures[i].second / base.figures[i].second);
+          row.Add(h.figures[i].first + "_ratio", h.figures[i].second / base.figures[i].second);
         }
       }
-      std::string line;
-      (void)google::protobuf::util::MessageToJsonString(row, &line);
-      std::cout << line << "\n";
+      row.WriteTo(std::cout);
       continue;
     }
     std::string line = format == Format::kCsv

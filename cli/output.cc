@@ -9,8 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
+#include "cli/json_line.h"
 #include "google/protobuf/util/time_util.h"
 #include "workload/figures.h"
 
@@ -30,17 +29,11 @@ struct Row {
 };
 
 void WriteJson(const Row& row, std::ostream& out) {
-  google::protobuf::Struct s;
-  auto& f = *s.mutable_fields();
-  f["schema"].set_number_value(kJsonSchema);
+  JsonLine line;
   for (const auto& [k, v] : row.fields) {
-    if (auto* str = std::get_if<std::string>(&v)) f[k].set_string_value(*str);
-    if (auto* num = std::get_if<double>(&v)) f[k].set_number_value(*num);
-    if (auto* b = std::get_if<bool>(&v)) f[k].set_bool_value(*b);
+    std::visit([&, &k = k](const auto& value) { line.Add(k, value); }, v);
   }
-  std::string json;
-  (void)google::protobuf::util::MessageToJsonString(s, &json);
-  out << json << "\n";
+  line.WriteTo(out);
 }
 
 std::string CsvCell(const Value& v) {

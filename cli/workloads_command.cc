@@ -3,8 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "cli/common_flags.h"
-#include "google/protobuf/struct.pb.h"
-#include "google/protobuf/util/json_util.h"
+#include "cli/json_line.h"
 #include "workload/figures.h"
 #include "workload/flops.h"
 #include "workload/models.h"
@@ -68,21 +67,15 @@ int WorkloadsCommand(const Args& args) {
                              std::string(workload::DTypeName(step.dtype())));
     }
     if (json) {
-      google::protobuf::Struct row;
-      auto& f = *row.mutable_fields();
-      f["schema"].set_number_value(kJsonSchema);
-      f["workload"].set_string_value(name);
-      f["version"].set_number_value(spec->version());
-      f["kind"].set_string_value(Kind(*spec));
+      JsonLine row;
+      row.Add("workload", name).Add("version", spec->version()).Add("kind", std::string(Kind(*spec)));
       if (spec->has_train_step()) {
-        f["params_total"].set_number_value(total);
-        f["params_active"].set_number_value(active);
-        f["flops_per_token"].set_number_value(flops);
-        f["tokens_per_step_per_data_parallel_rank"].set_number_value(static_cast<double>(tokens));
+        row.Add("params_total", total)
+            .Add("params_active", active)
+            .Add("flops_per_token", flops)
+            .Add("tokens_per_step_per_data_parallel_rank", static_cast<double>(tokens));
       }
-      std::string line;
-      (void)google::protobuf::util::MessageToJsonString(row, &line);
-      std::cout << line << "\n";
+      row.WriteTo(std::cout);
     } else if (spec->has_train_step()) {
       std::cout << absl::StrFormat("  %-26s %3d %-10s %13.4gB %13.4gB %16.4g %14d %s\n", name, spec->version(),
                                    Kind(*spec), total / 1e9, active / 1e9, flops, tokens, what);

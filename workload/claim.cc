@@ -49,8 +49,13 @@ absl::StatusOr<ClaimFigures> CheckClaim(const ClaimInput& input, const DeviceCat
           "claim.device \"", input.device, "\" is not in the device catalogue (known: ",
           absl::StrJoin(known, ", "), "); give its peak FLOP/s or a catalogue file"));
     }
+    std::vector<std::string> has;
+    for (const auto& [dtype, flops] : device->peak_dense_flops) {
+      if (flops > 0) has.push_back(std::string(DTypeName(dtype)));
+    }
     return absl::NotFoundError(absl::StrCat("claim.dtype: the catalogue has no ",
-                                            std::string(DTypeName(step.dtype())), " peak for ", device->model));
+                                            std::string(DTypeName(step.dtype())), " peak for ", device->model,
+                                            " (it has: ", has.empty() ? "none" : absl::StrJoin(has, ", "), ")"));
   }
 
   const ParamCounts params = CountParams(input.model);
@@ -62,6 +67,15 @@ absl::StatusOr<ClaimFigures> CheckClaim(const ClaimInput& input, const DeviceCat
   const double device_seconds = input.device_hours * 3600.0;
   f.implied_mfu = f.total_flops / (device_seconds * peak);
   f.implied_tokens_per_device_second = input.tokens / device_seconds;
+  if (device != nullptr && input.peak_flops_per_device <= 0) {
+    // The dtypes large runs train their matmuls in; a tf32 or fp32 peak read
+    // against an fp8 or bf16 run's FLOPs says nothing (it exceeds 100%).
+    for (v1::DType other : {v1::DTYPE_FP8_E4M3, v1::DTYPE_BF16, v1::DTYPE_FP16}) {
+      const double other_peak = device->PeakFlops(other);
+      if (other == step.dtype() || other_peak <= 0) continue;
+      f.other_readings.push_back({other, other_peak, f.total_flops / (device_seconds * other_peak)});
+    }
+  }
   f.price_per_device_hour = price;
   f.implied_cost_dollars = input.device_hours * price;
   if (input.measured_mfu > 0) {

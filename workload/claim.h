@@ -6,6 +6,7 @@
 #define TOKENMETER_WORKLOAD_CLAIM_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tokenmeter/v1/workload.pb.h"
@@ -27,6 +28,13 @@ struct ClaimInput {
   double measured_mfu = 0;           // optional: MFU measured on the same shape
 };
 
+// The claim read against one dtype's dense peak.
+struct DTypeReading {
+  v1::DType dtype = v1::DTYPE_UNSPECIFIED;
+  double peak_flops_per_device = 0;
+  double implied_mfu = 0;
+};
+
 struct ClaimFigures {
   std::string device_model;        // canonical catalogue name ("" with a given peak)
   double params_total = 0;
@@ -37,6 +45,11 @@ struct ClaimFigures {
   // flops_per_token × tokens / (device_hours × 3600 × peak)
   double implied_mfu = 0;
   double implied_tokens_per_device_second = 0;  // tokens / (device_hours × 3600)
+  // The same claim against the device's other training dtypes' dense peaks
+  // (fp8, bf16, fp16, those the catalogue has; empty with a given peak): so a
+  // reader sees, beside the dtype asked for, the other readings (an fp8 run
+  // quoted against bf16 reads twice as efficient as against fp8).
+  std::vector<DTypeReading> other_readings;
   double price_per_device_hour = 0;
   double implied_cost_dollars = 0;  // device_hours × price
   // With a measured MFU (0 otherwise): the device-hours and cost the claim
@@ -50,8 +63,8 @@ struct ClaimFigures {
 // InvalidArgument naming the field ("claim.tokens", "claim.device_hours",
 // "claim.measured_mfu", the model's fields) for non-positive inputs or an
 // invalid shape; NotFound when the device is not in `catalogue` and no peak
-// is given, or the catalogue has no peak for the dtype (never another
-// device's or dtype's peak in its place).
+// is given, or the catalogue has no peak for the dtype, naming the dtypes it
+// has (never another device's or dtype's peak in its place).
 absl::StatusOr<ClaimFigures> CheckClaim(const ClaimInput& input,
                                         const DeviceCatalogue& catalogue = DeviceCatalogue::BuiltIn());
 

@@ -46,6 +46,21 @@ TEST(Claim, Fp8PeakHalvesTheMfu) {
   ASSERT_TRUE(f.ok()) << f.status();
   // Same FLOPs against 1979e12: 0.4385 / 2.
   EXPECT_NEAR(f->implied_mfu, 0.2192, 0.0005);
+  // Beside it, the other training dtypes' readings: bf16 and fp16 (989.5e12
+  // each on the H800), the 0.4385 of the bf16 test above; tf32 and fp32 are
+  // left out (a 4.16e24-FLOP run against them reads above 100%).
+  ASSERT_EQ(f->other_readings.size(), 2u);
+  EXPECT_EQ(f->other_readings[0].dtype, v1::DTYPE_BF16);
+  EXPECT_DOUBLE_EQ(f->other_readings[0].peak_flops_per_device, 989.5e12);
+  EXPECT_NEAR(f->other_readings[0].implied_mfu, 0.4385, 0.0005);
+  EXPECT_DOUBLE_EQ(f->other_readings[0].implied_mfu, f->implied_mfu * 1979e12 / 989.5e12);
+  EXPECT_EQ(f->other_readings[1].dtype, v1::DTYPE_FP16);
+  // And from bf16, fp8 is the other reading, at half.
+  auto bf16 = CheckClaim(DeepSeekV3());
+  ASSERT_TRUE(bf16.ok());
+  ASSERT_FALSE(bf16->other_readings.empty());
+  EXPECT_EQ(bf16->other_readings[0].dtype, v1::DTYPE_FP8_E4M3);
+  EXPECT_DOUBLE_EQ(bf16->other_readings[0].implied_mfu, f->implied_mfu);
 }
 
 TEST(Claim, AtAMeasuredMfu) {
@@ -76,7 +91,11 @@ TEST(Claim, NoPeakForTheDtype) {
   ClaimInput in = DeepSeekV3();
   in.device = "A100";
   in.dtype = v1::DTYPE_FP8_E4M3;
-  EXPECT_EQ(CheckClaim(in).status().code(), absl::StatusCode::kNotFound);
+  auto f = CheckClaim(in);
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kNotFound);
+  // Names the field and what the device does have.
+  EXPECT_THAT(std::string(f.status().message()), HasSubstr("claim.dtype"));
+  EXPECT_THAT(std::string(f.status().message()), HasSubstr("(it has: fp32, tf32, fp16, bf16)"));
 }
 
 TEST(Claim, InputsNameTheirField) {
