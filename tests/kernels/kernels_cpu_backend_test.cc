@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <filesystem>
+#include <fstream>
 #include <chrono>
 #include <functional>
 #include <latch>
@@ -291,9 +292,16 @@ TEST(CpuCollectiveSequenceTest, SendBuffersDoNotChangeOverASweep) {
   });
   // Both ranks' ends of the one pair live in this process.
   ASSERT_EQ(after_connect.size(), 2u);
-  const int final_size = after_connect.front();
-  for (int size : after_connect) EXPECT_EQ(size, final_size);
-  EXPECT_EQ(after_sweep, after_connect);
+  ASSERT_EQ(after_sweep.size(), 2u);
+  // The kernel's auto-tuning may grow a buffer, up to net.ipv4.tcp_wmem's
+  // maximum, and never past it; a SO_SNDBUF set by Gloo is twice the size it
+  // asked for (capped by net.core.wmem_max), past that maximum for the large
+  // sizes on hosts like this one (the old algorithm left 8 MiB over a 4 MiB
+  // maximum).
+  std::ifstream wmem("/proc/sys/net/ipv4/tcp_wmem");
+  int64_t low = 0, initial = 0, most = 0;
+  ASSERT_TRUE(wmem >> low >> initial >> most);
+  for (int size : after_sweep) EXPECT_LE(size, most) << "a send buffer set by hand, not auto-tuned";
 }
 
 // ---- Failures: bounded, never hanging ----
