@@ -251,9 +251,9 @@ TEST(CpuCollectiveSequenceTest, AllOpsInTurnOnOneCommunicator) {
 // larger than the last one it set, ending the kernel's auto-tuning: a sweep
 // measured each size with a buffer its predecessors had left (seen as a
 // ~44 ms median at 131072 B after 65536 B, where neighbours took 0.1–0.7 ms).
-// The collectives now run only on unbound buffers, which never set it: the
-// send buffer of every connection after a whole sweep is what it was after
-// connecting. Read off the process's own TCP sockets.
+// The collectives now run only on unbound buffers, which never set it: after
+// a whole sweep every connection's buffer is still the kernel's auto-tuned
+// one. Read off the process's own TCP sockets.
 std::vector<int> TcpSendBuffers() {
   std::vector<int> sizes;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
