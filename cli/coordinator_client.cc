@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -32,13 +33,14 @@ absl::Status CoordinatorClient::Error(const grpc::Status& s, absl::string_view w
 }
 
 absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& spec, int ranks,
-                                                      const std::string& setup) {
+                                                      const std::string& setup, bool span_setups) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kCallTimeout));
   v1::SubmitJobRequest request;
   *request.mutable_spec() = spec;
   request.set_ranks(ranks);
   request.set_setup(setup);
+  request.set_span_setups(span_setups);
   v1::SubmitJobResponse response;
   grpc::Status s = stub_->SubmitJob(&context, request, &response);
   if (!s.ok()) return Error(s, "submitting the job");
@@ -48,6 +50,7 @@ absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& sp
 absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& job_id, absl::Duration timeout,
                                                             const std::atomic<bool>* interrupted) {
   const absl::Time deadline = absl::Now() + timeout;
+  std::string waiting_for;
   while (true) {
     if (interrupted != nullptr && interrupted->load()) {
       return absl::CancelledError(absl::StrCat("interrupted while waiting for job ", job_id));
@@ -64,10 +67,16 @@ absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& j
         status.state() == v1::JOB_CANCELLED) {
       return status;
     }
+    // A queued job says once why it waits (e.g. for devices of one setup).
+    if (status.waiting_for() != waiting_for) {
+      waiting_for = status.waiting_for();
+      if (!waiting_for.empty()) Log("run", "job ", job_id, " ", waiting_for);
+    }
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat("job ", job_id, " did not finish within ",
-                                                      absl::FormatDuration(timeout), " (state ",
-                                                      v1::JobState_Name(status.state()), ")"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("job ", job_id, " did not finish within ", absl::FormatDuration(timeout), " (state ",
+                       v1::JobState_Name(status.state()), waiting_for.empty() ? "" : absl::StrCat(": ", waiting_for),
+                       ")"));
     }
   }
 }

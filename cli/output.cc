@@ -407,8 +407,10 @@ void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector
           .Add("state", v1::JobState_Name(j.state()))
           .Add("workload", j.spec().name())
           .Add("ranks", static_cast<double>(j.ranks()))
+          .Add("setup", j.setup())
           .Add("submitted_at", Iso(j.submitted_at()))
-          .Add("error", j.error());
+          .Add("error", j.error())
+          .Add("waiting_for", j.waiting_for());
       rows.push_back(std::move(row));
     }
     WriteRows(rows, format, out);
@@ -425,11 +427,13 @@ void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector
                            w.inventory().setup(), w.heartbeat_age_seconds(), w.job_id());
   }
   out << absl::StrFormat("# %d jobs (newest first)\n", jobs.size());
-  out << absl::StrFormat("# %-32s %-14s %-24s %5s %-20s %s\n", "job", "state", "workload", "ranks", "submitted (UTC)",
-                         "error");
+  out << absl::StrFormat("# %-32s %-14s %-24s %5s %-18s %-20s %s\n", "job", "state", "workload", "ranks", "setup",
+                         "submitted (UTC)", "error / waiting for");
   for (const auto& j : jobs) {
-    out << absl::StrFormat("  %-32s %-14s %-24s %5d %-20s %s\n", j.job_id(), v1::JobState_Name(j.state()),
-                           j.spec().name(), j.ranks(), Iso(j.submitted_at()), j.error());
+    const std::string setup = !j.setup().empty() ? j.setup() : j.span_setups() ? "(spanning)" : "(any one)";
+    out << absl::StrFormat("  %-32s %-14s %-24s %5d %-18s %-20s %s\n", j.job_id(), v1::JobState_Name(j.state()),
+                           j.spec().name(), j.ranks(), setup, Iso(j.submitted_at()),
+                           j.error().empty() ? j.waiting_for() : j.error());
   }
 }
 

@@ -49,7 +49,11 @@ int RunCommand(const Args& args) {
   flags.Value("workload", "NAME", "a standard workload (repeatable; see tokenmeter workloads)");
   flags.Value("spec", "FILE", "a workload spec file (JSON; unknown fields are errors)");
   flags.Value("ranks", "N", "devices to run on", "--local: every worker's device; else every live device");
-  flags.Value("setup", "NAME", "run only on workers of this setup");
+  // No fallback: Get() would return it as if given.
+  flags.Value("setup", "NAME",
+              "run only on workers of this setup (default: any one setup); --local: the name of the local "
+              "workers' setup (default: local-<backend>)");
+  flags.Switch("span-setups", "let one job run on workers of several setups (priced per device); not with --setup");
   flags.Value("store", "FILE.db", "--local: keep results in this SQLite file (default: a temporary one)");
   flags.Value("price-per-device-hour", "USD", "--local: price of one device-hour, for the cost figures", "0");
   flags.Value("catalogue", "FILE", "--local: device catalogue overrides (JSON) for peaks and prices");
@@ -71,6 +75,12 @@ int RunCommand(const Args& args) {
   const bool local = flags.GetSwitch("local");
   if (local == flags.Has("coordinator")) {
     return Fail("run", absl::InvalidArgumentError("give exactly one of --local and --coordinator HOST:PORT"), kExitUsage);
+  }
+  const bool span_setups = flags.GetSwitch("span-setups");
+  if (span_setups && flags.Has("setup")) {
+    return Fail("run",
+                absl::InvalidArgumentError("--span-setups and --setup exclude each other: a named setup is one setup"),
+                kExitUsage);
   }
   // Every spec is read and checked before anything starts.
   std::vector<v1::WorkloadSpec> specs;
@@ -191,7 +201,7 @@ int RunCommand(const Args& args) {
   int exit_code = kExitOk;
   for (const auto& spec : specs) {
     if (interrupted) break;
-    auto job_id = (*client)->Submit(spec, ranks, flags.Get("setup").value_or(""));
+    auto job_id = (*client)->Submit(spec, ranks, flags.Get("setup").value_or(""), span_setups);
     if (!job_id.ok()) {
       exit_code = Fail("run", absl::Status(job_id.status().code(), absl::StrCat(spec.name(), ": ", job_id.status().message())));
       break;

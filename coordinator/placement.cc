@@ -33,12 +33,20 @@ std::string GroupKey(const v1::WorkerInventory& inv) {
   return absl::StrCat(inv.backend(), "/", inv.devices(0).model());
 }
 
+// The group a worker's devices count in: one setup of one backend and model,
+// or, spanning setups, every setup of that backend and model.
+std::string PlacementKey(const PlacementRequest& request, const v1::WorkerInventory& inv) {
+  if (request.span_setups) return GroupKey(inv);
+  return absl::StrCat(GroupKey(inv), "/", inv.setup());
+}
+
 }  // namespace
 
-PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup) {
+PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups) {
   PlacementRequest r;
   r.ranks = ranks;
   r.setup = setup;
+  r.span_setups = span_setups;
   switch (spec.kind_case()) {
     case v1::WorkloadSpec::kGemm:
       for (int d : spec.gemm().dtypes()) r.gemm_dtypes.push_back(static_cast<v1::DType>(d));
@@ -60,12 +68,16 @@ absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::
   std::vector<std::string> order;
   std::map<std::string, std::vector<const v1::WorkerStatus*>> groups;
   std::map<std::string, int> devices;
+  // Idle devices per backend/model, by setup: to say why a job waits when
+  // only spanning setups would place it.
+  std::map<std::string, std::map<std::string, int>> by_setup;
   for (const auto* w : idle) {
     if (w->inventory().devices().empty() || !Matches(request, *w)) continue;
-    const std::string key = GroupKey(w->inventory());
+    const std::string key = PlacementKey(request, w->inventory());
     if (!groups.count(key)) order.push_back(key);
     groups[key].push_back(w);
     devices[key] += w->inventory().devices_size();
+    by_setup[GroupKey(w->inventory())][w->inventory().setup()] += w->inventory().devices_size();
   }
   for (const auto& key : order) {
     if (devices[key] < request.ranks) continue;
@@ -92,8 +104,24 @@ absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::
     }
     return plan;
   }
+  if (!request.span_setups && request.setup.empty()) {
+    for (const auto& [group, setups] : by_setup) {
+      int all = 0;
+      for (const auto& [setup, n] : setups) all += n;
+      if (setups.size() > 1 && all >= request.ranks) {
+        std::vector<std::string> parts;
+        for (const auto& [setup, n] : setups) parts.push_back(absl::StrCat(setup, " ", n));
+        return absl::UnavailableError(absl::StrCat("waiting for ", request.ranks,
+                                                   " idle devices of one model in one setup: idle ", group,
+                                                   " devices by setup: ", absl::StrJoin(parts, ", "),
+                                                   " (run --span-setups would place the job across them)"));
+      }
+    }
+  }
   return absl::UnavailableError(absl::StrCat("waiting for ", request.ranks, " idle devices of one model",
-                                             request.setup.empty() ? "" : absl::StrCat(" in setup ", request.setup)));
+                                             !request.setup.empty() ? absl::StrCat(" in setup ", request.setup)
+                                             : request.span_setups  ? ""
+                                                                    : " in one setup"));
 }
 
 absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live) {

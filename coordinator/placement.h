@@ -13,13 +13,18 @@ namespace tokenmeter::coordinator {
 
 struct PlacementRequest {
   int ranks = 1;
-  std::string setup;                     // "" = any setup
+  std::string setup;                     // "" = any one setup
+  // A result measures one setup, so by default a job's devices all come from
+  // one setup; true lets them come from several (still one backend and one
+  // device model). Meaningless with `setup` set.
+  bool span_setups = false;
   std::vector<v1::DType> gemm_dtypes;    // the dtypes its GEMMs need
   std::vector<v1::DType> collective_dtypes;
 };
 
-// The dtypes a spec needs from a backend.
-PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+// The dtypes a spec needs from a backend, and where the job may go.
+PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                            bool span_setups = false);
 
 struct WorkerShare {
   std::string worker_id;
@@ -33,10 +38,12 @@ struct PlacementPlan {
 };
 
 // Places a job on `idle` workers (in registration order): the first group of
-// one backend and one device model (a setup is one device model) whose
-// devices suffice; ranks are given out consecutively, filling each worker's
-// devices in index order. Workers lacking a needed dtype are skipped.
-// Unavailable when the idle workers do not suffice now.
+// one backend, one device model and one setup (any setup of that backend and
+// model with request.span_setups) whose devices suffice; ranks are given out
+// consecutively, filling each worker's devices in index order. Workers
+// lacking a needed dtype are skipped. Unavailable when the idle workers do
+// not suffice now; its message names the setups when only spanning them
+// would.
 absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& idle);
 
 // OK when some group of `live` workers could ever run the job (whether busy

@@ -69,8 +69,9 @@ absl::Status Scheduler::Recover() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup) {
-  auto id = SubmitLocked(spec, ranks, setup);
+absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                                              bool span_setups) {
+  auto id = SubmitLocked(spec, ranks, setup, span_setups);
   Announce();
   return id;
 }
@@ -86,22 +87,30 @@ void Scheduler::Announce() {
   }
 }
 
-absl::StatusOr<std::string> Scheduler::SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup) {
+absl::StatusOr<std::string> Scheduler::SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                                                    bool span_setups) {
   absl::MutexLock lock(&mu_);
+  if (span_setups && !setup.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("span_setups with setup '", setup, "': a job given a setup runs inside that one setup"));
+  }
   const auto live = registry_.LiveWorkers();
   // Bound sizes by the largest device registered now; placement checks again
   // against the devices actually chosen.
   if (auto s = workload::ValidateSpec(spec, {ranks, LargestDeviceMemory(live)}); !s.ok()) return s;
-  if (auto s = CheckSatisfiable(RequestFor(spec, ranks, setup), live); !s.ok()) return s;
+  if (auto s = CheckSatisfiable(RequestFor(spec, ranks, setup, span_setups), live); !s.ok()) return s;
   Job job;
   job.status.set_job_id(NewJobId(clock_->Now()));
   job.status.set_state(v1::JOB_QUEUED);
   *job.status.mutable_spec() = spec;
   job.status.set_ranks(ranks);
+  job.status.set_setup(setup);
+  job.status.set_span_setups(span_setups);
   *job.status.mutable_submitted_at() = NowProto();
   if (auto s = store_->SaveJob(job.status); !s.ok()) return s;
   const std::string id = job.status.job_id();
-  Log("coordinator", "job ", id, " queued: ", spec.name(), " on ", ranks, " ranks");
+  Log("coordinator", "job ", id, " queued: ", spec.name(), " on ", ranks, " ranks",
+      setup.empty() ? "" : absl::StrCat(" in setup ", setup), span_setups ? " (may span setups)" : "");
   jobs_.emplace(id, std::move(job));
   queue_.push_back(id);
   TrySchedule();
@@ -115,14 +124,28 @@ void Scheduler::TrySchedule() {
       queue_.pop_front();
       continue;
     }
-    const PlacementRequest request = RequestFor(job.status.spec(), job.status.ranks(), "");
+    const PlacementRequest request =
+        RequestFor(job.status.spec(), job.status.ranks(), job.status.setup(), job.status.span_setups());
     auto plan = Place(request, registry_.IdleWorkers());
     if (!plan.ok()) {
-      // Fail at once when no registered worker could ever run it.
-      if (auto s = CheckSatisfiable(request, registry_.LiveWorkers()); !s.ok()) {
+      const auto live = registry_.LiveWorkers();
+      // Fail at once when no registered worker could ever run it. A setup
+      // none of whose workers is registered now is not such a case: after a
+      // restart, or a lost worker, its workers may still (re-)register.
+      const bool setup_absent =
+          !request.setup.empty() && std::none_of(live.begin(), live.end(), [&](const v1::WorkerStatus* w) {
+            return w->inventory().setup() == request.setup;
+          });
+      if (auto s = CheckSatisfiable(request, live); !s.ok() && !setup_absent) {
         queue_.pop_front();
         FinishJob(job, v1::JOB_FAILED, std::string(s.message()), nullptr);
         continue;
+      }
+      // Shown to the user (GetJob, status) and logged once per change, not
+      // on every attempt.
+      if (job.status.waiting_for() != plan.status().message()) {
+        job.status.set_waiting_for(std::string(plan.status().message()));
+        Log("coordinator", "job ", job.status.job_id(), " ", job.status.waiting_for());
       }
       return;  // FIFO: later jobs wait behind the head
     }
@@ -138,6 +161,7 @@ void Scheduler::TrySchedule() {
 void Scheduler::StartJob(Job& job, PlacementPlan plan) {
   const std::string& id = job.status.job_id();
   job.status.set_state(v1::JOB_RUNNING);
+  job.status.clear_waiting_for();
   *job.status.mutable_started_at() = NowProto();
   rendezvous_->OpenJob(id);
   for (auto& share : plan.shares) {
@@ -151,7 +175,10 @@ void Scheduler::StartJob(Job& job, PlacementPlan plan) {
     registry_.SetBusy(share.worker_id, id);
     job.status.add_worker_ids(share.worker_id);
     job.unreported.insert(share.worker_id);
-    if (const auto* w = registry_.Find(share.worker_id)) job.inventory.push_back(w->inventory());
+    if (const auto* w = registry_.Find(share.worker_id)) {
+      job.inventory.push_back(w->inventory());
+      job.inventory_of.push_back(share.worker_id);
+    }
   }
   job.shares = std::move(plan.shares);
   Persist(job.status);
@@ -161,6 +188,7 @@ void Scheduler::StartJob(Job& job, PlacementPlan plan) {
 void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result) {
   const std::string& id = job.status.job_id();
   job.status.set_state(state);
+  job.status.clear_waiting_for();
   job.status.set_error(error);
   *job.status.mutable_finished_at() = NowProto();
   if (result != nullptr) {
@@ -326,6 +354,7 @@ absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
         if (job.unreported.empty()) {
           workload::AssemblyContext context;
           context.catalogue = options_.catalogue;
+          context.worker_ids = job.inventory_of;
           if (job.status.spec().has_train_step()) {
             context.mamf_flops_per_device =
                 StoredMamf(workload::JobSetupName(job.inventory), job.status.spec().train_step().dtype());

@@ -51,10 +51,14 @@ class Scheduler {
   absl::Status Recover();
 
   // ---- public API
-  // Validates and queues a job; returns its id. InvalidArgument naming the
-  // field for a bad spec; FailedPrecondition when registered workers exist
-  // but none can run it.
-  absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+  // Validates and queues a job; returns its id. The job keeps `setup` ("" =
+  // any one setup) and `span_setups` (may run across setups) through
+  // queueing, re-queueing and a restart, and is placed accordingly.
+  // InvalidArgument naming the field for a bad spec or for span_setups with a
+  // setup; FailedPrecondition when registered workers exist but none can run
+  // it (none in `setup`, a dtype no backend has).
+  absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                                     bool span_setups = false);
   // The job's status; with a future deadline, waits until the job reaches a
   // final state or the deadline passes. NotFound for an unknown id.
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id, absl::Time deadline);
@@ -90,6 +94,7 @@ class Scheduler {
     std::set<std::string> unreported;  // placed workers that have not reported
     std::vector<v1::RankResult> rank_results;
     std::vector<v1::WorkerInventory> inventory;
+    std::vector<std::string> inventory_of;  // inventory_of[i]: the worker inventory[i] is
     // A rank's failure is held back for up to lost_after before it ends the
     // job: when a peer died, the peer's loss is the cause to report, and the
     // ranks that saw their connection drop only the symptom.
@@ -99,7 +104,8 @@ class Scheduler {
   // Ends jobs whose held error has waited long enough.
   void ReleaseHeldErrors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::StatusOr<std::string> SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup);
+  absl::StatusOr<std::string> SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                                           bool span_setups);
   absl::StatusOr<v1::RegisterResponse> RegisterLocked(const v1::WorkerInventory& inventory);
   // Hands finished jobs to options_.on_job_finished, outside the lock.
   void Announce() ABSL_LOCKS_EXCLUDED(mu_);

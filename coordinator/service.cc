@@ -29,7 +29,7 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
                                            v1::SubmitJobResponse* response) {
-  auto id = scheduler_->Submit(request->spec(), request->ranks(), request->setup());
+  auto id = scheduler_->Submit(request->spec(), request->ranks(), request->setup(), request->span_setups());
   if (!id.ok()) return ToGrpc(id.status());
   response->set_job_id(*id);
   return grpc::Status::OK;

@@ -11,6 +11,16 @@ double CostPerMillionTokens(double price_per_device_hour, int devices, double to
   return price_per_device_hour * devices / (tokens_per_second * 3600.0) * 1e6;
 }
 
+double CostPerMillionTokens(const std::vector<double>& price_per_device_hour, double tokens_per_second) {
+  if (tokens_per_second <= 0 || price_per_device_hour.empty()) return 0;
+  double per_hour = 0;
+  for (double p : price_per_device_hour) {
+    if (p <= 0) return 0;
+    per_hour += p;
+  }
+  return per_hour / (tokens_per_second * 3600.0) * 1e6;
+}
+
 double Mfu(double flops_per_token, double tokens_per_second, int devices,
            double peak_flops_per_device) {
   if (peak_flops_per_device <= 0 || devices <= 0) return 0;
@@ -47,9 +57,13 @@ absl::StatusOr<v1::TrainStepFigures> ComputeTrainStepFigures(const v1::TrainStep
   f.set_mfu(Mfu(flops_per_token, tokens_per_second, run.devices, run.peak_flops_per_device));
   f.set_mamf_flops_per_device(run.mamf_flops_per_device);
   f.set_mfu_mamf(Mfu(flops_per_token, tokens_per_second, run.devices, run.mamf_flops_per_device));
-  f.set_price_per_device_hour(run.price_per_device_hour);
-  f.set_cost_per_million_tokens_dollars(
-      CostPerMillionTokens(run.price_per_device_hour, run.devices, tokens_per_second));
+  const double cost = CostPerMillionTokens(run.device_prices, tokens_per_second);
+  if (cost > 0) {
+    double sum = 0;
+    for (double p : run.device_prices) sum += p;
+    f.set_price_per_device_hour(sum / static_cast<double>(run.device_prices.size()));
+  }
+  f.set_cost_per_million_tokens_dollars(cost);
   const double timed_tokens = run.timed_tokens > 0
                                   ? run.timed_tokens
                                   : static_cast<double>(tokens_per_step) * run.step.iterations();

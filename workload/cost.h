@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tokenmeter/v1/result.pb.h"
@@ -16,6 +17,12 @@ namespace tokenmeter::workload {
 // price × devices / (tokens/s × 3600) × 1e6. 0 when tokens_per_second <= 0
 // or the price is unknown (0).
 double CostPerMillionTokens(double price_per_device_hour, int devices, double tokens_per_second);
+
+// The same with a price per device, for devices that differ in price (a job
+// spanning setups): Σ price / (tokens/s × 3600) × 1e6. 0 when
+// tokens_per_second <= 0, `prices` is empty or any device's price is unknown
+// (<= 0): a partial sum would under-state the cost.
+double CostPerMillionTokens(const std::vector<double>& price_per_device_hour, double tokens_per_second);
 
 // flops_per_token × tokens_per_second / (devices × peak). 0 when the peak is
 // unknown (<= 0) or devices <= 0.
@@ -35,7 +42,10 @@ struct TrainStepRun {
   double peak_flops_per_device = 0;  // datasheet peak of the matmul dtype; 0 = unknown device
   bool peak_is_measured = false;     // CPUs: the peak is a calibration GEMM's
   double mamf_flops_per_device = 0;  // best `gemm` shape on the setup; 0 = not measured
-  double price_per_device_hour = 0;  // 0 = unknown
+  // Per device the step ran on, its price of one device-hour (USD; 0 =
+  // unknown). The figures' price_per_device_hour is their mean, and the cost
+  // sums them, so devices of different prices each count at their own.
+  std::vector<double> device_prices;
   // Device energy over the timed steps, all devices, scaled to full depth the
   // way step times are (measured × full-depth time / executed time); 0 = not
   // reported.

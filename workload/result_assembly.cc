@@ -70,13 +70,24 @@ v1::TrainStepFigures TrainStepFigures(const v1::WorkloadSpec& spec, const std::v
     run.peak_is_measured = true;
   }
   run.mamf_flops_per_device = context.mamf_flops_per_device;
+  double first_price = 0;
   for (const auto& inv : inventory) {
     if (inv.price_per_device_hour() > 0) {
-      run.price_per_device_hour = inv.price_per_device_hour();
+      first_price = inv.price_per_device_hour();
       break;
     }
   }
-  if (run.price_per_device_hour == 0 && device != nullptr) run.price_per_device_hour = device->price_per_device_hour;
+  const double default_price = device != nullptr ? device->price_per_device_hour : 0;
+  for (const auto& r : ranks) {
+    double price = first_price;
+    for (size_t i = 0; i < context.worker_ids.size() && i < inventory.size(); ++i) {
+      if (context.worker_ids[i] == r.worker_id()) {
+        price = inventory[i].price_per_device_hour();
+        break;
+      }
+    }
+    run.device_prices.push_back(price > 0 ? price : default_price);
+  }
   double energy = 0;
   for (const auto& [device, joules] : energy_by_device) energy += joules;
   run.energy_joules = energy_everywhere ? energy : 0;

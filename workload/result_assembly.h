@@ -23,6 +23,10 @@ struct AssemblyContext {
   // Where datasheet peaks and default prices come from; null = the built-in
   // catalogue. Not owned.
   const DeviceCatalogue* catalogue = nullptr;
+  // worker_ids[i] is the worker that registered inventory[i]: each rank is
+  // priced at its own worker's price (RankResult.worker_id). Empty, or a rank
+  // of another worker: the first inventory that has a price.
+  std::vector<std::string> worker_ids;
 };
 
 // Builds a job's result from its ranks' measurements. A job is as fast as its
@@ -32,8 +36,9 @@ struct AssemblyContext {
 // when every rank verified it. mamf_tflops is the best job-level GEMM row.
 // A train step's time per iteration is the slowest rank's; its figures follow
 // workload/cost.h, against the catalogue's datasheet peak for the device (a
-// CPU's peak is its ranks' calibration GEMM, labelled as measured), the price
-// the workers registered (else the catalogue's default) and the ranks' energy
+// CPU's peak is its ranks' calibration GEMM, labelled as measured), each
+// device at the price its worker registered (else the catalogue's default;
+// the cost sums the devices' prices) and the ranks' energy
 // summed over devices: ranks on one device (by UUID; CPU ranks on one host,
 // whose RAPL energy is the whole host's) count it once, at its largest
 // reading; energy is unknown (0) unless every rank reports it. `ranks` need not be sorted. Timestamps and version are left to the

@@ -71,6 +71,30 @@ TEST(Placement, SkipsWorkersLackingADtypeAndOtherSetups) {
   EXPECT_TRUE(CheckSatisfiable(bf16, {}).ok());  // nobody registered yet: wait
 }
 
+TEST(Placement, KeepsAJobInsideOneSetupUnlessItSpansThem) {
+  auto a1 = Worker("a1", TestInventory("ha1", 1, "CPU", "cpu", "cpu-a"));
+  auto b1 = Worker("b1", TestInventory("hb1", 1, "CPU", "cpu", "cpu-b"));
+  auto a2 = Worker("a2", TestInventory("ha2", 1, "CPU", "cpu", "cpu-a"));
+  auto plan = Place(Request(2), {&a1, &b1, &a2});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->shares[0].worker_id, "a1");
+  EXPECT_EQ(plan->shares[1].worker_id, "a2");
+
+  auto refused = Place(Request(2), {&a1, &b1});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(refused.status().message(), HasSubstr("cpu-a 1, cpu-b 1"));
+
+  PlacementRequest span = Request(2);
+  span.span_setups = true;
+  auto spanned = Place(span, {&a1, &b1});
+  ASSERT_TRUE(spanned.ok()) << spanned.status();
+  EXPECT_EQ(spanned->shares[0].worker_id, "a1");
+  EXPECT_EQ(spanned->shares[1].worker_id, "b1");
+  // Spanning setups never spans device models.
+  auto gpu = Worker("g", TestInventory("hg", 1, "GPU", "cpu", "cpu-b"));
+  EXPECT_FALSE(Place(span, {&a1, &gpu}).ok());
+}
+
 TEST(Placement, RequestForCollectsTheSpecsDtypes) {
   v1::WorkloadSpec spec;
   spec.mutable_collective()->set_dtype(v1::DTYPE_FP16);

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_inventory.h"
 #include "tests/support/subprocess.h"
+#include "workload/models.h"
 #include "workload/spec.h"
 
 namespace tokenmeter::coordinator {
@@ -33,6 +34,21 @@ class SchedulerTest : public ::testing::Test {
     return r->worker_id();
   }
 
+  // A one-device worker of `setup`, at `price` per device-hour (0 = none).
+  std::string RegisterIn(const std::string& host, const std::string& setup, double price = 0) {
+    auto inv = TestInventory(host, 1, "Test CPU", "cpu", setup);
+    inv.set_price_per_device_hour(price);
+    auto r = scheduler_->RegisterWorker(inv);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->worker_id() : "";
+  }
+
+  v1::JobStatus Job(const std::string& id) { return *scheduler_->GetJob(id, absl::Now()); }
+  std::vector<std::string> Placed(const std::string& id) {
+    auto ids = Job(id).worker_ids();
+    return {ids.begin(), ids.end()};
+  }
+
   v1::Task TakeTask(const std::string& worker) {
     auto task = scheduler_->PollTask(worker, absl::Now() + absl::Seconds(1));
     EXPECT_TRUE(task.ok() && task->has_value()) << worker;
@@ -46,6 +62,13 @@ class SchedulerTest : public ::testing::Test {
     for (const auto& a : task.ranks()) {
       auto* r = report.add_ranks();
       r->set_rank(a.rank());
+      r->set_worker_id(worker);  // as the worker's task runner sets it
+      if (task.spec().has_train_step()) {
+        // Every step takes 0.5 s: tokens/s = tokens per step / 0.5.
+        for (int i = 0; i < 3; ++i) r->mutable_train_step()->add_iteration_seconds(0.5);
+        r->mutable_train_step()->mutable_timing()->set_median_seconds(0.5);
+        continue;
+      }
       auto* g = r->add_gemm();
       g->mutable_shape()->set_name("s");
       g->mutable_shape()->set_m(64);
@@ -58,6 +81,12 @@ class SchedulerTest : public ::testing::Test {
   }
 
   v1::WorkloadSpec Gemm() { return *workload::ResolveWorkload("gemm"); }
+  v1::WorkloadSpec TrainStep() { return *workload::ResolveWorkload("train-step/tiny"); }
+
+  // Takes every placed worker's task and reports it done.
+  void RunToTheEnd(const std::string& id) {
+    for (const auto& w : Placed(id)) ASSERT_TRUE(scheduler_->ReportResult(Report(w, TakeTask(w))).ok()) << w;
+  }
 
   testing::TempDir dir_;
   ManualClock clock_;
@@ -165,6 +194,237 @@ TEST_F(SchedulerTest, ReportsFromStrangersAreRefusedWithoutHarm) {
   EXPECT_EQ(scheduler_->GetJob(id, absl::Now())->state(), v1::JOB_RUNNING);
   ASSERT_TRUE(scheduler_->Cancel(id).ok());
   EXPECT_EQ(scheduler_->GetJob(id, absl::Now())->state(), v1::JOB_CANCELLED);
+}
+
+// ---- setups: a job for one setup is placed only on it, however it waits.
+
+TEST_F(SchedulerTest, AJobForOneSetupIsPlacedOnlyOnItAtOnce) {
+  const std::string a1 = RegisterIn("a1", "cpu-a");
+  const std::string b1 = RegisterIn("b1", "cpu-b");
+  const std::string a2 = RegisterIn("a2", "cpu-a");
+  // Registration order would put ranks 0 and 1 on a1 and b1.
+  auto id = scheduler_->Submit(Gemm(), 2, "cpu-a");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(Job(*id).state(), v1::JOB_RUNNING);
+  EXPECT_THAT(Placed(*id), ::testing::ElementsAre(a1, a2));
+  EXPECT_EQ(Job(*id).setup(), "cpu-a");
+  RunToTheEnd(*id);
+  auto job = Job(*id);
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.result().setup(), "cpu-a");
+  // The stored result is the setup's, found by it.
+  auto stored = store_->ListResults({"", "cpu-a", 0});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].job_id(), *id);
+  EXPECT_TRUE(store_->ListResults({"", "cpu-b", 0})->empty());
+  (void)b1;
+}
+
+TEST_F(SchedulerTest, AQueuedJobForABusySetupWaitsForItNotForAnIdleOne) {
+  const std::string a = RegisterIn("a", "cpu-a");
+  const std::string b = RegisterIn("b", "cpu-b");
+  auto first = *scheduler_->Submit(Gemm(), 1, "cpu-a");
+  EXPECT_THAT(Placed(first), ::testing::ElementsAre(a));
+  auto second = *scheduler_->Submit(Gemm(), 1, "cpu-a");
+  EXPECT_EQ(Job(second).state(), v1::JOB_QUEUED);  // b is idle, but of cpu-b
+  RunToTheEnd(first);
+  EXPECT_EQ(Job(second).state(), v1::JOB_RUNNING);
+  EXPECT_THAT(Placed(second), ::testing::ElementsAre(a));
+  RunToTheEnd(second);
+  EXPECT_EQ(Job(second).result().setup(), "cpu-a");
+  EXPECT_EQ(store_->ListResults({"", "cpu-a", 0})->size(), 2u);
+  (void)b;
+}
+
+// The scheduler does not move a running job when a worker is lost (the job
+// fails); a job queued behind it keeps its setup while the setup has no
+// worker, and runs once one registers again.
+TEST_F(SchedulerTest, AQueuedJobKeepsItsSetupWhenTheSetupsWorkerIsLost) {
+  const std::string a = RegisterIn("a", "cpu-a");
+  const std::string b = RegisterIn("b", "cpu-b");
+  auto running = *scheduler_->Submit(Gemm(), 1, "cpu-a");
+  auto queued = *scheduler_->Submit(Gemm(), 1, "cpu-a");
+  TakeTask(a);
+  clock_.Advance(absl::Seconds(3));
+  ASSERT_TRUE(scheduler_->Heartbeat(b).ok());
+  clock_.Advance(absl::Seconds(3));  // a silent for 6 s > 5 s
+  scheduler_->CheckLiveness();
+  EXPECT_EQ(Job(running).state(), v1::JOB_FAILED);
+  // Not failed for want of a cpu-a worker, and not moved to b.
+  EXPECT_EQ(Job(queued).state(), v1::JOB_QUEUED) << Job(queued).error();
+  EXPECT_TRUE(Placed(queued).empty());
+  const std::string again = RegisterIn("a", "cpu-a");
+  EXPECT_EQ(Job(queued).state(), v1::JOB_RUNNING);
+  EXPECT_THAT(Placed(queued), ::testing::ElementsAre(again));
+}
+
+TEST_F(SchedulerTest, AQueuedJobsSetupSurvivesARestart) {
+  const std::string a = RegisterIn("a", "cpu-a");
+  auto running = *scheduler_->Submit(Gemm(), 1, "cpu-a");
+  auto queued = *scheduler_->Submit(Gemm(), 1, "cpu-a");
+  EXPECT_EQ(Job(queued).state(), v1::JOB_QUEUED);
+  Reopen();
+  EXPECT_EQ(Job(running).state(), v1::JOB_FAILED);
+  ASSERT_EQ(Job(queued).state(), v1::JOB_QUEUED);
+  EXPECT_EQ(Job(queued).setup(), "cpu-a");  // read back from the store
+  // Workers come back in any order: one of another setup first.
+  const std::string b = RegisterIn("b", "cpu-b");
+  EXPECT_EQ(Job(queued).state(), v1::JOB_QUEUED) << Job(queued).error();
+  const std::string again = RegisterIn("a", "cpu-a");
+  EXPECT_EQ(Job(queued).state(), v1::JOB_RUNNING);
+  EXPECT_THAT(Placed(queued), ::testing::ElementsAre(again));
+  RunToTheEnd(queued);
+  EXPECT_EQ(Job(queued).result().setup(), "cpu-a");
+  (void)a;
+  (void)b;
+}
+
+TEST_F(SchedulerTest, ASetupNoWorkerHasIsRefusedAtSubmitNamingIt) {
+  RegisterIn("a", "cpu-a");
+  auto id = scheduler_->Submit(Gemm(), 1, "cpu-c");
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(id.status().message(), HasSubstr("cpu-c"));
+}
+
+// By default a job stays inside one setup: with one idle device in each of
+// two setups, a 2-rank job waits (more workers of either setup may come),
+// rather than mixing them into a result of no one setup.
+TEST_F(SchedulerTest, ByDefaultAJobIsNotPlacedAcrossSetups) {
+  RegisterIn("a", "cpu-a");
+  RegisterIn("b", "cpu-b");
+  auto id = scheduler_->Submit(Gemm(), 2, "");
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(Job(*id).state(), v1::JOB_QUEUED);
+  EXPECT_TRUE(Placed(*id).empty());
+  // The job says why it waits, naming the setups (GetJob; run and status show it).
+  EXPECT_THAT(Job(*id).waiting_for(), HasSubstr("one setup"));
+  EXPECT_THAT(Job(*id).waiting_for(), HasSubstr("cpu-a 1, cpu-b 1"));
+  for (const auto& w : scheduler_->ListWorkers(false)) EXPECT_EQ(w.state(), v1::WORKER_IDLE) << w.worker_id();
+  // A second worker of one setup places it, inside that setup.
+  const std::string a2 = RegisterIn("a2", "cpu-a");
+  EXPECT_EQ(Job(*id).state(), v1::JOB_RUNNING);
+  EXPECT_EQ(Job(*id).waiting_for(), "");
+  RunToTheEnd(*id);
+  EXPECT_EQ(Job(*id).result().setup(), "cpu-a");
+  (void)a2;
+}
+
+TEST_F(SchedulerTest, SpanningSetupsIsAskedForAndPricesEachDeviceAtItsOwnPrice) {
+  const std::string a = RegisterIn("a", "cpu-a", 1.5);
+  const std::string b = RegisterIn("b", "cpu-b", 3.0);
+  EXPECT_EQ(scheduler_->Submit(TrainStep(), 2, "cpu-a", true).status().code(), absl::StatusCode::kInvalidArgument);
+  auto id = scheduler_->Submit(TrainStep(), 2, "", /*span_setups=*/true);
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(Job(*id).state(), v1::JOB_RUNNING);
+  EXPECT_TRUE(Job(*id).span_setups());
+  EXPECT_THAT(Placed(*id), ::testing::ElementsAre(a, b));
+  RunToTheEnd(*id);
+  auto job = Job(*id);
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.result().setup(), "cpu-a+cpu-b");
+  const auto& f = job.result().train_step();
+  const double tokens_per_second = static_cast<double>(workload::TokensPerStep(TrainStep().train_step(), 2)) / 0.5;
+  EXPECT_DOUBLE_EQ(f.tokens_per_second(), tokens_per_second);
+  // Σ over devices of price / (tokens/s × 3600) × 1e6, not 1.5 × 2.
+  EXPECT_DOUBLE_EQ(f.cost_per_million_tokens_dollars(), (1.5 + 3.0) / (tokens_per_second * 3600) * 1e6);
+  EXPECT_DOUBLE_EQ(f.price_per_device_hour(), (1.5 + 3.0) / 2);
+}
+
+// ---- paths of a job's life not exercised above
+
+TEST_F(SchedulerTest, AHeldErrorEndsTheJobWhenItsPeerNeverReports) {
+  const std::string a = Register("a");
+  const std::string b = Register("b");
+  auto id = *scheduler_->Submit(Gemm(), 2, "");
+  v1::Task ta = TakeTask(a);
+  TakeTask(b);
+  v1::ReportResultRequest failed;
+  failed.set_worker_id(a);
+  failed.set_job_id(id);
+  failed.set_error("gloo: connection reset");
+  ASSERT_TRUE(scheduler_->ReportResult(failed).ok());
+  // Held: the peer may yet turn out to be the cause.
+  EXPECT_EQ(Job(id).state(), v1::JOB_RUNNING);
+  auto aborts = scheduler_->Heartbeat(b);
+  ASSERT_TRUE(aborts.ok());
+  EXPECT_THAT(*aborts, ::testing::ElementsAre(id));
+  // b keeps beating but never reports: after lost_after (5 s) the held error
+  // is the job's.
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(absl::Seconds(2));
+    ASSERT_TRUE(scheduler_->Heartbeat(a).ok());
+    ASSERT_TRUE(scheduler_->Heartbeat(b).ok());
+    scheduler_->CheckLiveness();
+  }
+  auto job = Job(id);
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("gloo: connection reset"));
+  EXPECT_THAT(job.error(), HasSubstr(a));
+  // b is busy until it reports, then free.
+  std::map<std::string, v1::WorkerState> states;
+  for (const auto& w : scheduler_->ListWorkers(false)) states[w.worker_id()] = w.state();
+  EXPECT_EQ(states[a], v1::WORKER_IDLE);
+  EXPECT_EQ(states[b], v1::WORKER_BUSY);
+  v1::ReportResultRequest late;
+  late.set_worker_id(b);
+  late.set_job_id(id);
+  late.set_error("aborted");
+  EXPECT_TRUE(scheduler_->ReportResult(late).ok());
+  EXPECT_EQ(Job(id).error(), job.error());  // a late report changes nothing
+  for (const auto& w : scheduler_->ListWorkers(false)) EXPECT_EQ(w.state(), v1::WORKER_IDLE) << w.worker_id();
+  EXPECT_TRUE(scheduler_->Heartbeat(b)->empty());
+  (void)ta;
+}
+
+TEST_F(SchedulerTest, GoodbyeWhileRunningFailsTheJobNamingTheWorkerAndAbortsThePeer) {
+  const std::string a = Register("a");
+  const std::string b = Register("host-b");
+  auto id = *scheduler_->Submit(Gemm(), 2, "");
+  TakeTask(a);
+  TakeTask(b);
+  scheduler_->Goodbye(b);
+  auto job = Job(id);
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("host-b"));
+  EXPECT_THAT(job.error(), HasSubstr("left while running"));
+  EXPECT_THAT(*scheduler_->Heartbeat(a), ::testing::ElementsAre(id));
+  EXPECT_EQ(scheduler_->Heartbeat(b).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
+}
+
+TEST_F(SchedulerTest, AReportWithOtherRanksThanGivenFailsTheJob) {
+  const std::string a = Register("a");
+  auto id = *scheduler_->Submit(Gemm(), 1, "");
+  v1::ReportResultRequest report = Report(a, TakeTask(a));
+  report.mutable_ranks(0)->set_rank(7);
+  EXPECT_TRUE(scheduler_->ReportResult(report).ok());
+  auto job = Job(id);
+  EXPECT_EQ(job.state(), v1::JOB_FAILED);
+  EXPECT_THAT(job.error(), HasSubstr("reported ranks that differ"));
+  EXPECT_TRUE(store_->ListResults({})->empty());
+  EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_IDLE);
+}
+
+TEST_F(SchedulerTest, CancelOfARunningJobAbortsThroughTheHeartbeatAndFreesTheWorkerWhenItReports) {
+  const std::string a = Register("a");
+  auto id = *scheduler_->Submit(Gemm(), 1, "");
+  TakeTask(a);
+  auto next = *scheduler_->Submit(Gemm(), 1, "");
+  ASSERT_TRUE(scheduler_->Cancel(id).ok());
+  EXPECT_EQ(Job(id).state(), v1::JOB_CANCELLED);
+  EXPECT_THAT(*scheduler_->Heartbeat(a), ::testing::ElementsAre(id));
+  // Still running the cancelled job until it says it stopped.
+  EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_BUSY);
+  EXPECT_EQ(Job(next).state(), v1::JOB_QUEUED);
+  v1::ReportResultRequest stopped;
+  stopped.set_worker_id(a);
+  stopped.set_job_id(id);
+  stopped.set_error("aborted by the coordinator");
+  EXPECT_TRUE(scheduler_->ReportResult(stopped).ok());
+  EXPECT_EQ(Job(id).state(), v1::JOB_CANCELLED);
+  EXPECT_TRUE(scheduler_->Heartbeat(a)->empty());
+  EXPECT_EQ(Job(next).state(), v1::JOB_RUNNING);  // the freed worker takes the next job
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -26,6 +27,15 @@ std::unique_ptr<Process> StartWorker(const std::string& address, const std::stri
     args.push_back(absl::StrCat("127.0.0.1:", metrics_port));
   }
   return std::make_unique<Process>(TOKENMETER_BINARY, args, dir, name);
+}
+
+std::unique_ptr<Process> StartWorkerIn(const std::string& address, const std::string& dir, const std::string& name,
+                                       const std::string& setup, const std::string& price) {
+  return std::make_unique<Process>(
+      TOKENMETER_BINARY,
+      std::vector<std::string>{"worker", "--coordinator", address, "--cpu-threads", "1", "--setup", setup,
+                               "--price-per-device-hour", price, "--reconnect-timeout", "60"},
+      dir, name);
 }
 
 std::vector<google::protobuf::Struct> Workers(const std::string& address, const std::string& dir) {
@@ -194,6 +204,67 @@ TEST(Cluster, AWorkerAskedForMoreDevicesThanItHasIsRefused) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("--devices must be in [0, 1] for backend cpu here, got 2"));
   EXPECT_EQ(CountInState(coordinator.address(), dir.path(), "WORKER_IDLE"), 0);
+
+// Workers of two setups: --setup keeps a job on its setup; by default a job
+// does not mix them (it waits, saying why); --span-setups does, and prices
+// each device at its own worker's price.
+TEST(Cluster, SetupsAreKeptApartUnlessTheRunSpansThem) {
+  TempDir dir;
+  CoordinatorProcess coordinator(dir.path(), dir.File("store.db"), {"--heartbeat-interval", "0.25", "--lost-after", "4"});
+  ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
+  const std::string address = coordinator.address();
+  auto a = StartWorkerIn(address, dir.path(), "wa", "cpu-a", "1.5");
+  auto b = StartWorkerIn(address, dir.path(), "wb", "cpu-b", "3");
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(20)));
+
+  for (const char* setup : {"cpu-a", "cpu-b"}) {
+    auto r = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "1", "--warmup",
+                            "0", "--setup", setup, "--ranks", "1", "--json"},
+                           dir.path());
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    for (const auto& row : ParseJsonLines(r.out)) EXPECT_EQ(Str(row, "setup"), setup);
+  }
+
+  auto mixed = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "1", "--warmup",
+                              "0", "--ranks", "2", "--timeout", "2"},
+                             dir.path());
+  EXPECT_NE(mixed.exit_code, 0);
+  EXPECT_THAT(mixed.err, HasSubstr("one setup"));
+  EXPECT_THAT(mixed.err, HasSubstr("cpu-a 1, cpu-b 1"));
+  // Timed out, the job is cancelled and both workers are free again.
+  ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(20)));
+
+  auto spanned = RunTokenmeter({"run", "--coordinator", address, "--workload", "train-step/tiny", "--iterations", "2",
+                                "--warmup", "0", "--ranks", "2", "--span-setups", "--json"},
+                               dir.path());
+  ASSERT_EQ(spanned.exit_code, 0) << spanned.err;
+  const google::protobuf::Struct* job = nullptr;
+  auto rows = ParseJsonLines(spanned.out);
+  for (const auto& row : rows) {
+    if (Str(row, "kind") == "job") job = &row;
+  }
+  ASSERT_NE(job, nullptr) << spanned.out;
+  EXPECT_EQ(Str(*job, "setup"), "cpu-a+cpu-b");
+  // Σ over the devices of their prices / (tokens/s × 3600) × 1e6.
+  const double tokens_per_second = Num(*job, "tokens_per_second");
+  const double cost = (1.5 + 3.0) / (tokens_per_second * 3600) * 1e6;
+  EXPECT_NEAR(Num(*job, "cost_per_million_tokens_dollars"), cost, 1e-9 * cost);
+
+  // status shows each job's setup.
+  auto status = RunTokenmeter({"status", "--coordinator", address, "--json"}, dir.path(), std::chrono::seconds(20));
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  std::multiset<std::string> setups;
+  for (const auto& row : ParseJsonLines(status.out)) {
+    if (Str(row, "kind") == "job") setups.insert(Str(row, "setup"));
+  }
+  EXPECT_EQ(setups, (std::multiset<std::string>{"", "", "cpu-a", "cpu-b"}));
+
+  auto both = RunTokenmeter({"run", "--coordinator", address, "--workload", "gemm", "--setup", "cpu-a", "--span-setups"},
+                            dir.path());
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_THAT(both.err, HasSubstr("--span-setups"));
+  EXPECT_TRUE(a->Running());
+  EXPECT_TRUE(b->Running());
 }
 
 }  // namespace

@@ -194,6 +194,29 @@ TEST(LocalRun, CompareLinesUpSetupsAgainstABaseline) {
   EXPECT_THAT(missing.err, HasSubstr("gamma"));
 }
 
+// Two configurations of one machine, told apart by the name given to the
+// local workers' setup: the workers carry it, and so does the stored result.
+TEST(LocalRun, SetupNamesTheLocalWorkersAndTheirResults) {
+  TempDir dir;
+  const std::string store = dir.File("results.db");
+  auto r = RunTokenmeter({"run", "--local", "--workers", "1", "--workload", "gemm", "--iterations", "1", "--warmup",
+                          "0", "--setup", "one-thread-lab", "--store", store, "--json"},
+                         dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto rows = ParseJsonLines(r.out);
+  ASSERT_FALSE(rows.empty());
+  for (const auto& row : rows) EXPECT_EQ(Str(row, "setup"), "one-thread-lab");
+  auto stored = RunTokenmeter({"results", "--store", store, "--setup", "one-thread-lab", "--json"}, dir.path());
+  ASSERT_EQ(stored.exit_code, 0) << stored.err;
+  auto summaries = ParseJsonLines(stored.out);
+  ASSERT_EQ(summaries.size(), 1u);
+  EXPECT_EQ(Str(summaries[0], "setup"), "one-thread-lab");
+  // Not under the default name.
+  auto other = RunTokenmeter({"results", "--store", store, "--setup", "local-cpu", "--json"}, dir.path());
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  EXPECT_TRUE(ParseJsonLines(other.out).empty());
+}
+
 TEST(LocalRun, EveryCollectiveAcrossThreeWorkerProcessesIsVerified) {
   TempDir dir;
   auto r = RunTokenmeter({"run", "--local", "--workers", "3", "--workload", "collective", "--iterations", "2",

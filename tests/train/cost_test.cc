@@ -17,6 +17,15 @@ TEST(Cost, PerMillionTokens) {
   EXPECT_EQ(CostPerMillionTokens(2.0, 8, 0), 0);
 }
 
+TEST(Cost, PerMillionTokensAtEachDevicesOwnPrice) {
+  // $1.5 and $3 devices at 1000 tokens/s: 4.5 $/h buys 3.6e6 tokens.
+  EXPECT_DOUBLE_EQ(CostPerMillionTokens({1.5, 3.0}, 1000), (1.5 + 3.0) / (1000 * 3600.0) * 1e6);
+  EXPECT_DOUBLE_EQ(CostPerMillionTokens({2.0, 2.0}, 1000), CostPerMillionTokens(2.0, 2, 1000));
+  EXPECT_EQ(CostPerMillionTokens({1.5, 0}, 1000), 0);  // one unknown price: no figure, not half of one
+  EXPECT_EQ(CostPerMillionTokens(std::vector<double>{}, 1000), 0);
+  EXPECT_EQ(CostPerMillionTokens({1.5}, 0), 0);
+}
+
 TEST(Cost, Mfu) {
   // 6e9 FLOPs/token at 1e5 tokens/s on 2 devices of 1e15 peak: 6e14/2e15.
   EXPECT_DOUBLE_EQ(Mfu(6e9, 1e5, 2, 1e15), 0.3);
@@ -38,7 +47,7 @@ TEST(Cost, TrainStepFigures) {
   run.peak_flops_per_device = 100e9;
   run.peak_is_measured = true;
   run.mamf_flops_per_device = 80e9;
-  run.price_per_device_hour = 0.10;
+  run.device_prices = {0.10, 0.10};
   run.energy_joules = 5120;
   run.phase_seconds = {{"gemm", 0.15}, {"communication", 0.05}, {"elementwise", 0.05}};
   run.grad_sync_overlapped = true;
