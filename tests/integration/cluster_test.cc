@@ -204,6 +204,7 @@ TEST(Cluster, AWorkerAskedForMoreDevicesThanItHasIsRefused) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("--devices must be in [0, 1] for backend cpu here, got 2"));
   EXPECT_EQ(CountInState(coordinator.address(), dir.path(), "WORKER_IDLE"), 0);
+}
 
 // Workers of two setups: --setup keeps a job on its setup; by default a job
 // does not mix them (it waits, saying why); --span-setups does, and prices
