@@ -199,10 +199,12 @@ TEST_F(SchedulerTest, ReportsFromStrangersAreRefusedWithoutHarm) {
 // ---- setups: a job for one setup is placed only on it, however it waits.
 
 TEST_F(SchedulerTest, AJobForOneSetupIsPlacedOnlyOnItAtOnce) {
-  const std::string a1 = RegisterIn("a1", "cpu-a");
   const std::string b1 = RegisterIn("b1", "cpu-b");
+  const std::string a1 = RegisterIn("a1", "cpu-a");
+  const std::string b2 = RegisterIn("b2", "cpu-b");
   const std::string a2 = RegisterIn("a2", "cpu-a");
-  // Registration order would put ranks 0 and 1 on a1 and b1.
+  // cpu-b comes first: ignoring the setup, placement would take b1 and a1
+  // (mixing setups) or b1 and b2 (the first setup with two idle devices).
   auto id = scheduler_->Submit(Gemm(), 2, "cpu-a");
   ASSERT_TRUE(id.ok()) << id.status();
   EXPECT_EQ(Job(*id).state(), v1::JOB_RUNNING);
@@ -219,6 +221,7 @@ TEST_F(SchedulerTest, AJobForOneSetupIsPlacedOnlyOnItAtOnce) {
   EXPECT_EQ((*stored)[0].job_id(), *id);
   EXPECT_TRUE(store_->ListResults({"", "cpu-b", 0})->empty());
   (void)b1;
+  (void)b2;
 }
 
 TEST_F(SchedulerTest, AQueuedJobForABusySetupWaitsForItNotForAnIdleOne) {
