@@ -1,13 +1,16 @@
 // README's main job, small: `run --local` starts a coordinator and 2 worker
 // processes, runs a GEMM sweep and an all-reduce sweep across 2 ranks, prints
 // them, stores them, and stops everything.
-#include <chrono>
-#include <fstream>
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/json_lines.h"
@@ -18,6 +21,33 @@ namespace tokenmeter::testing {
 namespace {
 
 using ::testing::HasSubstr;
+
+// The whitespace-separated cells of the table's data rows (those starting
+// with two spaces; '#' rows are headers and summaries).
+std::vector<std::vector<std::string>> DataRows(const std::string& table) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(table);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("  ", 0) != 0) continue;
+    std::istringstream cells(line);
+    std::vector<std::string> row;
+    for (std::string cell; cells >> cell;) row.push_back(cell);
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// The number after `label` on its line ("# Avg bus bandwidth    : 1.234 GB/s").
+double NumberAfter(const std::string& text, const std::string& label) {
+  const size_t at = text.find(label);
+  if (at == std::string::npos) {
+    ADD_FAILURE() << "no '" << label << "' in\n" << text;
+    return -1;
+  }
+  size_t i = at + label.size();
+  while (i < text.size() && (text[i] == ' ' || text[i] == ':' || text[i] == '$')) ++i;
+  return std::strtod(text.c_str() + i, nullptr);
+}
 
 TEST(LocalRun, GemmAndAllReduceAcrossTwoWorkerProcessesAreStored) {
   TempDir dir;
@@ -100,16 +130,42 @@ TEST(LocalRun, GemmAndAllReduceAcrossTwoWorkerProcessesAreStored) {
 
 TEST(LocalRun, TablesFollowNcclTestsLayout) {
   TempDir dir;
-  auto r = RunTokenmeter({"run", "--local", "--workers", "2", "--workload", "collective/all-reduce", "--iterations",
+  // Three ranks: at two, all-reduce's busbw factor 2(n−1)/n is 1 and a
+  // table swapping algbw and busbw would read right.
+  auto r = RunTokenmeter({"run", "--local", "--workers", "3", "--workload", "collective/all-reduce", "--iterations",
                           "2", "--warmup", "1", "--max-bytes", "64K"},
                          dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("algbw"));
   EXPECT_THAT(r.out, HasSubstr("busbw"));
   EXPECT_THAT(r.out, HasSubstr("#wrong"));
-  EXPECT_THAT(r.out, HasSubstr("# Avg bus bandwidth"));
-  EXPECT_THAT(r.out, HasSubstr("# Out of bounds values : 0 OK"));
   EXPECT_THAT(r.out, HasSubstr("flat fabric"));
+  // Each row by value: size count type time p10 p90 algbw busbw #wrong, with
+  // algbw = size / time (GB/s of 1e9 B) and busbw = algbw × 2(n−1)/n for n 3,
+  // as far as the printed digits allow (time to 0.1 us, bandwidths to 0.001).
+  const auto rows = DataRows(r.out);
+  ASSERT_EQ(rows.size(), 14u) << r.out;  // 8 B .. 64 KiB, doubling
+  double busbw_sum = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    ASSERT_EQ(row.size(), 9u) << absl::StrJoin(row, " ");
+    const double size = std::stod(row[0]), us = std::stod(row[3]), algbw = std::stod(row[6]),
+                 busbw = std::stod(row[7]);
+    EXPECT_EQ(size, 8 << i);
+    EXPECT_EQ(std::stod(row[1]), size / 4);  // fp32 elements
+    EXPECT_EQ(row[2], "fp32");
+    EXPECT_LE(std::stod(row[4]), us);
+    EXPECT_GE(std::stod(row[5]), us);
+    const double want = size / (us * 1e-6) / 1e9;
+    // Half a printed digit each way, carried through the formula.
+    EXPECT_NEAR(algbw, want, 0.0005 + want * 0.05 / us + 1e-12) << size << " B in " << us << " us";
+    constexpr double kFactor = 2 * (3 - 1) / 3.0;
+    EXPECT_NEAR(busbw, algbw * kFactor, 0.0005 * (1 + kFactor) + 1e-12) << size << " B";
+    EXPECT_EQ(row[8], "0");
+    busbw_sum += busbw;
+  }
+  EXPECT_NEAR(NumberAfter(r.out, "# Avg bus bandwidth"), busbw_sum / rows.size(), 0.001 + 1e-12);
+  EXPECT_THAT(r.out, HasSubstr("# Out of bounds values : 0 OK"));
 }
 
 TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
@@ -160,11 +216,19 @@ TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
 
   auto table = RunTokenmeter({"results", "--store", store, "--workload", "train-step/tiny", "--detail"}, dir.path());
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_THAT(table.out, HasSubstr("tokens/s"));
-  EXPECT_THAT(table.out, HasSubstr("MFU vs peak"));
-  EXPECT_THAT(table.out, HasSubstr("measured"));
-  EXPECT_THAT(table.out, HasSubstr("cost per million tokens"));
-  EXPECT_THAT(table.out, ::testing::ContainsRegex("energy per token +[0-9.e+-]+ J"));
+  // The stored result's table shows the figures the run printed, to the
+  // digits it prints (%.6g, MFU as a percentage to 0.01).
+  auto close = [](double got, double want) { EXPECT_NEAR(got, want, 5e-6 * std::abs(want)) << want; };
+  EXPECT_EQ(NumberAfter(table.out, "\n  tokens per step"), Num(*job, "tokens_per_step"));
+  close(NumberAfter(table.out, "\n  step time (median)"), Num(*job, "step_seconds_median"));
+  close(NumberAfter(table.out, "\n  tokens/s"), tokens_per_second);
+  close(NumberAfter(table.out, "\n  model FLOPs per token"), Num(*job, "flops_per_token"));
+  EXPECT_NEAR(NumberAfter(table.out, "\n  MFU vs peak"), 100 * Num(*job, "mfu"), 0.005);
+  EXPECT_THAT(table.out, HasSubstr("measured)"));  // the CPU's peak is its calibration GEMM
+  EXPECT_NEAR(NumberAfter(table.out, "\n  MFU vs measured max matmul"), 100 * Num(*job, "mfu_mamf"), 0.005);
+  close(NumberAfter(table.out, "\n  cost per million tokens"), Num(*job, "cost_per_million_tokens_dollars"));
+  EXPECT_THAT(table.out, HasSubstr("(at $0.5 per device-hour)"));
+  close(NumberAfter(table.out, "\n  energy per token"), Num(*job, "energy_per_token_joules"));
   EXPECT_THAT(table.out, HasSubstr("time breakdown"));
   EXPECT_THAT(table.out, HasSubstr("communication"));
 }
