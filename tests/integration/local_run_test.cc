@@ -57,6 +57,31 @@ TEST(LocalRun, GemmAndAllReduceAcrossTwoWorkerProcessesAreStored) {
                           "--store", store, "--json"},
                          dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Each line's keys in the order docs/architecture.md lists for its record
+  // type ("JSON Lines records"), schema first.
+  const std::vector<std::string> job = {"schema", "job_id", "workload", "workload_version", "setup",
+                                        "device_model", "ranks", "finished_at", "kind"};
+  auto then = [&](std::vector<std::string> more) {
+    std::vector<std::string> keys = job;
+    keys.insert(keys.end(), more.begin(), more.end());
+    return keys;
+  };
+  const std::map<std::string, std::vector<std::string>> order = {
+      {"gemm", then({"shape", "m", "n", "k", "dtype", "iterations", "step_seconds_median", "step_seconds_p10",
+                     "step_seconds_p90", "tflops", "verified", "wrong_elements"})},
+      {"collective", then({"collective", "size_bytes", "count", "dtype", "iterations", "time_seconds_median",
+                           "time_seconds_p10", "time_seconds_p90", "algbw_gbps", "busbw_gbps", "wrong_elements"})},
+      {"job", then({"passed", "mamf_tflops"})},  // the gemm job; the collective one below
+  };
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    const auto parsed = ParseJsonLines(line);
+    ASSERT_EQ(parsed.size(), 1u) << line;
+    const std::string kind = Str(parsed[0], "kind");
+    ASSERT_EQ(order.count(kind), 1u) << line;
+    const bool collective_job = kind == "job" && Str(parsed[0], "workload").rfind("collective", 0) == 0;
+    EXPECT_EQ(TopLevelKeys(line), collective_job ? then({"passed", "busbw_gbps_max"}) : order.at(kind)) << line;
+  }
   auto rows = ParseJsonLines(r.out);
   int gemm = 0, collective = 0, jobs = 0;
   for (const auto& row : rows) {
