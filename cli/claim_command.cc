@@ -1,8 +1,13 @@
 // tokenmeter claim: what a published training-cost claim implies (total
 // FLOPs, MFU, cost), and how it compares with what was measured on the same
 // model shape.
+#include <cctype>
+#include <utility>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "cli/common_flags.h"
 #include "cli/results_source.h"
 #include "cli/json_line.h"
@@ -21,6 +26,29 @@ absl::StatusOr<v1::DType> ParseDType(const std::string& text) {
   if (text == "fp8") return v1::DTYPE_FP8_E4M3;  // the one fp8 the catalogue's peaks are for
   return absl::InvalidArgumentError(
       absl::StrCat("--dtype must be one of fp32, tf32, fp16, bf16, fp8 (fp8_e4m3), got '", text, "'"));
+}
+
+// CheckClaim names ClaimInput's fields ("claim.dtype: ..."); on the command
+// line the user typed flags, so the error leads with the flag that set the
+// field (the field's name kept after it, as the library's callers know it).
+absl::Status InFlagTerms(const absl::Status& status) {
+  static constexpr std::pair<absl::string_view, absl::string_view> kFlagOf[] = {
+      {"claim.tokens", "--tokens"},
+      {"claim.device_hours", "--device-hours"},
+      {"claim.device", "--device"},
+      {"claim.dtype", "--dtype"},
+      {"claim.price_per_device_hour", "--price-per-device-hour"},
+      {"claim.peak_flops_per_device", "--peak-flops"},
+  };
+  const absl::string_view message = status.message();
+  for (const auto& [field, flag] : kFlagOf) {
+    if (!absl::StartsWith(message, field)) continue;
+    const absl::string_view rest = message.substr(field.size());
+    // "claim.device" is also the start of "claim.device_hours".
+    if (!rest.empty() && (std::isalnum(static_cast<unsigned char>(rest[0])) || rest[0] == '_')) continue;
+    return absl::Status(status.code(), absl::StrCat(flag, " (", field, ")", rest));
+  }
+  return status;
 }
 
 std::string Si(double v) {
@@ -109,7 +137,7 @@ int ClaimCommand(const Args& args) {
     }
   }
   auto figures = workload::CheckClaim(input, catalogue);
-  if (!figures.ok()) return Fail("claim", figures.status(), kExitUsage);
+  if (!figures.ok()) return Fail("claim", InFlagTerms(figures.status()), kExitUsage);
   const auto& c = *figures;
 
   if (flags.GetSwitch("json")) {

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -123,6 +125,30 @@ TEST(BadInput, ResultsFromAMissingStoreIsAnErrorAndCreatesNothing) {
   TempDir dir;
   ExpectRefused(RunTokenmeter({"results", "--store", dir.File("missing.db")}, dir.path()), "missing.db", 5);
   EXPECT_FALSE(std::filesystem::exists(dir.File("missing.db")));
+}
+
+// claim --dtype: an unknown dtype, or one the device has no peak for, names
+// the flag and what there is to choose from, and prints no figure (never the
+// MFU against another dtype's peak).
+TEST(BadInput, ClaimDtypeTheDeviceHasNoPeakFor) {
+  TempDir dir;
+  const std::vector<std::string> claim = {"claim", "--model", "deepseek-v3", "--tokens", "14.8e12",
+                                          "--device-hours", "2.664e6"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = claim;
+    args.insert(args.end(), more.begin(), more.end());
+    return RunTokenmeter(args, dir.path());
+  };
+  auto a100 = with({"--device", "A100", "--dtype", "fp8"});
+  ExpectRefused(a100, "--dtype", 5);
+  EXPECT_THAT(a100.err, HasSubstr("no fp8_e4m3 peak for NVIDIA A100"));
+  EXPECT_THAT(a100.err, HasSubstr("(it has: fp32, tf32, fp16, bf16)"));
+  EXPECT_EQ(a100.exit_code, 2);
+  EXPECT_EQ(a100.out, "");
+  auto unknown = with({"--device", "H800", "--dtype", "int4"});
+  ExpectRefused(unknown, "--dtype must be one of fp32, tf32, fp16, bf16, fp8", 5);
+  EXPECT_THAT(unknown.err, HasSubstr("got 'int4'"));
+  EXPECT_EQ(unknown.out, "");
 }
 
 TEST(BadInput, RawIterationsNeedOneJob) {

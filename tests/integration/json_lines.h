@@ -1,4 +1,5 @@
-// Reads the CLI's JSON Lines output back with protobuf's JSON reader.
+// Reads the CLI's JSON Lines output back: values with protobuf's JSON reader,
+// the key order (which that reader forgets) with TopLevelKeys.
 #ifndef TOKENMETER_TESTS_INTEGRATION_JSON_LINES_H_
 #define TOKENMETER_TESTS_INTEGRATION_JSON_LINES_H_
 
@@ -30,6 +31,38 @@ inline std::string Str(const google::protobuf::Struct& s, const std::string& key
 inline double Num(const google::protobuf::Struct& s, const std::string& key) {
   auto it = s.fields().find(key);
   return it == s.fields().end() ? -1 : it->second.number_value();
+}
+
+// The top-level keys of one JSON object line, in the order written (the
+// Struct of ParseJsonLines keeps none). REQUIRES: `line` is valid JSON.
+inline std::vector<std::string> TopLevelKeys(const std::string& line) {
+  std::vector<std::string> keys;
+  int depth = 0;
+  bool in_string = false;
+  std::string current;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (in_string) {
+      if (c == '\\') {
+        current += line[++i];
+      } else if (c == '"') {
+        in_string = false;
+        if (depth == 1 && i + 1 < line.size() && line[i + 1] == ':') keys.push_back(current);
+      } else {
+        current += c;
+      }
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+      current.clear();
+    } else if (c == '{' || c == '[') {
+      ++depth;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return keys;
 }
 
 }  // namespace tokenmeter::testing

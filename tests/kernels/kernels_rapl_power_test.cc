@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -121,18 +122,30 @@ TEST(RaplPowerTest, AFailedReadingIsAnErrorAndTheNextAveragesOverTheGap) {
 // reading the counter and the clock is of the same kind, allowed as the same
 // gap and at least 10 ms. At each end of the window, so
 // |measured − watts| ≤ watts × 2 × (gap + max(gap, 10 ms)) / window — about
-// ±2.4 W over 0.5 s on an idle machine, wider only as far as the machine was
-// measured to be busy. (A fixed 25 ms was exceeded, 28 ms, under ctest -j2.)
-void ExpectReadsKnownRate(const FakePowercap& fake, double watts, std::chrono::milliseconds window) {
-  auto power = RaplPower::Start(fake.dir());
-  ASSERT_TRUE(power.ok()) << power.status();
-  std::this_thread::sleep_for(window);
-  auto w = (*power)->Watts();
-  ASSERT_TRUE(w.ok()) << w.status();
-  const double gap = std::chrono::duration<double>(fake.MaxWriteGap()).count();
-  const double lag = 2 * (gap + std::max(gap, 0.010));
-  EXPECT_NEAR(*w, watts, watts * lag / std::chrono::duration<double>(window).count())
-      << "writer's longest gap " << gap * 1e3 << " ms";
+// ±2.2 W over 0.5 s on an idle machine. (A fixed 25 ms was exceeded, 28 ms,
+// under ctest -j2.) A window whose stalls widen that past 10% of `watts`
+// checks little, so it is measured again over twice the window (`start` puts
+// the counter where the test wants it and starts the writer), up to
+// `max_window`, rather than accepted: under busy loops on both cores the
+// writer's 1 ms sleeps became 8 ms, 6 W over 300 ms.
+void ExpectReadsKnownRate(FakePowercap& fake, double watts, std::chrono::milliseconds window,
+                          std::chrono::milliseconds max_window, const std::function<void()>& start) {
+  double measured = 0, tolerance = 0, gap = 0;
+  for (;; window = std::min(2 * window, max_window)) {
+    start();
+    auto power = RaplPower::Start(fake.dir());
+    ASSERT_TRUE(power.ok()) << power.status();
+    std::this_thread::sleep_for(window);
+    auto w = (*power)->Watts();
+    ASSERT_TRUE(w.ok()) << w.status();
+    measured = *w;
+    gap = std::chrono::duration<double>(fake.MaxWriteGap()).count();
+    tolerance = watts * 2 * (gap + std::max(gap, 0.010)) / std::chrono::duration<double>(window).count();
+    if (tolerance <= 0.1 * watts || window == max_window) break;
+  }
+  ASSERT_LE(tolerance, 0.1 * watts) << "a writer stall of " << gap * 1e3 << " ms in a " << window.count()
+                                    << " ms window: this machine was too busy for the check to mean anything";
+  EXPECT_NEAR(measured, watts, tolerance) << "writer's longest gap " << gap * 1e3 << " ms";
 }
 
 TEST(RaplPowerTest, MatchesACounterAdvancingAtAKnownRate) {
@@ -140,15 +153,15 @@ TEST(RaplPowerTest, MatchesACounterAdvancingAtAKnownRate) {
   TempDir dir;
   FakePowercap fake(dir.path());
   fake.AddZone("intel-rapl:0", "package-0", 0);
-  fake.StartPower("intel-rapl:0", kWatts, 1ms, /*start_uj=*/123'456);
-  std::this_thread::sleep_for(10ms);  // the writer is running
-  ExpectReadsKnownRate(fake, kWatts, 500ms);
+  ExpectReadsKnownRate(fake, kWatts, 500ms, 4000ms, [&] {
+    fake.StartPower("intel-rapl:0", kWatts, 1ms, /*start_uj=*/123'456);
+    std::this_thread::sleep_for(10ms);  // the writer is running
+  });
 }
 
 // Same, with the counter wrapping mid-window: a range of 100 J (a wrap every
 // 2 s at 50 W) starting 5 J below its top, so it wraps 0.1 s into the 300 ms
-// window (and the window could stretch to 2 s before a second wrap went
-// unseen).
+// window (which may grow to 1.8 s: at 2.1 s a second wrap would go unseen).
 TEST(RaplPowerTest, MatchesAKnownRateAcrossAWrap) {
   constexpr double kWatts = 50.0;
   constexpr int64_t kRange = 100'000'000;
@@ -156,8 +169,11 @@ TEST(RaplPowerTest, MatchesAKnownRateAcrossAWrap) {
   TempDir dir;
   FakePowercap fake(dir.path());
   fake.AddZone("intel-rapl:0", "package-0", kStart, kRange);
-  fake.StartPower("intel-rapl:0", kWatts, 1ms, kStart, kRange);
-  ExpectReadsKnownRate(fake, kWatts, 300ms);
+  ExpectReadsKnownRate(fake, kWatts, 300ms, 1800ms, [&] {
+    fake.StopPower();
+    fake.SetEnergy("intel-rapl:0", kStart);
+    fake.StartPower("intel-rapl:0", kWatts, 1ms, kStart, kRange);
+  });
   // The window did contain the wrap: the counter is now below where it began.
   EXPECT_LT(std::stoll(::tokenmeter::testing::ReadFile(fake.ZoneDir("intel-rapl:0") + "/energy_uj")), kStart);
 }

@@ -87,6 +87,8 @@ class FakePowercap {
   // value can have been. A test derives its tolerance from it instead of
   // assuming an idle machine.
   std::chrono::microseconds MaxWriteGap() const { return std::chrono::microseconds(max_gap_us_.load()); }
+  // Starts MaxWriteGap() over, for a test that measures several windows.
+  void ResetMaxWriteGap() { max_gap_us_ = 0; }
   void StopPower() {
     stop_ = true;
     if (writer_.joinable()) writer_.join();
