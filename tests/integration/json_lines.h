@@ -3,6 +3,8 @@
 #ifndef TOKENMETER_TESTS_INTEGRATION_JSON_LINES_H_
 #define TOKENMETER_TESTS_INTEGRATION_JSON_LINES_H_
 
+#include <algorithm>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -63,6 +65,23 @@ inline std::vector<std::string> TopLevelKeys(const std::string& line) {
     }
   }
   return keys;
+}
+
+// The timed training steps' time of the rank whose steps took longest in
+// all, from `results --job ID --iterations --json`: Σ of its "train_step"
+// iteration rows. A rank's energy window spans its own timed steps, so a
+// job's energy on a shared counter is the watts × this, not × the per-step
+// slowest-rank time: a stall on one rank after the step's last collective
+// lengthens its step and the other rank's next one (it waits there), so
+// the per-step maxima count the stall twice while no window holds it twice.
+inline double LongestRankTrainStepSeconds(const std::string& iterations_json_lines) {
+  std::map<double, double> seconds_by_rank;
+  for (const auto& row : ParseJsonLines(iterations_json_lines)) {
+    if (Str(row, "kind") == "train_step") seconds_by_rank[Num(row, "rank")] += Num(row, "seconds");
+  }
+  double longest = 0;
+  for (const auto& [rank, seconds] : seconds_by_rank) longest = std::max(longest, seconds);
+  return longest;
 }
 
 }  // namespace tokenmeter::testing
