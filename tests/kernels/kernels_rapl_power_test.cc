@@ -131,6 +131,9 @@ TEST(RaplPowerTest, AFailedReadingIsAnErrorAndTheNextAveragesOverTheGap) {
 void ExpectReadsKnownRate(FakePowercap& fake, double watts, std::chrono::milliseconds window,
                           std::chrono::milliseconds max_window, const std::function<void()>& start) {
   double measured = 0, tolerance = 0, gap = 0;
+  // At the longest window, a few more tries: a stall that long on a shared
+  // CI machine passes (the soak test beside it once stalled the writer 155 ms).
+  int tries_at_max = 0;
   for (;; window = std::min(2 * window, max_window)) {
     start();
     auto power = RaplPower::Start(fake.dir());
@@ -141,7 +144,7 @@ void ExpectReadsKnownRate(FakePowercap& fake, double watts, std::chrono::millise
     measured = *w;
     gap = std::chrono::duration<double>(fake.MaxWriteGap()).count();
     tolerance = watts * 2 * (gap + std::max(gap, 0.010)) / std::chrono::duration<double>(window).count();
-    if (tolerance <= 0.1 * watts || window == max_window) break;
+    if (tolerance <= 0.1 * watts || (window == max_window && ++tries_at_max == 5)) break;
   }
   ASSERT_LE(tolerance, 0.1 * watts) << "a writer stall of " << gap * 1e3 << " ms in a " << window.count()
                                     << " ms window: this machine was too busy for the check to mean anything";
