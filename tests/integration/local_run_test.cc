@@ -244,7 +244,7 @@ TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
   const double longest_rank_seconds = LongestRankTrainStepSeconds(iterations.out);
   ASSERT_GT(longest_rank_seconds, 0) << iterations.out;
   const double gap = std::chrono::duration<double>(powercap.MaxWriteGap()).count();
-  const double lag = 2 * (gap + std::max(gap, 0.010));
+  const double lag = 2 * FakePowercap::WindowEndLagSeconds(powercap.MaxWriteGap());
   const double timed_tokens = 2 * Num(*job, "tokens_per_step");
   const double energy_expected = kWatts * longest_rank_seconds / timed_tokens;
   EXPECT_NEAR(Num(*job, "energy_per_token_joules"), energy_expected,

@@ -267,7 +267,7 @@ TEST(RaplEnergyTest, AStepsTimedEnergyIsThePowerTimesTheTimedLoop) {
     // longest gap, plus the reader's own delay (allowed as the same and at
     // least 10 ms), and 0.5 J for the rest.
     gap = std::chrono::duration<double>(fake.MaxWriteGap()).count();
-    allowance = kWatts * 2 * (gap + std::max(gap, 0.010)) + 0.5;
+    allowance = kWatts * 2 * FakePowercap::WindowEndLagSeconds(fake.MaxWriteGap()) + 0.5;
     if (seconds >= 0.3 && allowance <= 0.15 * kWatts * seconds) break;
     program.ops[0].count = static_cast<int64_t>(program.ops[0].count * std::max(2.0, 0.4 / std::max(seconds, 1e-3)));
   }

@@ -143,7 +143,8 @@ void ExpectReadsKnownRate(FakePowercap& fake, double watts, std::chrono::millise
     ASSERT_TRUE(w.ok()) << w.status();
     measured = *w;
     gap = std::chrono::duration<double>(fake.MaxWriteGap()).count();
-    tolerance = watts * 2 * (gap + std::max(gap, 0.010)) / std::chrono::duration<double>(window).count();
+    tolerance = watts * 2 * FakePowercap::WindowEndLagSeconds(fake.MaxWriteGap()) /
+                std::chrono::duration<double>(window).count();
     if (tolerance <= 0.1 * watts || (window == max_window && ++tries_at_max == 5)) break;
   }
   ASSERT_LE(tolerance, 0.1 * watts) << "a writer stall of " << gap * 1e3 << " ms in a " << window.count()

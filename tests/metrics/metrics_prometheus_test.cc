@@ -517,7 +517,7 @@ TEST_F(PrometheusLoopTest, EnergyPerTokenIsTheFakePowerOverTheTimedSteps) {
   const double timed_tokens = tokens_per_step * kTrainStepIterations;
   const double expected = kFakeWatts * longest_rank_seconds / timed_tokens;
   const double gap = std::chrono::duration<double>(cluster->train_step_write_gap).count();
-  const double lag = 2 * (gap + std::max(gap, 0.010));
+  const double lag = 2 * FakePowercap::WindowEndLagSeconds(cluster->train_step_write_gap);
   const double tolerance = 0.05 * expected + kFakeWatts * lag / timed_tokens;
   EXPECT_NEAR(measured, expected, tolerance)
       << "tokenmeter run --json: " << step_seconds << " s median step, " << tokens_per_step
@@ -548,7 +548,7 @@ TEST_F(PrometheusLoopTest, DevicePowerIsTheFakeCountersRate) {
   Eventually([&] { return (values = QueryValues(query)).size() == 2; }, seconds(10));
   ASSERT_EQ(values.size(), 2u) << query << cluster->Logs();
   const double gap = std::chrono::duration<double>(cluster->powercap->MaxWriteGap()).count();
-  const double lag = gap + std::max(gap, 0.010);
+  const double lag = FakePowercap::WindowEndLagSeconds(cluster->powercap->MaxWriteGap());
   constexpr double kWindowSeconds = 1.0;  // worker::kPowerSamplePeriod
   for (double watts : values) {
     EXPECT_NEAR(watts, kFakeWatts, kFakeWatts * 2 * lag / kWindowSeconds)

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -87,6 +88,14 @@ class FakePowercap {
   // value can have been. A test derives its tolerance from it instead of
   // assuming an idle machine.
   std::chrono::microseconds MaxWriteGap() const { return std::chrono::microseconds(max_gap_us_.load()); }
+  // How late one end of a measured window may read, in seconds, given the
+  // writer's longest gap over it: a value as stale as that gap, plus the
+  // reader's own delay between reading the counter and the clock, allowed as
+  // the same and at least 10 ms. A window's two ends: twice this.
+  static double WindowEndLagSeconds(std::chrono::microseconds max_write_gap) {
+    const double gap = std::chrono::duration<double>(max_write_gap).count();
+    return gap + std::max(gap, 0.010);
+  }
   // Starts MaxWriteGap() over, for a test that measures several windows.
   void ResetMaxWriteGap() { max_gap_us_ = 0; }
   void StopPower() {
