@@ -15,13 +15,20 @@ namespace tokenmeter::kernels {
 
 struct StepOp {
   enum class Kind {
-    kGemm,         // `count` GEMMs of m×n×k in the program's dtype, one after another
+    kGemm,         // `count` GEMMs C[m×n] = op(A)·op(B) in the program's dtype, one after another
     kElementwise,  // one pass reading and writing `bytes` of memory (y = a·x + y)
     kCollective,   // `op` over `count` elements (nccl-tests' S) among `group`
   };
   Kind kind = Kind::kGemm;
   int64_t m = 0, n = 0, k = 0;
   int64_t count = 1;
+  // kGemm only: how the operands are stored (row-major). op(A) = A, stored
+  // m×k, or with transpose_a Aᵀ of A stored k×m; op(B) = B, stored k×n, or
+  // with transpose_b Bᵀ of B stored n×k. A framework stores a linear layer's
+  // weight [out, in], so its forward is x·Wᵀ (transpose_b) and its weight
+  // gradient dYᵀ·X (transpose_a); the FLOPs are the same, the speed is not.
+  bool transpose_a = false;
+  bool transpose_b = false;
   int64_t bytes = 0;
   CollectiveOp op = CollectiveOp::kAllReduce;
   int group = -1;  // index into StepProgram::groups
