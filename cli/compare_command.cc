@@ -1,6 +1,8 @@
 // tokenmeter compare: one workload across setups, side by side — each setup's
 // newest result, its headline figures, and each figure as a ratio of the
-// baseline setup's.
+// baseline setup's. Only results of the same measurement compare: the
+// baseline's workload version and (for a train step) framework profile; a
+// setup whose results are all of another is left out, and said so.
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +10,8 @@
 #include "cli/common_flags.h"
 #include "cli/results_source.h"
 #include "cli/json_line.h"
+#include "common/log.h"
+#include "workload/figures.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -39,6 +43,15 @@ Headline HeadlineOf(const v1::JobResult& r) {
   return h;
 }
 
+// What makes two results of one workload name the same measurement.
+std::string IdentityOf(const v1::JobResult& r) {
+  std::string id = absl::StrCat("version ", r.spec().version());
+  if (r.spec().has_train_step()) {
+    absl::StrAppend(&id, ", profile ", workload::FrameworkProfileName(r.spec().train_step().profile()));
+  }
+  return id;
+}
+
 }  // namespace
 
 int CompareCommand(const Args& args) {
@@ -56,23 +69,35 @@ int CompareCommand(const Args& args) {
     return Fail("compare", results.status(),
                 results.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
   }
-  // Newest first: the first result seen per setup is its newest.
-  std::map<std::string, Headline> by_setup;
-  for (const auto& r : *results) by_setup.try_emplace(r.setup(), HeadlineOf(r));
-  if (by_setup.empty()) {
+  if (results->empty()) {
     return Fail("compare", absl::NotFoundError(absl::StrCat("no stored result of workload '", *workload, "'")));
   }
-  std::string baseline = flags.Has("baseline") ? *flags.Get("baseline") : by_setup.begin()->first;
-  if (!by_setup.count(baseline)) {
+  // Newest first: the first result seen per setup is its newest.
+  std::map<std::string, const v1::JobResult*> newest;
+  for (const auto& r : *results) newest.try_emplace(r.setup(), &r);
+  std::string baseline = flags.Has("baseline") ? *flags.Get("baseline") : newest.begin()->first;
+  if (!newest.count(baseline)) {
     return Fail("compare", absl::NotFoundError(absl::StrCat("--baseline: no stored ", *workload, " result of setup '",
                                                             baseline, "'")),
                 kExitUsage);
+  }
+  const std::string identity = IdentityOf(*newest.at(baseline));
+  std::map<std::string, Headline> by_setup;
+  for (const auto& r : *results) {
+    if (IdentityOf(r) == identity) by_setup.try_emplace(r.setup(), HeadlineOf(r));
+  }
+  for (const auto& [setup, r] : newest) {
+    if (by_setup.count(setup) == 0) {
+      Log("compare", "left out setup ", setup, ": its ", r->spec().name(), " results are ", IdentityOf(*r),
+          ", the baseline's ", identity, " (not the same measurement)");
+    }
   }
   const Headline& base = by_setup.at(baseline);
   const Format format = OutputFormat(flags);
 
   if (format == Format::kTable) {
-    std::cout << absl::StrFormat("# %s: newest result per setup; ratios against %s\n", *workload, baseline);
+    std::cout << absl::StrFormat("# %s (%s): newest result per setup; ratios against %s\n",
+                                 newest.at(baseline)->spec().name(), identity, baseline);
     std::string header = absl::StrFormat("# %-24s %-30s %5s", "setup", "device", "ranks");
     for (const auto& [name, v] : base.figures) absl::StrAppend(&header, absl::StrFormat(" %22s %7s", name, "ratio"));
     std::cout << header << "\n";
@@ -84,7 +109,7 @@ int CompareCommand(const Args& args) {
   for (const auto& [setup, h] : by_setup) {
     if (format == Format::kJson) {
       JsonLine row;
-      row.Add("workload", *workload)
+      row.Add("workload", newest.at(baseline)->spec().name())
           .Add("setup", setup)
           .Add("baseline", baseline)
           .Add("device_model", h.device_model)

@@ -211,6 +211,11 @@ void PrintTrainStep(const v1::JobResult& r, std::ostream& out) {
   const auto& t = r.train_step();
   out << absl::StrFormat("# %s v%d on %d ranks of %s (setup %s), job %s\n", r.spec().name(), r.spec().version(),
                          r.world_size(), r.device_model(), r.setup(), r.job_id());
+  out << absl::StrFormat("# framework profile %s: the step as %s decomposes it (docs/workloads.md)\n",
+                         workload::FrameworkProfileName(r.spec().train_step().profile()),
+                         r.spec().train_step().profile() == v1::FRAMEWORK_PROFILE_EAGER
+                             ? "PyTorch eager"
+                             : "a fused stack (Megatron, torch.compile)");
   if (t.depth_scale() > 1) {
     out << absl::StrFormat("# ran %s of the model's layers; times are scaled to the full depth (x%.3g)\n",
                            r.spec().train_step().layers_to_run() > 0 ? absl::StrCat(r.spec().train_step().layers_to_run())
@@ -245,7 +250,7 @@ void PrintTrainStep(const v1::JobResult& r, std::ostream& out) {
     out << absl::StrFormat("  %-34s %s\n", "energy per token", "not reported by the device");
   }
   std::vector<std::string> shares;
-  for (const char* phase : {"gemm", "attention", "elementwise", "communication", "optimizer"}) {
+  for (const char* phase : {"gemm", "attention", "elementwise", "loss", "communication", "optimizer"}) {
     auto it = t.phase_share().find(phase);
     if (it != t.phase_share().end()) shares.push_back(absl::StrFormat("%s %.1f%%", phase, 100 * it->second));
   }

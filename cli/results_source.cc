@@ -6,6 +6,7 @@
 #include "cli/common_flags.h"
 #include "cli/coordinator_client.h"
 #include "coordinator/results_store.h"
+#include "workload/spec.h"
 
 namespace tokenmeter::cli {
 
@@ -16,8 +17,9 @@ void DeclareResultsSourceFlags(FlagSet& flags) {
 
 bool HasResultsSource(const FlagSet& flags) { return flags.Has("store") || flags.Has("coordinator"); }
 
-absl::StatusOr<std::vector<v1::JobResult>> LoadResults(const FlagSet& flags, const std::string& workload,
+absl::StatusOr<std::vector<v1::JobResult>> LoadResults(const FlagSet& flags, const std::string& workload_name,
                                                        const std::string& setup, int limit) {
+  const std::string workload = workload_name.empty() ? "" : workload::CanonicalWorkloadName(workload_name);
   if (flags.Has("store") == flags.Has("coordinator")) {
     return absl::InvalidArgumentError("give exactly one of --store FILE.db and --coordinator HOST:PORT");
   }

@@ -15,7 +15,9 @@ namespace tokenmeter::cli {
 // --store FILE.db and --coordinator HOST:PORT.
 void DeclareResultsSourceFlags(FlagSet& flags);
 
-// Results matching the filters, newest first. InvalidArgument unless exactly
+// Results matching the filters, newest first; `workload` is matched by its
+// canonical name ("train-step/tiny" finds "train-step/tiny/eager":
+// workload::CanonicalWorkloadName). InvalidArgument unless exactly
 // one source is given; NotFound for a store file that does not exist (it is
 // never created by a reader).
 absl::StatusOr<std::vector<v1::JobResult>> LoadResults(const FlagSet& flags, const std::string& workload,

@@ -1,6 +1,11 @@
 // tokenmeter workloads: the standard workloads and the model presets, with
-// each preset's parameter counts and model FLOPs per token.
+// each preset's parameter counts and model FLOPs per token; with --plan, the
+// step plan of one train-step workload, op by op, and its totals per phase.
+#include <map>
+
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/common_flags.h"
 #include "cli/json_line.h"
@@ -8,6 +13,7 @@
 #include "workload/flops.h"
 #include "workload/models.h"
 #include "workload/spec.h"
+#include "workload/step_plan.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -32,17 +38,107 @@ std::string Describe(const v1::WorkloadSpec& spec) {
   return "";
 }
 
+const char* KindName(workload::PlannedOp::Kind kind) {
+  switch (kind) {
+    case workload::PlannedOp::kGemm: return "gemm";
+    case workload::PlannedOp::kAttention: return "attention";
+    case workload::PlannedOp::kElementwise: return "elementwise";
+    case workload::PlannedOp::kCollective: return "collective";
+    case workload::PlannedOp::kOptimizer: return "optimizer";
+  }
+  return "?";
+}
+
+// The plan of `spec` on one rank of `ranks`: what the worker runs.
+int PrintPlan(const v1::WorkloadSpec& spec, int ranks, bool json) {
+  if (!spec.has_train_step()) {
+    return Fail("workloads", absl::InvalidArgumentError(absl::StrCat("--plan: ", spec.name(),
+                                                                     " is not a train-step workload")),
+                kExitUsage);
+  }
+  auto plan = workload::PlanTrainStep(spec.train_step(), ranks);
+  if (!plan.ok()) return Fail("workloads", plan.status(), kExitUsage);
+  struct Total {
+    double bytes = 0, flops = 0;
+    int ops = 0;
+  };
+  std::map<std::string, Total> phases;
+  if (!json) {
+    std::cout << absl::StrFormat("# %s v%d, profile %s, one rank of %d: %d ops\n", spec.name(), spec.version(),
+                                 workload::FrameworkProfileName(spec.train_step().profile()), ranks, plan->size());
+    std::cout << absl::StrFormat("# %-36s %-11s %-13s %8s %8s %8s %6s %5s %14s %12s %6s\n", "op", "kind", "phase", "m",
+                                 "n", "k", "count", "trans", "bytes", "FLOPs", "scale");
+  }
+  for (const auto& op : *plan) {
+    Total& t = phases[op.phase];
+    t.bytes += static_cast<double>(op.bytes) * op.depth_scale;
+    t.flops += op.flops * op.depth_scale;
+    ++t.ops;
+    const std::string trans = absl::StrCat(op.transpose_a ? "T" : "N", op.transpose_b ? "T" : "N");
+    if (json) {
+      JsonLine row;
+      row.Add("op", op.name)
+          .Add("kind", std::string(KindName(op.kind)))
+          .Add("phase", op.phase)
+          .Add("layer", static_cast<double>(op.layer))
+          .Add("m", static_cast<double>(op.m))
+          .Add("n", static_cast<double>(op.n))
+          .Add("k", static_cast<double>(op.k))
+          .Add("count", static_cast<double>(op.count))
+          .Add("transpose_a", op.transpose_a)
+          .Add("transpose_b", op.transpose_b)
+          .Add("bytes", static_cast<double>(op.bytes))
+          .Add("flops", op.flops)
+          .Add("depth_scale", op.depth_scale);
+      row.WriteTo(std::cout);
+      continue;
+    }
+    const bool matmul = op.kind == workload::PlannedOp::kGemm || op.kind == workload::PlannedOp::kAttention;
+    std::cout << absl::StrFormat("  %-36s %-11s %-13s %8s %8s %8s %6d %5s %14d %12.4g %6.3g\n", op.name,
+                                 KindName(op.kind), op.phase, matmul ? absl::StrCat(op.m) : "",
+                                 matmul ? absl::StrCat(op.n) : "", matmul ? absl::StrCat(op.k) : "", op.count,
+                                 matmul ? trans : "", op.bytes, op.flops, op.depth_scale);
+  }
+  if (!json) {
+    std::cout << "# per phase at full depth:\n";
+    for (const auto& [phase, t] : phases) {
+      std::cout << absl::StrFormat("#   %-13s %4d ops %14.4g bytes %14.4g FLOPs\n", phase, t.ops, t.bytes, t.flops);
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int WorkloadsCommand(const Args& args) {
-  FlagSet flags("workloads", "[--json]");
+  FlagSet flags("workloads", "[--json] [--plan (NAME | --spec FILE) [--ranks N]]");
   DeclareFormatFlags(flags, /*csv=*/false);
+  flags.Value("plan", "NAME", "print the step plan of this train-step workload (or of --spec FILE with --plan spec)");
+  flags.Value("spec", "FILE", "--plan spec: the workload spec file to plan");
+  flags.Value("ranks", "N", "--plan: the ranks the step is planned for", "1");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   const bool json = flags.GetSwitch("json");
+  if (flags.Has("plan")) {
+    const std::string name = *flags.Get("plan");
+    absl::StatusOr<v1::WorkloadSpec> spec =
+        name == "spec" ? (flags.Has("spec") ? workload::LoadSpecFile(*flags.Get("spec"))
+                                            : absl::InvalidArgumentError("--plan spec needs --spec FILE"))
+                       : workload::ResolveWorkload(name);
+    if (!spec.ok()) return Fail("workloads", spec.status(), kExitUsage);
+    int ranks = 1;
+    if (flags.Has("ranks") && (!absl::SimpleAtoi(*flags.Get("ranks"), &ranks) || ranks < 1 ||
+                               ranks > workload::kMaxRanks)) {
+      return Fail("workloads",
+                  absl::InvalidArgumentError(absl::StrCat("--ranks must be an integer in [1, ", workload::kMaxRanks,
+                                                          "], got '", *flags.Get("ranks"), "'")),
+                  kExitUsage);
+    }
+    return PrintPlan(*spec, ranks, json);
+  }
   if (!json) {
-    std::cout << absl::StrFormat("# %-26s %3s %-10s %14s %14s %16s %14s %s\n", "workload", "v", "kind", "params total",
+    std::cout << absl::StrFormat("# %-30s %3s %-10s %14s %14s %16s %14s %s\n", "workload", "v", "kind", "params total",
                                  "params active", "FLOPs/token", "tokens/step", "what it runs");
-    std::cout << absl::StrFormat("# %-26s %3s %-10s %14s %14s %16s %14s %s\n", "", "", "", "", "(N, matmuls)", "(6N+attention)",
+    std::cout << absl::StrFormat("# %-30s %3s %-10s %14s %14s %16s %14s %s\n", "", "", "", "", "(N, matmuls)", "(6N+attention)",
                                  "(per DP rank)", "");
   }
   for (const auto& name : workload::StandardWorkloadNames()) {
@@ -77,10 +173,10 @@ int WorkloadsCommand(const Args& args) {
       }
       row.WriteTo(std::cout);
     } else if (spec->has_train_step()) {
-      std::cout << absl::StrFormat("  %-26s %3d %-10s %13.4gB %13.4gB %16.4g %14d %s\n", name, spec->version(),
+      std::cout << absl::StrFormat("  %-30s %3d %-10s %13.4gB %13.4gB %16.4g %14d %s\n", name, spec->version(),
                                    Kind(*spec), total / 1e9, active / 1e9, flops, tokens, what);
     } else {
-      std::cout << absl::StrFormat("  %-26s %3d %-10s %14s %14s %16s %14s %s\n", name, spec->version(), Kind(*spec), "",
+      std::cout << absl::StrFormat("  %-30s %3d %-10s %14s %14s %16s %14s %s\n", name, spec->version(), Kind(*spec), "",
                                    "", "", "", what);
     }
   }

@@ -68,6 +68,8 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
         k.n = op.n;
         k.k = op.k;
         k.count = op.count;
+        k.transpose_a = op.transpose_a;
+        k.transpose_b = op.transpose_b;
         break;
       case workload::PlannedOp::kElementwise:
       case workload::PlannedOp::kOptimizer:

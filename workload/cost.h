@@ -36,7 +36,7 @@ double EnergyPerToken(double energy_joules, double tokens);
 struct TrainStepRun {
   int devices = 0;               // ranks the step ran on
   v1::TimingSummary step;        // whole-step times, the slowest rank per iteration
-  // Median seconds per phase ("gemm", "attention", "elementwise",
+  // Median seconds per phase ("gemm", "attention", "elementwise", "loss",
   // "communication", "optimizer"), at full depth.
   std::map<std::string, double> phase_seconds;
   double peak_flops_per_device = 0;  // datasheet peak of the matmul dtype; 0 = unknown device

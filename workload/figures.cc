@@ -104,4 +104,19 @@ absl::string_view CollectiveOpName(v1::CollectiveOp op) {
   }
 }
 
+absl::string_view FrameworkProfileName(v1::FrameworkProfile profile) {
+  switch (profile) {
+    case v1::FRAMEWORK_PROFILE_EAGER: return "eager";
+    case v1::FRAMEWORK_PROFILE_FUSED: return "fused";
+    default: return "unspecified";
+  }
+}
+
+v1::FrameworkProfile ParseFrameworkProfile(absl::string_view name) {
+  for (auto p : {v1::FRAMEWORK_PROFILE_EAGER, v1::FRAMEWORK_PROFILE_FUSED}) {
+    if (name == FrameworkProfileName(p)) return p;
+  }
+  return v1::FRAMEWORK_PROFILE_UNSPECIFIED;
+}
+
 }  // namespace tokenmeter::workload

@@ -46,6 +46,11 @@ int64_t DTypeBytes(v1::DType dtype);
 absl::string_view DTypeName(v1::DType dtype);
 absl::string_view CollectiveOpName(v1::CollectiveOp op);
 
+// "eager", "fused"; "unspecified" for anything else. ParseFrameworkProfile is
+// its inverse (FRAMEWORK_PROFILE_UNSPECIFIED for an unknown name).
+absl::string_view FrameworkProfileName(v1::FrameworkProfile profile);
+v1::FrameworkProfile ParseFrameworkProfile(absl::string_view name);
+
 }  // namespace tokenmeter::workload
 
 #endif  // TOKENMETER_WORKLOAD_FIGURES_H_

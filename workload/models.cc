@@ -31,7 +31,7 @@ constexpr PresetText kPresets[] = {
       "model": {"name": "tiny", "layers": 2, "hidden_size": 256, "heads": 4,
                 "kv_heads": 2, "ffn_hidden_size": 768, "gated_ffn": true,
                 "vocab_size": 8192, "seq_len": 128},
-      "micro_batch": 2, "dtype": "DTYPE_FP32"})json"},
+      "micro_batch": 2, "dtype": "DTYPE_FP32", "profile": "FRAMEWORK_PROFILE_EAGER"})json"},
     {"tiny-moe", R"json({
       "model": {"name": "tiny-moe", "layers": 2, "hidden_size": 256, "heads": 4,
                 "ffn_hidden_size": 768, "gated_ffn": true, "vocab_size": 8192,
@@ -40,25 +40,25 @@ constexpr PresetText kPresets[] = {
                         "qk_rope_head_dim": 16, "v_head_dim": 32},
                 "moe": {"routed_experts": 8, "shared_experts": 1, "experts_per_token": 2,
                         "expert_ffn_hidden_size": 128, "dense_layers": 1}},
-      "micro_batch": 2, "dtype": "DTYPE_FP32"})json"},
+      "micro_batch": 2, "dtype": "DTYPE_FP32", "profile": "FRAMEWORK_PROFILE_EAGER"})json"},
     {"llama3-8b", R"json({
       "model": {"name": "llama3-8b", "layers": 32, "hidden_size": 4096, "heads": 32,
                 "kv_heads": 8, "ffn_hidden_size": 14336, "gated_ffn": true,
                 "vocab_size": 128256, "seq_len": 8192},
       "micro_batch": 1, "dtype": "DTYPE_BF16", "parallel": {"sharded": true},
-      "layers_to_run": 4})json"},
+      "layers_to_run": 4, "profile": "FRAMEWORK_PROFILE_FUSED"})json"},
     {"llama3-70b", R"json({
       "model": {"name": "llama3-70b", "layers": 80, "hidden_size": 8192, "heads": 64,
                 "kv_heads": 8, "ffn_hidden_size": 28672, "gated_ffn": true,
                 "vocab_size": 128256, "seq_len": 8192},
       "micro_batch": 1, "dtype": "DTYPE_BF16", "parallel": {"sharded": true},
-      "layers_to_run": 2})json"},
+      "layers_to_run": 2, "profile": "FRAMEWORK_PROFILE_FUSED"})json"},
     {"gpt3-175b", R"json({
       "model": {"name": "gpt3-175b", "layers": 96, "hidden_size": 12288, "heads": 96,
                 "kv_heads": 96, "ffn_hidden_size": 49152, "gated_ffn": false,
                 "vocab_size": 50257, "seq_len": 2048, "tied_embeddings": true},
       "micro_batch": 1, "dtype": "DTYPE_BF16", "parallel": {"sharded": true},
-      "layers_to_run": 2})json"},
+      "layers_to_run": 2, "profile": "FRAMEWORK_PROFILE_FUSED"})json"},
     {"deepseek-v3", R"json({
       "model": {"name": "deepseek-v3", "layers": 61, "hidden_size": 7168, "heads": 128,
                 "kv_heads": 128, "ffn_hidden_size": 18432, "gated_ffn": true,
@@ -68,7 +68,7 @@ constexpr PresetText kPresets[] = {
                 "moe": {"routed_experts": 256, "shared_experts": 1, "experts_per_token": 8,
                         "expert_ffn_hidden_size": 2048, "dense_layers": 3}},
       "micro_batch": 1, "dtype": "DTYPE_BF16", "parallel": {"sharded": true},
-      "layers_to_run": 4})json"},
+      "layers_to_run": 4, "profile": "FRAMEWORK_PROFILE_FUSED"})json"},
 };
 
 absl::Status Invalid(const std::string& msg) { return absl::InvalidArgumentError(msg); }
@@ -271,6 +271,9 @@ absl::Status ValidateTrainStep(const v1::TrainStep& step, int ranks, int64_t dev
   TM_RETURN_IF_ERROR(Positive("micro_batch", step.micro_batch()));
   if (step.dtype() == v1::DTYPE_UNSPECIFIED) {
     return Invalid("train_step.dtype is not set (fp32, tf32, fp16, bf16 or fp8_e4m3)");
+  }
+  if (step.profile() == v1::FRAMEWORK_PROFILE_UNSPECIFIED || !v1::FrameworkProfile_IsValid(step.profile())) {
+    return Invalid("train_step.profile is not set (FRAMEWORK_PROFILE_EAGER or FRAMEWORK_PROFILE_FUSED)");
   }
   TM_RETURN_IF_ERROR(NonNegative("layers_to_run", step.layers_to_run()));
   const v1::ModelShape& m = step.model();

@@ -167,9 +167,47 @@ absl::Status ValidateCollective(const v1::CollectiveSweep& c, const Placement& p
 std::vector<std::string> StandardWorkloadNames() {
   std::vector<std::string> names = {"gemm", "gemm/large", "collective"};
   for (const auto& c : kCollectiveNames) names.push_back(absl::StrCat("collective/", c.name));
-  for (const auto& m : TrainStepPresetNames()) names.push_back(absl::StrCat("train-step/", m));
+  for (const auto& m : TrainStepPresetNames()) {
+    for (auto p : {v1::FRAMEWORK_PROFILE_EAGER, v1::FRAMEWORK_PROFILE_FUSED}) {
+      names.push_back(absl::StrCat("train-step/", m, "/", FrameworkProfileName(p)));
+    }
+  }
   return names;
 }
+
+namespace {
+
+// "train-step/<model>[/<profile>]": the preset, with the profile named or the
+// preset's own, under its canonical name "train-step/<model>/<profile>".
+absl::StatusOr<v1::WorkloadSpec> ResolveTrainStep(absl::string_view name) {
+  absl::string_view model = name.substr(absl::string_view("train-step/").size());
+  absl::string_view profile_name;
+  if (const size_t slash = model.find('/'); slash != absl::string_view::npos) {
+    profile_name = model.substr(slash + 1);
+    model = model.substr(0, slash);
+  }
+  auto step = TrainStepPreset(std::string_view(model.data(), model.size()));
+  if (!step.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "': ", step.status().message()));
+  }
+  if (!profile_name.empty()) {
+    const v1::FrameworkProfile profile = ParseFrameworkProfile(profile_name);
+    if (profile == v1::FRAMEWORK_PROFILE_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "': profile '", profile_name,
+                                                     "' is not one of eager, fused"));
+    }
+    step->set_profile(profile);
+  }
+  v1::WorkloadSpec spec;
+  spec.set_name(absl::StrCat("train-step/", model, "/", FrameworkProfileName(step->profile())));
+  spec.set_version(kTrainStepVersion);
+  spec.set_warmup_iterations(2);
+  spec.set_timed_iterations(10);
+  *spec.mutable_train_step() = *std::move(step);
+  return spec;
+}
+
+}  // namespace
 
 absl::StatusOr<v1::WorkloadSpec> ResolveWorkload(absl::string_view name) {
   if (name == "gemm") return GemmSmall();
@@ -180,22 +218,14 @@ absl::StatusOr<v1::WorkloadSpec> ResolveWorkload(absl::string_view name) {
   for (const auto& c : kCollectiveNames) {
     if (name == absl::StrCat("collective/", c.name)) return Collective(std::string(name), {c.op});
   }
-  if (absl::StartsWith(name, "train-step/")) {
-    const absl::string_view model = name.substr(absl::string_view("train-step/").size());
-    auto step = TrainStepPreset(std::string_view(model.data(), model.size()));
-    if (!step.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "': ", step.status().message()));
-    }
-    v1::WorkloadSpec spec;
-    spec.set_name(std::string(name));
-    spec.set_version(1);
-    spec.set_warmup_iterations(2);
-    spec.set_timed_iterations(10);
-    *spec.mutable_train_step() = *std::move(step);
-    return spec;
-  }
+  if (absl::StartsWith(name, "train-step/")) return ResolveTrainStep(name);
   return absl::InvalidArgumentError(absl::StrCat("unknown workload '", name, "' (known: ",
                                                  absl::StrJoin(StandardWorkloadNames(), ", "), ")"));
+}
+
+std::string CanonicalWorkloadName(absl::string_view name) {
+  auto spec = ResolveWorkload(name);
+  return spec.ok() ? spec->name() : std::string(name);
 }
 
 absl::StatusOr<v1::WorkloadSpec> ParseSpecJson(absl::string_view json) {

@@ -15,12 +15,24 @@
 namespace tokenmeter::workload {
 
 // The standard workload called `name` ("gemm", "collective",
-// "collective/all-reduce", "train-step/<model>") at its current version.
-// InvalidArgument naming the known names when `name` is unknown.
+// "collective/all-reduce", "train-step/<model>/<profile>") at its current
+// version. "train-step/<model>" is the preset under its own profile; the
+// spec's name is always the canonical one, with the profile. InvalidArgument
+// naming the known names when `name` is unknown.
 absl::StatusOr<v1::WorkloadSpec> ResolveWorkload(absl::string_view name);
 
-// Every standard workload name ResolveWorkload accepts.
+// The name results of `name` are stored under: ResolveWorkload's spec name
+// for a standard workload ("train-step/tiny" -> "train-step/tiny/eager"),
+// `name` itself otherwise (a spec file's own name).
+std::string CanonicalWorkloadName(absl::string_view name);
+
+// Every canonical standard workload name ResolveWorkload accepts.
 std::vector<std::string> StandardWorkloadNames();
+
+// The train-step workload's version: 2 since the plan follows a framework
+// profile (separate or fused projections, its non-matmul passes, transposed
+// operands). Results of different versions are not the same measurement.
+inline constexpr int kTrainStepVersion = 2;
 
 // Reads a spec from a JSON file (protobuf's JSON reader; unknown fields are
 // errors). The error names the file and the offending field.

@@ -6,6 +6,7 @@
 #include "workload/figures.h"
 #include "workload/flops.h"
 #include "workload/models.h"
+#include "workload/step_passes.h"
 
 namespace tokenmeter::workload {
 
@@ -21,6 +22,14 @@ struct ParamGroup {
   double depth_scale = 1;
 };
 
+// A forward op and the bytes of its backward pass (elementwise ops only;
+// GEMMs and collectives derive theirs in Backward).
+struct ForwardOp {
+  PlannedOp op;
+  int64_t backward_bytes = 0;
+};
+using Forward = std::vector<ForwardOp>;
+
 // Builds the plan; assumes the step is valid (PlanTrainStep checks first).
 class Planner {
  public:
@@ -35,27 +44,40 @@ class Planner {
         ab_(ActivationBytes(step.dtype())),
         heads_local_(step.model().heads() / par_.tensor),
         dims_(AttentionHeadDims(step.model())),
-        mats_(step.model().gated_ffn() ? 3 : 2) {}
+        mats_(step.model().gated_ffn() ? 3 : 2),
+        profile_(step.profile()),
+        eager_(step.profile() == v1::FRAMEWORK_PROFILE_EAGER) {}
 
   std::vector<PlannedOp> Build();
   MemoryEstimate Memory();
 
  private:
   // Forward ops of one layer (attention, then dense or MoE FFN).
-  std::vector<PlannedOp> LayerForward(int layer, bool moe, double scale) const;
-  void Attention(int layer, double scale, std::vector<PlannedOp>* ops) const;
-  void DenseFfn(int layer, double scale, std::vector<PlannedOp>* ops) const;
-  void MoeFfn(int layer, double scale, std::vector<PlannedOp>* ops) const;
+  Forward LayerForward(int layer, bool moe, double scale) const;
+  void Attention(int layer, double scale, Forward* ops) const;
+  void AttentionCore(int layer, double scale, int64_t q_width, int64_t k_width,
+                     int64_t v_width, int64_t rotary_q, int64_t rotary_k, Forward* ops) const;
+  void DenseFfn(int layer, double scale, Forward* ops) const;
+  void MoeFfn(int layer, double scale, Forward* ops) const;
+  // An FFN of `width` (local) on `rows` tokens, `count` times: gate and up
+  // (separate under eager, one GEMM under fused), activation, down.
+  void Ffn(int layer, double scale, const std::string& what, int64_t rows, int64_t width,
+           int64_t count, Forward* ops) const;
   std::vector<ParamGroup> ParamGroups() const;
 
   PlannedOp Gemm(PlannedOp::Kind kind, std::string name, int layer, double scale, int64_t m,
                  int64_t n, int64_t k, int64_t count) const;
+  // y[rows × out] = x·Wᵀ for a weight stored [out, in], `count` times.
+  ForwardOp Linear(std::string name, int layer, double scale, int64_t rows, int64_t out,
+                   int64_t in, int64_t count = 1) const;
   PlannedOp Elementwise(std::string name, int layer, double scale, int64_t bytes) const;
+  // A forward pass with its backward; none when both are 0 (the profile has no such op).
+  void Pass(std::string name, int layer, double scale, PassBytes bytes, Forward* ops,
+            const char* phase = "elementwise") const;
   PlannedOp Collective(std::string name, int layer, double scale, v1::CollectiveOp op,
                        CommGroup group, int group_size, int64_t bytes, bool overlappable) const;
-  void TensorAllReduce(std::string name, int layer, double scale,
-                       std::vector<PlannedOp>* ops) const;
-  static std::vector<PlannedOp> Backward(const std::vector<PlannedOp>& forward);
+  void TensorAllReduce(std::string name, int layer, double scale, Forward* ops) const;
+  static std::vector<PlannedOp> Backward(const Forward& forward);
   void GradSync(const ParamGroup& g, std::vector<PlannedOp>* ops) const;
 
   const v1::TrainStep& step_;
@@ -69,6 +91,8 @@ class Planner {
   const int64_t heads_local_;
   const HeadDims dims_;
   const int64_t mats_;    // FFN matrices: 3 gated, 2 not
+  const v1::FrameworkProfile profile_;
+  const bool eager_;
 };
 
 PlannedOp Planner::Gemm(PlannedOp::Kind kind, std::string name, int layer, double scale,
@@ -87,6 +111,13 @@ PlannedOp Planner::Gemm(PlannedOp::Kind kind, std::string name, int layer, doubl
   return op;
 }
 
+ForwardOp Planner::Linear(std::string name, int layer, double scale, int64_t rows, int64_t out,
+                          int64_t in, int64_t count) const {
+  PlannedOp op = Gemm(PlannedOp::kGemm, std::move(name), layer, scale, rows, out, in, count);
+  op.transpose_b = true;
+  return {std::move(op), 0};
+}
+
 PlannedOp Planner::Elementwise(std::string name, int layer, double scale, int64_t bytes) const {
   PlannedOp op;
   op.kind = PlannedOp::kElementwise;
@@ -96,6 +127,14 @@ PlannedOp Planner::Elementwise(std::string name, int layer, double scale, int64_
   op.phase = "elementwise";
   op.depth_scale = scale;
   return op;
+}
+
+void Planner::Pass(std::string name, int layer, double scale, PassBytes bytes, Forward* ops,
+                   const char* phase) const {
+  if (bytes.forward == 0 && bytes.backward == 0) return;
+  PlannedOp op = Elementwise(std::move(name), layer, scale, bytes.forward);
+  op.phase = phase;
+  ops->push_back({std::move(op), bytes.backward});
 }
 
 PlannedOp Planner::Collective(std::string name, int layer, double scale, v1::CollectiveOp cop,
@@ -117,83 +156,128 @@ PlannedOp Planner::Collective(std::string name, int layer, double scale, v1::Col
   return op;
 }
 
-void Planner::TensorAllReduce(std::string name, int layer, double scale,
-                              std::vector<PlannedOp>* ops) const {
+void Planner::TensorAllReduce(std::string name, int layer, double scale, Forward* ops) const {
   if (t_ == 1) return;
-  ops->push_back(Collective(std::move(name), layer, scale, v1::ALL_REDUCE, CommGroup::kTensor,
-                            static_cast<int>(t_), tokens_ * m_.hidden_size() * ab_, false));
+  ops->push_back({Collective(std::move(name), layer, scale, v1::ALL_REDUCE, CommGroup::kTensor,
+                             static_cast<int>(t_), tokens_ * m_.hidden_size() * ab_, false),
+                  0});
 }
 
 std::string LayerName(int layer, const char* what) {
   return absl::StrCat("layer", layer, ".", what, ".fwd");
 }
 
-void Planner::Attention(int layer, double scale, std::vector<PlannedOp>* ops) const {
+void Planner::Attention(int layer, double scale, Forward* ops) const {
   const int64_t h = m_.hidden_size();
   const int64_t T = tokens_;
   const int64_t heads = m_.heads();
+  Pass(LayerName(layer, "attn.norm"), layer, scale, NormPass(profile_, T * h, ab_), ops);
   if (m_.has_mla()) {
     const auto& a = m_.mla();
     // Every projection is split over the tensor group along its output (or,
     // for o_proj, input) dimension, the latent down-projections included, so
-    // the group executes each weight once: executed FLOPs = model FLOPs.
+    // the group executes each weight once: executed FLOPs = model FLOPs. The
+    // latents are normed before their up-projections (DeepSeek's q_a and
+    // kv_a norms); only the rope part of the queries and keys is rotated.
     if (a.q_lora_rank() > 0) {
-      ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.q_down"), layer, scale, T,
-                          a.q_lora_rank() / t_, h, 1));
-      ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.q_up"), layer, scale, T,
-                          heads * dims_.qk / t_, a.q_lora_rank(), 1));
+      ops->push_back(Linear(LayerName(layer, "attn.q_down"), layer, scale, T, a.q_lora_rank() / t_, h));
+      Pass(LayerName(layer, "attn.q_norm"), layer, scale,
+           NormPass(profile_, T * a.q_lora_rank() / t_, ab_), ops);
+      ops->push_back(Linear(LayerName(layer, "attn.q_up"), layer, scale, T, heads * dims_.qk / t_,
+                            a.q_lora_rank()));
     } else {
-      ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.q_proj"), layer, scale, T,
-                          heads * dims_.qk / t_, h, 1));
+      ops->push_back(Linear(LayerName(layer, "attn.q_proj"), layer, scale, T, heads * dims_.qk / t_, h));
     }
-    ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.kv_down"), layer, scale, T,
-                        (a.kv_lora_rank() + a.qk_rope_head_dim()) / t_, h, 1));
-    ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.kv_up"), layer, scale, T,
-                        heads * (a.qk_nope_head_dim() + a.v_head_dim()) / t_, a.kv_lora_rank(),
-                        1));
+    ops->push_back(Linear(LayerName(layer, "attn.kv_down"), layer, scale, T,
+                          (a.kv_lora_rank() + a.qk_rope_head_dim()) / t_, h));
+    Pass(LayerName(layer, "attn.kv_norm"), layer, scale,
+         NormPass(profile_, T * a.kv_lora_rank() / t_, ab_), ops);
+    ops->push_back(Linear(LayerName(layer, "attn.kv_up"), layer, scale, T,
+                          heads * (a.qk_nope_head_dim() + a.v_head_dim()) / t_, a.kv_lora_rank()));
+    AttentionCore(layer, scale, heads_local_ * dims_.qk, heads_local_ * dims_.qk,
+                  heads_local_ * dims_.v, heads_local_ * a.qk_rope_head_dim(),
+                  a.qk_rope_head_dim() / t_, ops);
   } else {
-    // Q, K and V fused into one GEMM, as Megatron and torchtitan's fused
-    // variants do.
-    ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.qkv_proj"), layer, scale, T,
-                        (heads + 2 * KvHeads(m_)) * dims_.qk / t_, h, 1));
+    const int64_t q = heads * dims_.qk / t_, kv = KvHeads(m_) * dims_.qk / t_;
+    if (eager_) {
+      ops->push_back(Linear(LayerName(layer, "attn.q_proj"), layer, scale, T, q, h));
+      ops->push_back(Linear(LayerName(layer, "attn.k_proj"), layer, scale, T, kv, h));
+      ops->push_back(Linear(LayerName(layer, "attn.v_proj"), layer, scale, T, kv, h));
+    } else {
+      // Q, K and V in one GEMM, as Megatron and torchtitan's fused variants do.
+      ops->push_back(Linear(LayerName(layer, "attn.qkv_proj"), layer, scale, T, q + 2 * kv, h));
+    }
+    AttentionCore(layer, scale, q, kv, kv, q, kv, ops);
   }
-  const int64_t s = m_.seq_len();
-  const int64_t batch = step_.micro_batch() * heads_local_;
-  ops->push_back(
-      Gemm(PlannedOp::kAttention, LayerName(layer, "attn.scores"), layer, scale, s, s, dims_.qk, batch));
-  ops->push_back(Elementwise(LayerName(layer, "attn.softmax"), layer, scale, batch * s * s * ab_));
-  ops->push_back(
-      Gemm(PlannedOp::kAttention, LayerName(layer, "attn.values"), layer, scale, s, dims_.v, s, batch));
-  ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "attn.o_proj"), layer, scale, T, h,
-                      heads * dims_.v / t_, 1));
+  ops->push_back(Linear(LayerName(layer, "attn.o_proj"), layer, scale, T, h, heads * dims_.v / t_));
   TensorAllReduce(LayerName(layer, "attn.allreduce"), layer, scale, ops);
+  Pass(LayerName(layer, "attn.residual"), layer, scale, ResidualPass(profile_, T * h, ab_), ops);
 }
 
-void Planner::DenseFfn(int layer, double scale, std::vector<PlannedOp>* ops) const {
+// Widths are per token on this rank: q_width queries, k_width and v_width
+// keys and values as projected (before GQA's repetition); rotary_q and
+// rotary_k the rotated part of the queries and keys.
+void Planner::AttentionCore(int layer, double scale, int64_t q_width, int64_t k_width,
+                            int64_t v_width, int64_t rotary_q, int64_t rotary_k,
+                            Forward* ops) const {
+  const int64_t T = tokens_;
+  const int64_t s = m_.seq_len();
+  const int64_t batch = step_.micro_batch() * heads_local_;
+  const int64_t group = m_.has_mla() ? 1 : m_.heads() / KvHeads(m_);
+  Pass(LayerName(layer, "attn.rotary"), layer, scale, RotaryPass(profile_, T * rotary_q, T * rotary_k, ab_),
+       ops);
+  Pass(LayerName(layer, "attn.layout"), layer, scale,
+       AttentionLayoutPass(profile_, T * q_width, T * k_width, T * v_width, group,
+                           T * heads_local_ * dims_.v, ab_),
+       ops);
+  PlannedOp scores = Gemm(PlannedOp::kAttention, LayerName(layer, "attn.scores"), layer, scale, s, s,
+                          dims_.qk, batch);
+  scores.transpose_b = true;  // Q·Kᵀ, K stored [s, d]
+  ops->push_back({std::move(scores), 0});
+  const ScoresPasses passes = ScoresPass(profile_, batch * s * s, ab_);
+  Pass(LayerName(layer, "attn.scale"), layer, scale, passes.scale, ops);
+  Pass(LayerName(layer, "attn.mask"), layer, scale, passes.mask, ops);
+  Pass(LayerName(layer, "attn.softmax"), layer, scale, passes.softmax, ops);
+  ops->push_back({Gemm(PlannedOp::kAttention, LayerName(layer, "attn.values"), layer, scale, s, dims_.v,
+                       s, batch),
+                  0});
+}
+
+void Planner::Ffn(int layer, double scale, const std::string& what, int64_t rows, int64_t width,
+                  int64_t count, Forward* ops) const {
   const int64_t h = m_.hidden_size();
-  const int64_t f = m_.ffn_hidden_size() / t_;
-  ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "ffn.up"), layer, scale, tokens_,
-                      (mats_ - 1) * f, h, 1));
-  ops->push_back(Elementwise(LayerName(layer, "ffn.act"), layer, scale,
-                             tokens_ * (mats_ - 1) * f * ab_));
-  ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "ffn.down"), layer, scale, tokens_, h, f, 1));
+  auto name = [&](const char* part) { return LayerName(layer, absl::StrCat(what, ".", part).c_str()); };
+  if (mats_ == 3 && eager_) {
+    ops->push_back(Linear(name("gate"), layer, scale, rows, width, h, count));
+    ops->push_back(Linear(name("up"), layer, scale, rows, width, h, count));
+  } else {
+    ops->push_back(Linear(name(mats_ == 3 ? "gate_up" : "up"), layer, scale, rows, (mats_ - 1) * width, h,
+                          count));
+  }
+  Pass(name("act"), layer, scale, ActivationPass(profile_, mats_ == 3, rows * count * width, ab_), ops);
+  ops->push_back(Linear(name("down"), layer, scale, rows, h, width, count));
+}
+
+void Planner::DenseFfn(int layer, double scale, Forward* ops) const {
+  Ffn(layer, scale, "ffn", tokens_, m_.ffn_hidden_size() / t_, 1, ops);
   TensorAllReduce(LayerName(layer, "ffn.allreduce"), layer, scale, ops);
 }
 
-void Planner::MoeFfn(int layer, double scale, std::vector<PlannedOp>* ops) const {
+void Planner::MoeFfn(int layer, double scale, Forward* ops) const {
   const auto& e = m_.moe();
   const int64_t h = m_.hidden_size();
   const int64_t T = tokens_;
-  ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "moe.router"), layer, scale, T,
-                      e.routed_experts() / t_, h, 1));
+  ops->push_back(Linear(LayerName(layer, "moe.router"), layer, scale, T, e.routed_experts() / t_, h));
   // Each token goes to top-k experts: T·k (token, expert) pairs leave this
   // rank and, at average load, T·k arrive, spread evenly over the local
   // experts. nccl-tests counts the whole send buffer.
   const int64_t pairs = T * e.experts_per_token();
   const int64_t a2a_bytes = pairs * h * ab_;
+  Pass(LayerName(layer, "moe.permute"), layer, scale, PermutePass(T * h, pairs * h, ab_), ops);
   if (par_.expert > 1) {
-    ops->push_back(Collective(LayerName(layer, "moe.dispatch"), layer, scale, v1::ALL_TO_ALL,
-                              CommGroup::kExpert, par_.expert, a2a_bytes, false));
+    ops->push_back({Collective(LayerName(layer, "moe.dispatch"), layer, scale, v1::ALL_TO_ALL,
+                               CommGroup::kExpert, par_.expert, a2a_bytes, false),
+                    0});
   }
   const int64_t local_experts = e.routed_experts() / par_.expert;
   int64_t rows = pairs, count = 1;
@@ -201,72 +285,82 @@ void Planner::MoeFfn(int layer, double scale, std::vector<PlannedOp>* ops) const
     rows = pairs / local_experts;
     count = local_experts;
   }  // else: one grouped GEMM over all pairs, the same FLOPs.
-  const int64_t f = e.expert_ffn_hidden_size() / t_;
-  ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "moe.experts.up"), layer, scale, rows,
-                      (mats_ - 1) * f, h, count));
-  ops->push_back(Elementwise(LayerName(layer, "moe.experts.act"), layer, scale,
-                             pairs * (mats_ - 1) * f * ab_));
-  ops->push_back(
-      Gemm(PlannedOp::kGemm, LayerName(layer, "moe.experts.down"), layer, scale, rows, h, f, count));
+  Ffn(layer, scale, "moe.experts", rows, e.expert_ffn_hidden_size() / t_, count, ops);
   if (par_.expert > 1) {
-    ops->push_back(Collective(LayerName(layer, "moe.combine"), layer, scale, v1::ALL_TO_ALL,
-                              CommGroup::kExpert, par_.expert, a2a_bytes, false));
+    ops->push_back({Collective(LayerName(layer, "moe.combine"), layer, scale, v1::ALL_TO_ALL,
+                               CommGroup::kExpert, par_.expert, a2a_bytes, false),
+                    0});
   }
+  Pass(LayerName(layer, "moe.unpermute"), layer, scale, PermutePass(T * h, pairs * h, ab_), ops);
   if (e.shared_experts() > 0) {
-    const int64_t fs = e.shared_experts() * f;
-    ops->push_back(Gemm(PlannedOp::kGemm, LayerName(layer, "moe.shared.up"), layer, scale, T,
-                        (mats_ - 1) * fs, h, 1));
-    ops->push_back(Elementwise(LayerName(layer, "moe.shared.act"), layer, scale,
-                               T * (mats_ - 1) * fs * ab_));
-    ops->push_back(
-        Gemm(PlannedOp::kGemm, LayerName(layer, "moe.shared.down"), layer, scale, T, h, fs, 1));
+    Ffn(layer, scale, "moe.shared", T, e.shared_experts() * e.expert_ffn_hidden_size() / t_, 1, ops);
   }
   TensorAllReduce(LayerName(layer, "moe.allreduce"), layer, scale, ops);
 }
 
-std::vector<PlannedOp> Planner::LayerForward(int layer, bool moe, double scale) const {
-  std::vector<PlannedOp> ops;
+Forward Planner::LayerForward(int layer, bool moe, double scale) const {
+  Forward ops;
+  const int64_t h = m_.hidden_size();
   Attention(layer, scale, &ops);
+  Pass(LayerName(layer, "ffn.norm"), layer, scale, NormPass(profile_, tokens_ * h, ab_), &ops);
   if (moe) {
     MoeFfn(layer, scale, &ops);
   } else {
     DenseFfn(layer, scale, &ops);
   }
-  // Two norms and two residual adds over the hidden state.
-  ops.push_back(Elementwise(LayerName(layer, "norm_residual"), layer, scale,
-                            4 * tokens_ * m_.hidden_size() * ab_));
-  return ops;
+  Pass(LayerName(layer, "ffn.residual"), layer, scale, ResidualPass(profile_, tokens_ * h, ab_), &ops);
+  // Eager mixed precision: autocast casts the layer's matmul weights to 16
+  // bits before they are used (and their gradients back after).
+  double weights = 0;
+  for (const ForwardOp& f : ops) {
+    if (f.op.kind == PlannedOp::kGemm) weights += static_cast<double>(f.op.n * f.op.k * f.op.count);
+  }
+  Forward out;
+  Pass(LayerName(layer, "weight_cast"), layer, scale, WeightCastPass(profile_, weights, ab_), &out);
+  out.insert(out.end(), ops.begin(), ops.end());
+  return out;
 }
 
-// Backward of a forward sequence, in reverse: C = A·B (m,n,k) gives
-// dA = dC·Bᵀ (m,k,n) and dB = Aᵀ·dC (k,n,m), each with the forward's FLOPs;
-// elementwise passes and collectives repeat at the same size (Megatron's
-// conjugate all-reduce; all-to-all combine ↔ dispatch).
-std::vector<PlannedOp> Planner::Backward(const std::vector<PlannedOp>& forward) {
+// Backward of a forward sequence, in reverse. A GEMM C = op(A)·op(B) gives
+// the gradients of both operands, each with the forward's FLOPs, stored as
+// the operands are: for C = A·Bᵀ (a linear layer, the scores), dA = dC·B and
+// dB = dCᵀ·A; for C = A·B (the values), dA = dC·Bᵀ and dB = Aᵀ·dC. An
+// elementwise pass runs its own backward; collectives repeat at the same
+// size (Megatron's conjugate all-reduce; all-to-all combine ↔ dispatch).
+std::vector<PlannedOp> Planner::Backward(const Forward& forward) {
   std::vector<PlannedOp> ops;
   for (auto it = forward.rbegin(); it != forward.rend(); ++it) {
-    std::string base = it->name.substr(0, it->name.size() - 4);  // drop ".fwd"
-    if (it->kind == PlannedOp::kGemm || it->kind == PlannedOp::kAttention) {
-      PlannedOp dx = *it;
+    const PlannedOp& f = it->op;
+    std::string base = f.name.substr(0, f.name.size() - 4);  // drop ".fwd"
+    if (f.kind == PlannedOp::kGemm || f.kind == PlannedOp::kAttention) {
+      PlannedOp dx = f;
       dx.name = base + ".bwd_input";
-      dx.n = it->k;
-      dx.k = it->n;
-      PlannedOp dw = *it;
+      dx.n = f.k;
+      dx.k = f.n;
+      dx.transpose_a = false;
+      dx.transpose_b = !f.transpose_b;
+      PlannedOp dw = f;
       dw.name = base + ".bwd_weight";
-      dw.m = it->k;
-      dw.n = it->n;
-      dw.k = it->m;
+      dw.m = f.transpose_b ? f.n : f.k;
+      dw.n = f.transpose_b ? f.k : f.n;
+      dw.k = f.m;
+      dw.transpose_a = true;
+      dw.transpose_b = false;
       ops.push_back(std::move(dx));
       ops.push_back(std::move(dw));
-    } else {
-      PlannedOp op = *it;
+    } else if (f.kind == PlannedOp::kCollective) {
+      PlannedOp op = f;
       op.name = base + ".bwd";
+      ops.push_back(std::move(op));
+    } else if (it->backward_bytes > 0) {
+      PlannedOp op = f;
+      op.name = base + ".bwd";
+      op.bytes = it->backward_bytes;
       ops.push_back(std::move(op));
     }
   }
   return ops;
 }
-
 std::vector<ParamGroup> Planner::ParamGroups() const {
   const LayerMatmulParams p = CountLayerMatmulParams(m_);
   const double t = static_cast<double>(t_);
@@ -309,10 +403,14 @@ void Planner::GradSync(const ParamGroup& g, std::vector<PlannedOp>* ops) const {
 
 std::vector<PlannedOp> Planner::Build() {
   const int64_t h = m_.hidden_size();
+  auto flatten = [](const Forward& forward, std::vector<PlannedOp>* plan) {
+    for (const ForwardOp& f : forward) plan->push_back(f.op);
+  };
   std::vector<PlannedOp> plan;
-  plan.push_back(Elementwise("embedding.lookup.fwd", -1, 1, tokens_ * h * ab_));
+  const PassBytes embedding = EmbeddingPass(tokens_, h, m_.vocab_size(), m_.tied_embeddings(), ab_);
+  plan.push_back(Elementwise("embedding.lookup.fwd", -1, 1, embedding.forward));
 
-  std::vector<std::vector<PlannedOp>> layers;
+  std::vector<Forward> layers;
   int layer = 0;
   for (int64_t i = 0; i < depth_.dense_run; ++i) {
     layers.push_back(LayerForward(layer++, false, depth_.dense_scale));
@@ -320,42 +418,46 @@ std::vector<PlannedOp> Planner::Build() {
   for (int64_t i = 0; i < depth_.moe_run; ++i) {
     layers.push_back(LayerForward(layer++, true, depth_.moe_scale));
   }
-  for (const auto& ops : layers) plan.insert(plan.end(), ops.begin(), ops.end());
+  for (const Forward& ops : layers) flatten(ops, &plan);
 
-  // Output head, split over the tensor group by tokens (any vocabulary size
-  // splits evenly this way); the loss runs in fp32 over the logits.
+  // The final norm, then the output head, split over the tensor group by
+  // tokens (any vocabulary size splits evenly this way); the loss runs in
+  // fp32 over the logits.
   const int64_t head_rows = tokens_ / t_;
-  std::vector<PlannedOp> head;
-  head.push_back(
-      Gemm(PlannedOp::kGemm, "head.logits.fwd", -1, 1, head_rows, m_.vocab_size(), h, 1));
-  head.push_back(Elementwise("head.loss.fwd", -1, 1, head_rows * m_.vocab_size() * 4));
-  plan.insert(plan.end(), head.begin(), head.end());
+  Forward head;
+  Pass("final_norm.fwd", -1, 1, NormPass(profile_, tokens_ * h, ab_), &head);
+  head.push_back(Linear("head.logits.fwd", -1, 1, head_rows, m_.vocab_size(), h));
+  Pass("head.loss.fwd", -1, 1, LossPass(profile_, head_rows * m_.vocab_size()), &head, "loss");
+  flatten(head, &plan);
   std::vector<PlannedOp> head_bwd = Backward(head);
-  plan.insert(plan.end(), head_bwd.begin(), head_bwd.end());
   if (t_ > 1) {
-    plan.push_back(Collective("head.grad_allgather.bwd", -1, 1, v1::ALL_GATHER, CommGroup::kTensor,
-                              static_cast<int>(t_), tokens_ * h * ab_, false));
+    // Before the final norm's backward: the head's input gradient of every
+    // tensor rank's tokens.
+    auto norm_bwd = std::find_if(head_bwd.begin(), head_bwd.end(),
+                                 [](const PlannedOp& op) { return op.name == "final_norm.bwd"; });
+    head_bwd.insert(norm_bwd, Collective("head.grad_allgather.bwd", -1, 1, v1::ALL_GATHER,
+                                         CommGroup::kTensor, static_cast<int>(t_), tokens_ * h * ab_,
+                                         false));
   }
+  plan.insert(plan.end(), head_bwd.begin(), head_bwd.end());
 
   const std::vector<ParamGroup> groups = ParamGroups();
   for (auto it = layers.rbegin(); it != layers.rend(); ++it) {
     std::vector<PlannedOp> bwd = Backward(*it);
     plan.insert(plan.end(), bwd.begin(), bwd.end());
-    const int l = it->front().layer;
+    const int l = it->front().op.layer;
     for (const ParamGroup& g : groups) {
       if (g.layer == l) GradSync(g, &plan);
     }
   }
-  plan.push_back(Elementwise("embedding.lookup.bwd", -1, 1, tokens_ * h * ab_));
+  plan.push_back(Elementwise("embedding.lookup.bwd", -1, 1, embedding.backward));
   GradSync(groups.back(), &plan);
 
-  // Adam over the local shard: reads and writes weights, gradients, fp32
-  // master weights and two moments (no master copy when weights are fp32).
-  const int64_t state = ab_ == 4 ? 8 : 12;
+  // The optimizer update over the local shard (step_passes.h).
   for (const ParamGroup& g : groups) {
     const double shard = par_.sharded ? g.params / g.group_size : g.params;
     PlannedOp op = Elementwise(absl::StrCat(g.name, ".adam"), g.layer, g.depth_scale,
-                               static_cast<int64_t>(shard) * (2 * ab_ + state));
+                               OptimizerBytes(profile_, shard));
     op.kind = PlannedOp::kOptimizer;
     op.phase = "optimizer";
     plan.push_back(std::move(op));
@@ -384,26 +486,29 @@ MemoryEstimate Planner::Memory() {
     mem.optimizer_state += shard * state;
   }
   // Activations kept for backward: the inputs of every forward matmul of the
-  // layers run (scores' Q and K, values' V), one layer's attention scores as
-  // workspace (recomputed in backward, as flash attention does), the logits.
-  double scores = 0;
+  // layers run (once for GEMMs reading the same tensor one after another: Q,
+  // K and V; gate and up), attention's Q, K and V, under eager every layer's
+  // attention probabilities (fused attention keeps none: it recomputes them
+  // in backward), and the fp32 logits (eager also their log-softmax).
+  const PlannedOp* previous = nullptr;  // the op before, in forward order
   for (const PlannedOp& op : Build()) {
     if (op.name.size() < 4 || op.name.compare(op.name.size() - 4, 4, ".fwd") != 0) continue;
     const double count = static_cast<double>(op.count);
     if (op.layer >= 0 && op.kind == PlannedOp::kGemm) {
-      mem.activations += static_cast<double>(op.m * op.k) * count * ab;
+      const bool same_input = previous != nullptr && previous->kind == PlannedOp::kGemm &&
+                              previous->m == op.m && previous->k == op.k && previous->count == op.count;
+      if (!same_input) mem.activations += static_cast<double>(op.m * op.k) * count * ab;
     } else if (op.kind == PlannedOp::kAttention) {
       const bool values = op.name.find("values") != std::string::npos;
       const double saved = values ? static_cast<double>(op.k * op.n)
                                   : static_cast<double>(op.m * op.k + op.n * op.k);
       mem.activations += saved * count * ab;
-    } else if (op.kind == PlannedOp::kElementwise && op.name.find("softmax") != std::string::npos) {
-      scores = std::max(scores, static_cast<double>(op.bytes));
-    } else if (op.name == "head.loss.fwd") {
-      mem.activations += static_cast<double>(op.bytes);
+      if (eager_ && !values) mem.activations += static_cast<double>(op.m * op.n) * count * ab;
+    } else if (op.name == "head.logits.fwd") {
+      mem.activations += static_cast<double>(op.m * op.n) * 4 * (eager_ ? 2 : 1);
     }
+    previous = &op;
   }
-  mem.activations += scores;
   return mem;
 }
 

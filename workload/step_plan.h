@@ -32,14 +32,21 @@ struct PlannedOp {
   Kind kind = kGemm;
   std::string name;  // e.g. "layer3.ffn.up.fwd", "layer3.grad_sync"
   int layer = -1;    // index among the layers run; -1 outside the layers
-  // kGemm, kAttention: C[m×n] = A[m×k]·B[k×n], `count` times (batched over
-  // sequences × heads for attention, over local experts for MoE).
+  // kGemm, kAttention: C[m×n] = op(A)·op(B), `count` times (batched over
+  // sequences × heads for attention, over local experts for MoE), with
+  // operands stored as a framework stores them (kernels::StepOp's
+  // transpose_a/transpose_b): a linear layer's weight is [out, in], so its
+  // forward is x·Wᵀ, its input gradient dY·W and its weight gradient dYᵀ·X;
+  // attention's scores are Q·Kᵀ.
   int64_t m = 0, n = 0, k = 0;
   int64_t count = 1;
+  bool transpose_a = false;
+  bool transpose_b = false;
   // kCollective: the op, its group and S in bytes as nccl-tests counts it
   // (all-reduce: the buffer; all-gather: the gathered output; reduce-scatter:
   // the whole input; all-to-all: the whole send buffer). kElementwise and
-  // kOptimizer: the bytes of the tensors one pass reads and writes.
+  // kOptimizer: the bytes of the tensors the op reads and writes
+  // (step_passes.h).
   v1::CollectiveOp op = v1::COLLECTIVE_OP_UNSPECIFIED;
   CommGroup group = CommGroup::kNone;
   int group_size = 1;
@@ -47,8 +54,8 @@ struct PlannedOp {
   // Model FLOPs of the op (2·m·n·k·count) for matmuls; 0 for everything
   // else, so a plan's FLOPs are exactly the model FLOPs (docs/workloads.md).
   double flops = 0;
-  // "gemm", "attention", "elementwise", "communication" or "optimizer"
-  // (TrainStepMeasurement.phase_seconds keys).
+  // "gemm", "attention", "elementwise", "loss", "communication" or
+  // "optimizer" (TrainStepMeasurement.phase_seconds keys).
   std::string phase;
   // Gradient synchronisation: a `.grad_sync` (all-reduce, or reduce-scatter
   // when sharded) or a sharded `.param_allgather`.
@@ -62,18 +69,26 @@ struct PlannedOp {
   double depth_scale = 1;
 };
 
-// The ops of one training step on one rank, in execution order:
+// The ops of one training step on one rank, in execution order, as the
+// step's framework profile decomposes it (TrainStep.profile; the passes and
+// their bytes in step_passes.h):
 //   embedding lookup;
-//   per layer run, forward: attention projections (Q/K/V fused, or MLA's
-//     down/up projections), scores QKᵀ and values PV per local head, softmax,
-//     output projection, tensor all-reduce; dense FFN (up, activation, down)
-//     or MoE (router, all-to-all dispatch, local experts at average load,
-//     all-to-all combine, shared experts); tensor all-reduce; norms and
-//     residuals;
-//   output head (split over the tensor group by tokens) and loss;
+//   per layer run, forward: the attention norm; attention projections
+//     (eager: Q, K and V separately; fused: one QKV GEMM; MLA: its down/up
+//     projections and latent norms), rotary embedding, eager's layout copies,
+//     scores QKᵀ per local head, eager's scale, mask and softmax over the
+//     materialised scores, values PV, output projection, tensor all-reduce,
+//     eager's residual add; the FFN norm; dense FFN (eager: gate and up
+//     separately; fused: one GEMM; then activation and down) or MoE (router,
+//     permutation, all-to-all dispatch, local experts at average load,
+//     all-to-all combine, un-permutation, shared experts); tensor all-reduce;
+//     eager's residual add; eager mixed precision's weight casts;
+//   the final norm, the output head (split over the tensor group by tokens)
+//     and the loss;
 //   backward in reverse: for each matmul an input-gradient and a
-//     weight-gradient matmul of the same FLOPs (attention likewise), the same
-//     collectives, each layer followed by its gradient synchronisation;
+//     weight-gradient matmul of the same FLOPs (attention likewise), each
+//     pass's backward, the same collectives, each layer followed by its
+//     gradient synchronisation;
 //   embedding gradient and the embedding/head gradient synchronisation;
 //   the optimizer update per parameter group over the local shard, and for
 //     sharded data parallel the all-gather of the updated parameters.
@@ -96,7 +111,8 @@ std::string_view CommGroupName(CommGroup group);
 // model's weights, gradients and Adam state (fp32 master weights and two
 // moments; fp32 runs keep no separate master copy), gradients and state
 // divided over the data group when sharded; plus the activations the layers
-// run keep for backward, one layer's attention scores and the logits.
+// run keep for backward (eager also every layer's attention probabilities;
+// fused, flash-style, none) and the logits.
 struct MemoryEstimate {
   double weights = 0;
   double gradients = 0;
