@@ -35,13 +35,9 @@ double Median(std::vector<double> v) {
 
 }  // namespace
 
-absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const std::atomic<bool>* abort,
-                          v1::TrainStepMeasurement* out) {
-  const v1::TrainStep& step = spec.train_step();
-  const int world = backend.world_size();
-  auto plan = workload::PlanTrainStep(step, world);
-  if (!plan.ok()) return plan.status();
-
+absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
+                                                      const std::vector<workload::PlannedOp>& plan,
+                                                      int world, int rank) {
   kernels::StepProgram program;
   auto dtype = ToKernels(step.dtype());
   if (!dtype.ok()) return dtype.status();
@@ -51,7 +47,7 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   const int64_t element = workload::DTypeBytes(collective_dtype);
   std::map<std::vector<int>, int> group_index;
   bool optimizer_seen = false;
-  for (const auto& op : *plan) {
+  for (const auto& op : plan) {
     kernels::StepOp k;
     // The optimizer update needs the synchronised gradients: the first one
     // waits for every overlapped gradient sync before it (DDP's
@@ -81,7 +77,7 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
         auto kop = ToKernels(op.op);
         if (!kop.ok()) return kop.status();
         k.op = *kop;
-        std::vector<int> members = workload::GroupRanks(step, world, backend.rank(), op.group);
+        std::vector<int> members = workload::GroupRanks(step, world, rank, op.group);
         // The plan counts bytes in the activation dtype; the op moves elements,
         // a whole number per member for the ops that split their buffer.
         const int64_t granule = workload::SplitsAmongRanks(op.op) ? static_cast<int64_t>(members.size()) : 1;
@@ -95,6 +91,22 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
     }
     program.ops.push_back(k);
   }
+
+  return program;
+}
+
+absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const std::atomic<bool>* abort,
+                          v1::TrainStepMeasurement* out) {
+  const v1::TrainStep& step = spec.train_step();
+  const int world = backend.world_size();
+  auto plan = workload::PlanTrainStep(step, world);
+  if (!plan.ok()) return plan.status();
+
+  auto built = BuildStepProgram(step, *plan, world, backend.rank());
+  if (!built.ok()) return built.status();
+  const kernels::StepProgram& program = *built;
+  auto dtype = ToKernels(step.dtype());
+  if (!dtype.ok()) return dtype.status();
 
   // A CPU has no datasheet peak here: measure one, and say it is measured.
   const bool calibrate = backend.kind() == "cpu";
@@ -169,7 +181,7 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   out->set_grad_sync_overlapped(run->overlapped);
   out->set_depth_scale(workload::PlanDepth(step).depth_scale);
   out->set_executed_flops(workload::PlanModelFlops(*plan));
-  out->set_collective_dtype(std::string(workload::DTypeName(collective_dtype)));
+  out->set_collective_dtype(std::string(workload::DTypeName(CollectiveDType(step.dtype()))));
   if (run->timed_energy_joules >= 0 && executed_total > 0) {
     out->set_energy_joules(run->timed_energy_joules * full_total / executed_total);
   }

@@ -1,4 +1,4 @@
-// Runs the `train-step/<model>` workload on one rank: the step plan of the
+// Runs the `train-step/<model>/<profile>` workload on one rank: the step plan of the
 // spec (workload/step_plan.h) executed on a kernels::Backend, timed per step.
 #ifndef TOKENMETER_WORKER_TRAIN_STEP_RUNNER_H_
 #define TOKENMETER_WORKER_TRAIN_STEP_RUNNER_H_
@@ -6,11 +6,23 @@
 #include <atomic>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "kernels/backend.h"
+#include "kernels/step.h"
 #include "tokenmeter/v1/result.pb.h"
 #include "tokenmeter/v1/workload.pb.h"
+#include "workload/step_plan.h"
 
 namespace tokenmeter::worker {
+
+// The kernels' program for `rank` of `world` running `plan` (PlanTrainStep
+// of `step` on `world` ranks): one op per planned op, in order — GEMMs with
+// their shapes and transposes, passes with their bytes, collectives with
+// their element counts in the activation dtype and their rank groups; the
+// first optimizer op waits for the overlapped gradient sync.
+absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
+                                                      const std::vector<workload::PlannedOp>& plan,
+                                                      int world, int rank);
 
 // Runs spec.warmup_iterations untimed and spec.timed_iterations timed steps;
 // fills out with every step's time (scaled to the model's full depth), the

@@ -215,7 +215,7 @@ TEST(LocalRun, TrainStepOfTinyGivesTheCostFiguresAndStoresThem) {
   const google::protobuf::Struct* job = nullptr;
   auto rows = ParseJsonLines(r.out);
   for (const auto& row : rows) {
-    if (Str(row, "kind") == "job" && Str(row, "workload") == "train-step/tiny") job = &row;
+    if (Str(row, "kind") == "job" && Str(row, "workload") == "train-step/tiny/eager") job = &row;
   }
   ASSERT_NE(job, nullptr) << r.out;
   // Tokens per step = micro-batch × data-parallel degree × sequence length.

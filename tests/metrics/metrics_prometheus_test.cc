@@ -526,7 +526,7 @@ TEST_F(PrometheusLoopTest, EnergyPerTokenIsTheFakePowerOverTheTimedSteps) {
 
   // The coordinator publishes the same figure; Prometheus has it.
   const std::string query =
-      "tokenmeter_energy_per_token_joules{setup=\"" + kSetup + "\", workload=\"train-step/tiny\"}";
+      "tokenmeter_energy_per_token_joules{setup=\"" + kSetup + "\", workload=\"train-step/tiny/eager\"}";
   std::vector<double> values;
   Eventually([&] { return (values = QueryValues(query)).size() == 1; }, seconds(10));
   ASSERT_EQ(values.size(), 1u) << query;
