@@ -65,6 +65,18 @@ void FillSymmetricUnit(float* data, int64_t count, uint64_t seed) {
   for (int64_t i = 0; i < count; ++i) data[i] = random.NextSymmetricUnit();
 }
 
+void StepGemm(const StepOp& op, const float* a, const float* b, float* c) {
+  const auto m = static_cast<blasint>(op.m), n = static_cast<blasint>(op.n),
+             k = static_cast<blasint>(op.k);
+  // Row-major: a leading dimension is the stored row's length, so a
+  // transposed operand's is the other dimension of the product.
+  const blasint lda = op.transpose_a ? m : k;
+  const blasint ldb = op.transpose_b ? k : n;
+  const CBLAS_TRANSPOSE trans_a = op.transpose_a ? CblasTrans : CblasNoTrans;
+  const CBLAS_TRANSPOSE trans_b = op.transpose_b ? CblasTrans : CblasNoTrans;
+  cblas_sgemm(CblasRowMajor, trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+}
+
 bool CpuGemmSupports(DType dtype) { return dtype == DType::kFp32; }
 
 int64_t CpuGemmBytes(const GemmProblem& p) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "kernels/step.h"
 #include "kernels/types.h"
 
 namespace tokenmeter::kernels::cpu {
@@ -41,6 +42,15 @@ void FillSymmetricUnit(float* data, int64_t count, uint64_t seed);
 // Aborted once it is set.
 absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPlan& plan,
                                    int threads, const std::atomic<bool>* stop = nullptr);
+
+// One GEMM of a training step (cpu_step.h): C = op(A)·op(B) in fp32, one
+// cblas_sgemm call, with the operands stored row-major as StepOp's comment
+// says (kernels/step.h): A is m×k, or k×m with transpose_a; B is k×n, or n×k
+// with transpose_b; C is m×n. op.count is the caller's (this is one of them).
+// Its own function so that the transposes can be tested against a naive
+// product: the step runner times GEMMs but does not check them.
+// REQUIRES: op.kind is kGemm, with m, n and k in [1, INT_MAX].
+void StepGemm(const StepOp& op, const float* a, const float* b, float* c);
 
 }  // namespace tokenmeter::kernels::cpu
 

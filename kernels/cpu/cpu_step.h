@@ -3,7 +3,12 @@
 // pass through OpenBLAS's saxpy, collectives through Gloo among rank groups.
 //
 // Ops.
-//   kGemm        `count` cblas_sgemm calls of m×n×k, fp32 only.
+//   kGemm        `count` cblas_sgemm calls of m×n×k, fp32 only, each operand
+//                stored as StepOp says (row-major; transpose_a / transpose_b
+//                become CblasTrans, with the stored row's length as the
+//                leading dimension: lda = transpose_a ? m : k, ldb =
+//                transpose_b ? k : n, ldc = n). One function makes the call
+//                (StepGemm, cpu_gemm.h). GEMM results are not checked.
 //   kElementwise one y = a·x + y pass (cblas_saxpy: vectorised, and threaded
 //                by OpenBLAS over the rank's BLAS threads like the GEMMs)
 //                over bytes / 12 fp32 elements (read x, read y, write y: 3

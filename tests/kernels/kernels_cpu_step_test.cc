@@ -3,9 +3,11 @@
 // in-memory store (as Gloo's test/base_test.h).
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <latch>
 #include <numeric>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_gemm.h"
 #include "kernels/step.h"
 #include "kernels/store.h"
 #include "tests/kernels/rank_threads.h"
@@ -153,6 +156,90 @@ TEST(CpuStepSingleRankTest, ComputeOnlyAndEmptyPrograms) {
   EXPECT_EQ(empty.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(empty.status().message()), HasSubstr("no ops"));
 }
+
+// ---- Transposed operands (StepOp::transpose_a / transpose_b) ----
+
+StepOp Transposed(StepOp op, bool transpose_a, bool transpose_b) {
+  op.transpose_a = transpose_a;
+  op.transpose_b = transpose_b;
+  return op;
+}
+
+TEST(CpuStepTransposeTest, GemmsInEveryTransposeCombinationRun) {
+  auto backend = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  StepProgram program;
+  // Non-square: a leading dimension taken from the wrong side reads past
+  // the operand or multiplies the wrong elements (the test below sees that).
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) program.ops.push_back(Transposed(Gemm(96, 64, 128, 2), ta, tb));
+  }
+  program.ops.push_back(Transposed(Gemm(33, 17, 65, 1), true, true));
+  auto run = (*backend)->RunStep(program, {.warmup = 1, .timed = 2});
+  ASSERT_TRUE(run.ok()) << run.status();
+  ExpectWellFormed(program, *run, 2, 0);
+}
+
+// The step runner times its GEMMs without checking them, so the one call it
+// makes (cpu::StepGemm) is checked here against the definition: op(A) is A
+// stored m×k, or Aᵀ of A stored k×m; op(B) is B stored k×n, or Bᵀ of B
+// stored n×k; C is m×n; all row-major.
+struct GemmShape {
+  int64_t m, n, k;
+};
+void PrintTo(const GemmShape& s, std::ostream* os) {
+  *os << "m=" << s.m << " n=" << s.n << " k=" << s.k;
+}
+
+class StepGemmTest : public ::testing::TestWithParam<GemmShape> {};
+
+TEST_P(StepGemmTest, MatchesANaiveProductForEveryTransposeCombination) {
+  const auto [m, n, k] = GetParam();
+  const uint64_t seed = cpu::FreshSeed();
+  SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n << " k=" << k << " seed=" << seed);
+  std::vector<float> a(m * k), b(k * n);
+  cpu::FillSymmetricUnit(a.data(), a.size(), seed);
+  cpu::FillSymmetricUnit(b.data(), b.size(), seed ^ 0x5bd1e9955bd1e995ULL);
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "transpose_a=" << ta << " transpose_b=" << tb);
+      // op(A)[i][p] and op(B)[p][j] read from the stored layouts.
+      auto op_a = [&](int64_t i, int64_t p) { return ta ? a[p * m + i] : a[i * k + p]; };
+      auto op_b = [&](int64_t p, int64_t j) { return tb ? b[j * k + p] : b[p * n + j]; };
+      std::vector<float> c(m * n, std::nanf(""));
+      cpu::StepGemm(Transposed(Gemm(m, n, k), ta, tb), a.data(), b.data(), c.data());
+      int wrong = 0;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double expected = 0, magnitude = 0;
+          for (int64_t p = 0; p < k; ++p) {
+            expected += double{op_a(i, p)} * op_b(p, j);
+            magnitude += std::abs(double{op_a(i, p)} * op_b(p, j));
+          }
+          // fp32 accumulation over k terms: a few ulps of the terms' sum.
+          const double tolerance = 4 * k * 0x1p-23 * magnitude + 1e-30;
+          const double got = c[i * n + j];
+          if (!(std::abs(got - expected) <= tolerance) && wrong++ < 5) {
+            ADD_FAILURE() << "C[" << i << "][" << j << "] = " << got << ", expected " << expected;
+          }
+        }
+      }
+      EXPECT_EQ(wrong, 0) << "of " << m * n << " elements";
+    }
+  }
+}
+
+std::string ShapeName(const ::testing::TestParamInfo<GemmShape>& info) {
+  return "m" + std::to_string(info.param.m) + "n" + std::to_string(info.param.n) + "k" +
+         std::to_string(info.param.k);
+}
+
+// Odd, pairwise distinct dimensions: each leading dimension is a different
+// number, so taking it from the wrong side cannot go unnoticed.
+INSTANTIATE_TEST_SUITE_P(Shapes, StepGemmTest,
+                         ::testing::Values(GemmShape{7, 5, 3}, GemmShape{3, 7, 5},
+                                           GemmShape{5, 3, 7}, GemmShape{33, 17, 65}),
+                         ShapeName);
 
 // What a step facing a lost peer must do: fail as a timeout or a broken
 // connection, naming the op, its place and the rank, within the 1 s timeout's
