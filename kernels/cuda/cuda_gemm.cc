@@ -100,11 +100,12 @@ std::string Shape(const GemmProblem& p) {
   return absl::StrCat(p.m, "x", p.n, "x", p.k, " ", std::string(DTypeName(p.dtype)));
 }
 
-absl::StatusOr<LtLayout> MakeLayout(cudaDataType_t type, int64_t rows, int64_t cols, int64_t ld,
-                                    const std::string& what) {
+// `what`: which of cuBLASLt's matrices ("A" is the caller's B when the
+// layout swaps the operands).
+absl::StatusOr<LtLayout> MakeLayout(cudaDataType_t type, const LtMatrix& m, const char* what) {
   cublasLtMatrixLayout_t raw = nullptr;
-  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&raw, type, static_cast<uint64_t>(rows),
-                                                       static_cast<uint64_t>(cols), ld),
+  TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatrixLayoutCreate(&raw, type, static_cast<uint64_t>(m.rows),
+                                                       static_cast<uint64_t>(m.cols), m.ld),
                             "cublasLtMatrixLayoutCreate for ", what);
   return LtLayout(raw);
 }
@@ -189,33 +190,42 @@ absl::Status CublasLtGemm::Validate(const GemmProblem& problem) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<const PreparedGemm*> CublasLtGemm::Prepare(const GemmProblem& problem) {
-  const auto key = std::make_tuple(problem.m, problem.n, problem.k, problem.dtype);
+absl::StatusOr<const PreparedGemm*> CublasLtGemm::Prepare(const GemmProblem& problem,
+                                                          GemmStorage storage) {
+  if (problem.dtype == DType::kFp8E4M3) {
+    storage = Fp8Storage(storage, Fp8NeedsTn(cc_major_, cc_minor_));
+  }
+  const auto key = std::make_tuple(problem.m, problem.n, problem.k, problem.dtype,
+                                   storage.row_major, storage.transpose_a, storage.transpose_b);
   if (auto it = prepared_.find(key); it != prepared_.end()) return it->second.get();
   if (absl::Status s = Validate(problem); !s.ok()) return s;
   const DTypeRecipe r = RecipeFor(problem.dtype);
   auto p = std::make_unique<PreparedGemm>();
   p->problem = problem;
   p->shape = Shape(problem);
+  p->storage = storage;
+  p->layout = LayoutFor(problem.m, problem.n, problem.k, storage);
   const std::string& shape = p->shape;
+  const LtGemmLayout& l = p->layout;
 
-  // Descriptors: TN column-major (see cuda_gemm.h).
+  // Descriptors (gemm_layout.h).
   cublasLtMatmulDesc_t raw_desc = nullptr;
   TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescCreate(&raw_desc, r.compute, CUDA_R_32F),
                             "cublasLtMatmulDescCreate for gemm ", shape);
   p->desc.reset(raw_desc);
-  const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+  const cublasOperation_t trans_a = l.transa ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t trans_b = l.transb ? CUBLAS_OP_T : CUBLAS_OP_N;
   TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(p->desc.get(), CUBLASLT_MATMUL_DESC_TRANSA,
                                                            &trans_a, sizeof(trans_a)),
                             "setting TRANSA for gemm ", shape);
   TM_CUBLAS_RETURN_IF_ERROR(cublasLtMatmulDescSetAttribute(p->desc.get(), CUBLASLT_MATMUL_DESC_TRANSB,
                                                            &trans_b, sizeof(trans_b)),
                             "setting TRANSB for gemm ", shape);
-  absl::StatusOr<LtLayout> a_layout = MakeLayout(r.in_type, problem.k, problem.m, problem.k, "A");
+  absl::StatusOr<LtLayout> a_layout = MakeLayout(r.in_type, l.a, "A");
   if (!a_layout.ok()) return a_layout.status();
-  absl::StatusOr<LtLayout> b_layout = MakeLayout(r.in_type, problem.k, problem.n, problem.k, "B");
+  absl::StatusOr<LtLayout> b_layout = MakeLayout(r.in_type, l.b, "B");
   if (!b_layout.ok()) return b_layout.status();
-  absl::StatusOr<LtLayout> c_layout = MakeLayout(r.out_type, problem.m, problem.n, problem.m, "C");
+  absl::StatusOr<LtLayout> c_layout = MakeLayout(r.out_type, l.c, "C");
   if (!c_layout.ok()) return c_layout.status();
   p->a_layout = *std::move(a_layout);
   p->b_layout = *std::move(b_layout);
@@ -238,7 +248,7 @@ absl::StatusOr<const PreparedGemm*> CublasLtGemm::Prepare(const GemmProblem& pro
       "cublasLtMatmulAlgoGetHeuristic for gemm ", shape, " on ", device_.model);
   if (found == 0) {
     return absl::UnimplementedError(absl::StrCat("cuBLASLt has no algorithm for gemm ", shape,
-                                                 " (TN layout) on ", device_.model));
+                                                 " (", l.Name(), " layout) on ", device_.model));
   }
   // The default preference allows every reduction scheme, so split-K may
   // round partial sums in C's type: the check must know (CheckParamsFor).
@@ -265,6 +275,7 @@ absl::StatusOr<const PreparedGemm*> CublasLtGemm::Prepare(const GemmProblem& pro
 cublasStatus_t CublasLtGemm::Enqueue(const PreparedGemm& gemm, const void* a, const void* b,
                                      void* c) {
   const float alpha = 1.0f, beta = 0.0f;
+  if (gemm.layout.swap_operands) std::swap(a, b);
   return cublasLtMatmul(handle_, gemm.desc.get(), &alpha, a, gemm.a_layout.get(), b,
                         gemm.b_layout.get(), &beta, c, gemm.c_layout.get(), c,
                         gemm.c_layout.get(), &gemm.heuristic.algo, workspace_.get(),

@@ -1,13 +1,17 @@
 // GEMM on one GPU through cuBLASLt, with the one-time reference check and
 // per-iteration CUDA-event timing that Backend::RunGemm promises.
 //
-// Layout convention (one for every dtype, because fp8 allows only this one):
-// column-major, C = op(A)·B with op(A) = Aᵀ ("TN"). In memory:
+// Layout convention of Run (one for every dtype, because fp8 on Hopper allows
+// only this one): column-major, C = op(A)·B with op(A) = Aᵀ ("TN"). In memory:
 //   A (m×k): each row contiguous,    A[i,p] = a[i*k + p]  (lda = k)
 //   B (k×n): each column contiguous, B[p,j] = b[j*k + p]  (ldb = k)
 //   C (m×n): column-major,           C[i,j] = c[j*m + i]  (ldc = m)
 // i.e. both operands are K-contiguous, as a transformer's weights and
-// activations usually are, and the FLOPs are the same 2·m·n·k.
+// activations usually are, and the FLOPs are the same 2·m·n·k. Prepare also
+// takes row-major storage with either operand transposed, as the training
+// step's ops are stored (GemmStorage, gemm_layout.h); where fp8 takes only TN
+// (Fp8NeedsTn) those fp8 GEMMs run as row-major x·Wᵀ, which is TN
+// (Fp8Storage says why).
 //
 // Storage and compute per dtype (scale type fp32, α = 1, β = 0):
 //   fp32      A,B,C fp32, CUBLAS_COMPUTE_32F
@@ -33,6 +37,7 @@
 #include "absl/status/statusor.h"
 #include "kernels/cuda/device_kernels.h"
 #include "kernels/cuda/device_resources.h"
+#include "kernels/cuda/gemm_layout.h"
 #include "kernels/types.h"
 
 namespace tokenmeter::kernels::cuda {
@@ -56,12 +61,14 @@ struct GemmOperandSizes {
 };
 GemmOperandSizes GemmOperands(const GemmProblem& problem);
 
-// One GEMM shape and dtype, described and with cuBLASLt's algorithm chosen
-// once (CublasLtGemm::Prepare); enqueued any number of times on any operands
-// of at least its sizes (256-byte aligned, as cudaMalloc gives).
+// One GEMM shape, dtype and storage, described and with cuBLASLt's algorithm
+// chosen once (CublasLtGemm::Prepare); enqueued any number of times on any
+// operands of at least its sizes (256-byte aligned, as cudaMalloc gives).
 struct PreparedGemm {
   GemmProblem problem;
-  std::string shape;  // "MxNxK dtype", for messages
+  std::string shape;     // "MxNxK dtype", for messages
+  GemmStorage storage;   // as run (Fp8Storage may differ from the one asked)
+  LtGemmLayout layout;   // what cuBLASLt is told
   LtMatmulDesc desc;
   LtLayout a_layout, b_layout, c_layout;
   cublasLtMatmulHeuristicResult_t heuristic{};
@@ -113,13 +120,16 @@ class CublasLtGemm {
   absl::StatusOr<GemmRun> Run(const GemmProblem& problem, const IterationPlan& plan,
                               const std::atomic<bool>* stop = nullptr);
 
-  // The descriptors and algorithm of `problem`, looked up once per distinct
-  // (m, n, k, dtype) and cached for this object's life; the pointer stays
-  // valid as long as this object. InvalidArgument / Unimplemented as Run.
-  absl::StatusOr<const PreparedGemm*> Prepare(const GemmProblem& problem);
+  // The descriptors and algorithm of `problem` stored as `storage` (by
+  // default Run's convention), looked up once per distinct (m, n, k, dtype,
+  // storage run) and cached for this object's life; the pointer stays valid
+  // as long as this object. InvalidArgument / Unimplemented as Run.
+  absl::StatusOr<const PreparedGemm*> Prepare(const GemmProblem& problem,
+                                              GemmStorage storage = {});
 
-  // Enqueues C = op(A)·B of `gemm` on the stream (α = 1, β = 0), with this
-  // object's workspace. Returns the launch status only.
+  // Enqueues C = op(A)·op(B) of `gemm` on the stream (α = 1, β = 0), A, B
+  // and C as the caller stores them, with this object's workspace. Returns
+  // the launch status only.
   cublasStatus_t Enqueue(const PreparedGemm& gemm, const void* a, const void* b, void* c);
 
   // InvalidArgument (sizes, fp8 alignment) / Unimplemented (dtype) for a
@@ -138,7 +148,9 @@ class CublasLtGemm {
   cudaStream_t stream_;
   cublasLtHandle_t handle_ = nullptr;
   DeviceBuffer workspace_;
-  std::map<std::tuple<int64_t, int64_t, int64_t, DType>, std::unique_ptr<PreparedGemm>> prepared_;
+  std::map<std::tuple<int64_t, int64_t, int64_t, DType, bool, bool, bool>,
+           std::unique_ptr<PreparedGemm>>
+      prepared_;
 };
 
 }  // namespace tokenmeter::kernels::cuda

@@ -2,19 +2,27 @@
 // cuBLASLt GEMMs, elementwise passes and NCCL collectives, enqueued on the
 // rank's one stream and timed op by op with CUDA events.
 //
-// How a run goes (every rank of every group used runs the same sequence):
-//  1. Validate the program (groups, op fields, dtypes) — nothing touches the
-//     device before the program is known to be well formed.
-//  2. Communicators: for every distinct rank list, in the order the ops first
-//     use them, the world communicator (a list of every rank) or the list's
-//     own (GroupCommunicators, created once and kept for the backend's life).
-//  3. Device memory: A, B, C sized to the largest GEMM, x and y to the
-//     largest elementwise pass, the collective input and output to the
+// How a run goes (every rank of every group used runs the same sequence;
+// each step is a function or class of its own in cuda_step.cc, named here):
+//  1. Validate the program (groups, op fields, dtypes; ValidateStepProgram,
+//     then PlanStep) — nothing touches the device before the program is
+//     known to be well formed.
+//  2. Communicators (ConnectCommunicators): for every distinct rank list, in
+//     the order the ops first use them, the world communicator (a list of
+//     every rank) or the list's own (GroupCommunicators, created once and
+//     kept for the backend's life).
+//  3. Device memory (StepBuffers): A, B, C sized to the largest GEMM (m·k,
+//     k·n, m·n: the transposes change the layout, not the sizes), x and y to
+//     the largest elementwise pass, the collective input and output to the
 //     largest collective; cudaMemGetInfo first (ResourceExhausted with bytes
 //     needed and free).
-//  4. cuBLASLt: one heuristic lookup per distinct GEMM shape (cached by
-//     CublasLtGemm::Prepare across steps), none in the loop. Then allocate
-//     and random-fill every buffer.
+//  4. cuBLASLt (PrepareGemms): every GEMM row-major as kernels/step.h stores
+//     it, with its transposes (GemmStorage, gemm_layout.h; where cuBLASLt's
+//     fp8 takes only TN, an fp8 GEMM runs as x·Wᵀ whatever its transposes,
+//     as Transformer Engine runs it: Fp8Storage). One heuristic lookup per
+//     distinct shape and storage (cached by CublasLtGemm::Prepare across
+//     steps), none in the loop. Then allocate and random-fill every buffer,
+//     and create every event (StepEvents, step_events.h).
 //  5. The first untimed iteration is the check iteration: before each
 //     collective its input gets the pattern of device_kernels.h and its output
 //     is poisoned, after it a device kernel compares every output element with
@@ -24,25 +32,27 @@
 //     stream waits for each overlapped collective at once), because it is
 //     where kernels are first loaded (see cuda_step.cc).
 //  6. The rest of the warm-up, then plan.timed iterations, each op between its
-//     own pre-created event pair.
+//     own pre-created event pair (StepIterations); then the events are read
+//     into the StepRun (StepEvents::Read).
 //
 // Overlap (as PyTorch DDP/FSDP run gradient buckets on the process group's
 // own stream). Given a communication stream and its communicators, a
 // collective marked `overlappable` (in any group; in a group of one rank,
 // where NCCL runs it as a copy, too) is enqueued on that stream, with
 // collective buffers of its own: it first waits (cudaStreamWaitEvent) on an
-// event the main stream records where the op stands in the program, after the GEMMs that produce its gradients; the
-// main stream goes on with the ops after it. Before an op marked
-// `waits_for_overlapped` (the optimizer) and at the end of every iteration
-// the main stream waits on an event recorded on the communication stream.
-// The overlapped collectives have communicators of their own (one NCCL
-// communicator's collectives must not be issued to two streams), created in
-// program order like the others. Timing: an overlapped op's own event pair
-// is on the communication stream; the main stream records a mark before and
-// after each wait; exposed_seconds of an overlapped op is the part of its
-// run inside those waits, and `overlapped` is set when one ran while a GEMM
-// or elementwise op did (kernels/step_overlap.h). step_seconds is from a mark
-// before the first op to one after the last wait.
+// event the main stream records where the op stands in the program, after
+// the GEMMs that produce its gradients; the main stream goes on with the ops
+// after it. Before an op marked `waits_for_overlapped` (the optimizer) and at
+// the end of every iteration the main stream waits on an event recorded on
+// the communication stream. The overlapped collectives have communicators of
+// their own (one NCCL communicator's collectives must not be issued to two
+// streams), created in program order like the others. Timing (StepEvents):
+// an overlapped op's own event pair is on the communication stream; the main
+// stream records a mark before and after each wait; exposed_seconds of an
+// overlapped op is the part of its run inside those waits, and `overlapped`
+// is set when one ran while a GEMM or elementwise op did
+// (kernels/step_overlap.h). step_seconds is from a mark before the first op
+// to one after the last wait.
 //
 // Never hang: the host keeps at most a bounded amount of work queued ahead of
 // the device (kMaxLaunchesInFlight launches, kMaxOpsInFlight ops), waiting on

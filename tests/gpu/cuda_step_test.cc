@@ -8,13 +8,17 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <numeric>
+#include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_step.h"
+#include "kernels/cuda/gemm_layout.h"
 #include "tests/gpu/cuda_ranks.h"
 #include "tests/support/step_ops.h"
 
@@ -168,6 +172,113 @@ INSTANTIATE_TEST_SUITE_P(GemmDTypes, CudaStepTest,
                          [](const testing::TestParamInfo<DType>& info) {
                            return std::string(DTypeName(info.param));
                          });
+
+// ---- Transposed operands (kernels/step.h's transpose_a / transpose_b) ----
+
+StepOp TransposedGemm(int64_t m, int64_t n, int64_t k, bool transpose_a, bool transpose_b) {
+  StepOp op = Gemm(m, n, k);
+  op.transpose_a = transpose_a;
+  op.transpose_b = transpose_b;
+  return op;
+}
+
+// Every combination of transposes times, at a tensor-core shape and an odd
+// one (fp8 takes only multiples of 16: there the odd one is InvalidArgument).
+TEST_P(CudaStepTest, EveryTransposeCombinationTimes) {
+  SKIP_WITHOUT_GPU();
+  const DType dtype = GetParam();
+  absl::StatusOr<std::unique_ptr<Backend>> b = NewCudaBackend(BackendOptions{});
+  ASSERT_TRUE(b.ok()) << b.status();
+  if (!(*b)->SupportsGemm(dtype)) GTEST_SKIP() << "no " << DTypeName(dtype) << " GEMM here";
+  StepProgram p;
+  p.dtype = dtype;
+  p.groups = {{0}};
+  for (bool ta : {false, true}) {
+    for (bool tb : {false, true}) {
+      p.ops.push_back(TransposedGemm(512, 384, 256, ta, tb));
+      if (dtype != DType::kFp8E4M3) p.ops.push_back(TransposedGemm(96, 40, 72, ta, tb));
+    }
+  }
+  const IterationPlan plan{1, 2};
+  ExpectWellFormed((*b)->RunStep(p, plan), p, plan, 0);
+  if (dtype == DType::kFp8E4M3) {
+    p.ops = {TransposedGemm(96, 40, 72, true, false)};
+    absl::StatusOr<StepRun> run = (*b)->RunStep(p, plan);
+    EXPECT_EQ(run.status().code(), absl::StatusCode::kInvalidArgument) << run.status();
+    EXPECT_NE(run.status().message().find("step op 0 (gemm 96x40x72 fp8_e4m3, transpose_a,"),
+              std::string::npos)
+        << run.status();
+  }
+}
+
+// The row-major layouts on the device, in numbers: small integers in fp32
+// are exact, so C must equal the host's product element for element.
+TEST(CudaGemmStorageTest, RowMajorTransposesComputeTheProduct) {
+  SKIP_WITHOUT_GPU();
+  absl::StatusOr<std::vector<DeviceDescription>> devices = ListCudaDevices();
+  ASSERT_TRUE(devices.ok()) << devices.status();
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  {
+    absl::StatusOr<std::unique_ptr<cuda::CublasLtGemm>> gemm =
+        cuda::CublasLtGemm::Create(0, (*devices)[0], stream);
+    ASSERT_TRUE(gemm.ok()) << gemm.status();
+    std::mt19937 rng(5);
+    std::uniform_int_distribution<int> dist(-4, 4);
+    for (auto [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{96, 40, 72}, {64, 48, 32},
+                           {1, 7, 3}}) {
+      for (bool ta : {false, true}) {
+        for (bool tb : {false, true}) {
+          SCOPED_TRACE(testing::Message() << m << "x" << n << "x" << k << " transpose_a=" << ta
+                                          << " transpose_b=" << tb);
+          std::vector<float> a(static_cast<size_t>(m * k)), b(static_cast<size_t>(k * n));
+          for (float& x : a) x = static_cast<float>(dist(rng));
+          for (float& x : b) x = static_cast<float>(dist(rng));
+          absl::StatusOr<const cuda::PreparedGemm*> prepared = (*gemm)->Prepare(
+              {m, n, k, DType::kFp32},
+              cuda::GemmStorage{.row_major = true, .transpose_a = ta, .transpose_b = tb});
+          ASSERT_TRUE(prepared.ok()) << prepared.status();
+          cuda::DeviceBuffer da, db, dc;
+          ASSERT_TRUE(da.Allocate(a.size() * sizeof(float), "A").ok());
+          ASSERT_TRUE(db.Allocate(b.size() * sizeof(float), "B").ok());
+          ASSERT_TRUE(dc.Allocate(static_cast<size_t>(m * n) * sizeof(float), "C").ok());
+          ASSERT_EQ(cudaMemcpy(da.get(), a.data(), da.bytes(), cudaMemcpyHostToDevice),
+                    cudaSuccess);
+          ASSERT_EQ(cudaMemcpy(db.get(), b.data(), db.bytes(), cudaMemcpyHostToDevice),
+                    cudaSuccess);
+          ASSERT_EQ((*gemm)->Enqueue(**prepared, da.get(), db.get(), dc.get()),
+                    CUBLAS_STATUS_SUCCESS);
+          ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+          std::vector<float> c(static_cast<size_t>(m * n));
+          ASSERT_EQ(cudaMemcpy(c.data(), dc.get(), dc.bytes(), cudaMemcpyDeviceToHost),
+                    cudaSuccess);
+          for (int64_t i = 0; i < m; ++i) {
+            for (int64_t j = 0; j < n; ++j) {
+              float want = 0;
+              for (int64_t q = 0; q < k; ++q) {
+                want += a[static_cast<size_t>(ta ? q * m + i : i * k + q)] *
+                        b[static_cast<size_t>(tb ? j * k + q : q * n + j)];
+              }
+              ASSERT_EQ(c[static_cast<size_t>(i * n + j)], want) << "C[" << i << "," << j << "]";
+            }
+          }
+        }
+      }
+    }
+    // fp8 runs TN where cuBLASLt's fp8 takes nothing else (gemm_layout.h).
+    int major = 0, minor = 0;
+    ASSERT_EQ(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), cudaSuccess);
+    ASSERT_EQ(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0), cudaSuccess);
+    if ((*gemm)->Supports(DType::kFp8E4M3)) {
+      absl::StatusOr<const cuda::PreparedGemm*> fp8 = (*gemm)->Prepare(
+          {64, 48, 32, DType::kFp8E4M3}, cuda::GemmStorage{.row_major = true});
+      ASSERT_TRUE(fp8.ok()) << fp8.status();
+      EXPECT_EQ((*fp8)->layout.Name(), cuda::Fp8NeedsTn(major, minor) ? "TN" : "NN");
+    }
+  }
+  ASSERT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+}
 
 TEST(CudaStepRunTest, EveryCollectiveInTheWorldAndInPairs) {
   SKIP_WITHOUT_GPU();
