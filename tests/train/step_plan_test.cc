@@ -32,7 +32,10 @@ class PlanFlopsTest : public testing::TestWithParam<Layout> {};
 // token × tokens per step (forward + backward = 3 × forward, both sides).
 TEST_P(PlanFlopsTest, PlanFlopsAreModelFlops) {
   const Layout& l = GetParam();
+  for (auto profile : {v1::FRAMEWORK_PROFILE_EAGER, v1::FRAMEWORK_PROFILE_FUSED}) {
+  SCOPED_TRACE(profile == v1::FRAMEWORK_PROFILE_EAGER ? "eager" : "fused");
   v1::TrainStep step = Preset(l.preset);
+  step.set_profile(profile);
   step.mutable_parallel()->set_tensor(l.tensor);
   step.mutable_parallel()->set_expert(l.expert);
   step.mutable_parallel()->set_sharded(l.sharded);
@@ -50,6 +53,10 @@ TEST_P(PlanFlopsTest, PlanFlopsAreModelFlops) {
     } else {
       EXPECT_GT(op.m * op.n * op.k * op.count, 0) << op.name;
     }
+    if (op.kind == PlannedOp::kElementwise || op.kind == PlannedOp::kOptimizer) {
+      EXPECT_GT(op.bytes, 0) << op.name;
+    }
+  }
   }
 }
 

@@ -99,3 +99,45 @@ TEST(TrainStepRunner, OneRankHasNoGradSync) {
 
 }  // namespace
 }  // namespace tokenmeter::worker
+
+namespace tokenmeter::worker {
+namespace {
+
+// What the backend is given is what the plan says: every GEMM's FLOPs and
+// storage, every pass's bytes, op for op, under both profiles.
+TEST(BuildStepProgram, ExecutesThePlannedFlopsAndBytes) {
+  for (auto profile : {v1::FRAMEWORK_PROFILE_EAGER, v1::FRAMEWORK_PROFILE_FUSED}) {
+    v1::TrainStep step = SmallStep("tiny", false).train_step();
+    step.set_profile(profile);
+    auto plan = workload::PlanTrainStep(step, 2);
+    ASSERT_TRUE(plan.ok()) << plan.status();
+    auto program = BuildStepProgram(step, *plan, 2, 1);
+    ASSERT_TRUE(program.ok()) << program.status();
+    ASSERT_EQ(program->ops.size(), plan->size());
+    double planned_flops = 0, executed_flops = 0, planned_bytes = 0, executed_bytes = 0;
+    int transposed = 0;
+    for (size_t i = 0; i < plan->size(); ++i) {
+      const workload::PlannedOp& p = (*plan)[i];
+      const kernels::StepOp& k = program->ops[i];
+      planned_flops += p.flops;
+      if (k.kind == kernels::StepOp::Kind::kGemm) {
+        executed_flops += 2.0 * static_cast<double>(k.m * k.n * k.k * k.count);
+        EXPECT_EQ(k.transpose_a, p.transpose_a) << p.name;
+        EXPECT_EQ(k.transpose_b, p.transpose_b) << p.name;
+        transposed += k.transpose_a || k.transpose_b;
+      }
+      if (p.kind == workload::PlannedOp::kElementwise || p.kind == workload::PlannedOp::kOptimizer) {
+        planned_bytes += static_cast<double>(p.bytes);
+        ASSERT_EQ(k.kind, kernels::StepOp::Kind::kElementwise) << p.name;
+        executed_bytes += static_cast<double>(k.bytes);
+      }
+    }
+    EXPECT_DOUBLE_EQ(executed_flops, planned_flops);
+    EXPECT_DOUBLE_EQ(executed_bytes, planned_bytes);
+    EXPECT_GT(planned_bytes, 0);
+    EXPECT_GT(transposed, 0);
+  }
+}
+
+}  // namespace
+}  // namespace tokenmeter::worker
