@@ -12,6 +12,7 @@
 #include "cli/json_line.h"
 #include "google/protobuf/util/time_util.h"
 #include "workload/figures.h"
+#include "workload/step_plan.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -143,6 +144,17 @@ Row SummaryRow(const v1::JobResult& r) {
         .Add("grad_sync_seconds_median", t.grad_sync_seconds())
         .Add("grad_sync_exposed_seconds_median", t.grad_sync_exposed_seconds())
         .Add("grad_sync_overlapped", t.grad_sync_overlapped());
+    // Per phase, the slowest rank's median seconds (scaled to full depth), so
+    // a step can be held phase by phase against another stack's profile
+    // (bench/reference).
+    for (const char* phase : workload::kStepPhases) {
+      double slowest = 0;
+      for (const auto& rank : r.ranks()) {
+        auto it = rank.train_step().phase_seconds().find(phase);
+        if (it != rank.train_step().phase_seconds().end()) slowest = std::max(slowest, it->second);
+      }
+      row.Add(absl::StrCat("phase_seconds_", phase), slowest);
+    }
   }
   return row;
 }
@@ -250,7 +262,7 @@ void PrintTrainStep(const v1::JobResult& r, std::ostream& out) {
     out << absl::StrFormat("  %-34s %s\n", "energy per token", "not reported by the device");
   }
   std::vector<std::string> shares;
-  for (const char* phase : {"gemm", "attention", "elementwise", "loss", "communication", "optimizer"}) {
+  for (const char* phase : workload::kStepPhases) {
     auto it = t.phase_share().find(phase);
     if (it != t.phase_share().end()) shares.push_back(absl::StrFormat("%s %.1f%%", phase, 100 * it->second));
   }

@@ -26,6 +26,11 @@ enum class CommGroup {
   kWorld,       // every rank
 };
 
+// The phases a step's time is broken down into (PlannedOp.phase), in the
+// order reports list them.
+inline constexpr const char* kStepPhases[] = {"gemm",          "attention", "elementwise", "loss",
+                                              "communication", "optimizer"};
+
 // One operation of the step. Every rank's plan has the same ops and shapes.
 struct PlannedOp {
   enum Kind { kGemm, kAttention, kElementwise, kCollective, kOptimizer };

@@ -6,8 +6,8 @@
 # TM_BUDGET_S seconds (default 450: under 8 minutes, leaving a 15-minute lease
 # room for a second, partial run). Run again with step names to redo only
 # those: bash bench/device/run-gpu-checks.sh harness torch
-#   steps: tests step-tests harness gemm torch collectives (default: all, in
-#   this order: the main job right after the tests that vouch for it)
+#   steps: tests step-tests harness gemm torch collectives reference (default:
+#   all, in this order: the main job right after the tests that vouch for it)
 # Results under $OUT (./out-gpu when unset), never more than 8 files (what the
 # device tool brings back):
 #   $OUT/run.log          everything printed
@@ -15,12 +15,16 @@
 #   $OUT/step-tests.xml   GoogleTest results of tests/gpu/cuda_step_test (Backend::RunStep)
 #   $OUT/sweep-gemm.jsonl tokenmeter_gpu_sweep's GEMM results (algorithm and split-K per shape)
 #   $OUT/torch.jsonl      torch.matmul on the same shapes
-#   $OUT/compare.txt      tokenmeter vs torch TFLOP/s, side by side
 #   $OUT/harness.jsonl    the whole harness's results: `tokenmeter run --local
 #                         --backend cuda` (coordinator + worker over gRPC) of
 #                         the standard gemm/large, all-reduce and train-step
 #                         workloads, as `tokenmeter results --json` prints them
 #   $OUT/sweep-coll.jsonl tokenmeter_gpu_sweep's collective sweep (8 B - 1 GiB)
+#   $OUT/reference.jsonl  bench/reference on the GPU: per spec (llama3-8b's shape
+#                         at 4 layers, bf16, eager and fused) tokenmeter's job
+#                         line and the PyTorch step's result, one JSON per line
+# The side-by-side tables (tokenmeter vs torch.matmul, tokenmeter vs the
+# PyTorch step) are printed into run.log.
 set -u
 ROOT="$(pwd)"
 DEV="$ROOT/build-device"
@@ -32,8 +36,8 @@ DEADLINE=$(( START + ${TM_BUDGET_S:-450} ))
 STEPS="${*:-all}"
 for s in $STEPS; do
   case "$s" in
-    all|tests|step-tests|harness|gemm|torch|collectives) ;;
-    *) echo "unknown step '$s' (steps: tests step-tests harness gemm torch collectives)"; exit 2 ;;
+    all|tests|step-tests|harness|gemm|torch|collectives|reference) ;;
+    *) echo "unknown step '$s' (steps: tests step-tests harness gemm torch collectives reference)"; exit 2 ;;
   esac
 done
 want() { [[ " $STEPS " == *" all "* || " $STEPS " == *" $1 "* ]]; }
@@ -190,7 +194,7 @@ if want collectives; then
 fi
 
 step "tokenmeter vs torch"
-python3 - "$OUT" <<'PY' | tee "$OUT/compare.txt" || true
+python3 - "$OUT" <<'PY' || true
 import json, os, sys
 out = sys.argv[1]
 def load(name):
@@ -204,6 +208,24 @@ for key in sorted(set(tm) | set(th), key=lambda k: (k[0], k[1] * k[2] * k[3])):
     ratio = f"{a / b:6.2f}" if a and b else "     -"
     print(f" {key[0]:>9} {key[1]:>6} {key[2]:>6} {key[3]:>6} {a or 0:11.1f} {b or 0:8.1f} {ratio}")
 PY
+
+if want reference; then
+  # The train step against a real PyTorch step of the same spec (bench/reference):
+  # llama3-8b's widths at 4 layers (the whole model, so nothing is scaled), bf16,
+  # eager (autocast, materialised scores) and fused (torch.compile, SDPA, fused
+  # AdamW). tokenmeter runs first, then PyTorch: they never share the GPU.
+  step "train step vs PyTorch (bench/reference), llama3-8b widths at 4 layers, bf16"
+  for profile in eager fused; do
+    run_capped 150 "reference ($profile)" env TOKENMETER="$DEV/bin/tokenmeter" PYTHON=python3 \
+      OUTDIR=/tmp/tm-reference REF_ARGS="--warmup 3 --timed 10 --profiled 3" \
+      bash "$ROOT/bench/reference/compare.sh" --backend cuda \
+      "$ROOT/bench/reference/specs/llama3-8b-l4-$profile.json"
+    d=/tmp/tm-reference/llama3-8b-l4-$profile
+    [[ -f $d/tokenmeter.jsonl ]] && cat "$d/tokenmeter.jsonl" >> "$OUT/reference.jsonl"
+    [[ -f $d/reference.json ]] && python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' \
+      "$d/reference.json" >> "$OUT/reference.jsonl"
+  done
+fi
 
 step "done in $(( $(date +%s) - START ))s; files in $OUT"
 ls -la "$OUT"
