@@ -43,8 +43,17 @@ PassBytes AttentionLayoutPass(v1::FrameworkProfile profile, int64_t q_elements, 
 
 ScoresPasses ScoresPass(v1::FrameworkProfile profile, int64_t score_elements, int64_t element_bytes) {
   if (!Eager(profile)) return {};
-  return {Pass(2, 2, score_elements, element_bytes), Pass(2, 2, score_elements, element_bytes),
-          Pass(2, 3, score_elements, element_bytes)};
+  const int64_t a = element_bytes;
+  constexpr int64_t kMaskBytes = 1;  // the bool causal mask, read beside the scores
+  // Softmax in fp32 (`softmax(x, dtype=float32)`): fp32 probabilities, cast
+  // back to the activation type when that is narrower; backward the cast of
+  // the gradient up and softmax_backward over fp32 gradient and output.
+  const int64_t cast = a < kFp32 ? a + kFp32 : 0;
+  const int64_t softmax_fwd = a + kFp32 + cast;
+  const int64_t softmax_bwd = cast + 2 * kFp32 + a;
+  return {Pass(2, 2, score_elements, a),
+          {(2 * a + kMaskBytes) * score_elements, (2 * a + kMaskBytes) * score_elements},
+          {softmax_fwd * score_elements, softmax_bwd * score_elements}};
 }
 
 PassBytes ActivationPass(v1::FrameworkProfile profile, bool gated, int64_t elements,

@@ -21,9 +21,15 @@
 //   layout     making q, k, v contiguous for bmm (k and v repeated to every
 //              query head, GQA's repeat_kv) and the output back: copies,
 //              read + write each; backward the same.
-//   scores     scale (2), masked_fill (2), softmax (2) over the B·H·s² scores,
-//              each its own op; backward mul (2), masked_fill (2),
-//              softmax_backward (3).
+//   scores     over the B·H·s² scores, each its own op: scale (2 accesses);
+//              masked_fill (2, plus 1 byte per element of the bool mask);
+//              softmax computed in fp32 as Llama's and Hugging Face's eager
+//              code ask (`softmax(x, dtype=float32)`): read a, write 4, and
+//              for 16-bit activations the cast back (read 4, write a).
+//              Backward: mul (2), masked_fill (2 + mask), the gradient's
+//              cast up (16-bit: read a, write 4) and softmax_backward (read
+//              4 + 4, write a). Per element with a = 4: 8 + 9 + 8 forward,
+//              8 + 9 + 12 backward; with a = 2: 8 + 5 + 12 and 8 + 5 + 16.
 //   activation gated: silu (2) then mul (3) over the T×f gate → 5; backward
 //              mul's two gradients (3 + 3) and silu_backward (3) → 9.
 //              Not gated: gelu (2); backward 3.

@@ -465,6 +465,8 @@ class StepIterations {
           const int64_t checked =
               (op.op == CollectiveOp::kReduce && p.comm->rank() != 0) ? 0 : p.counts.out;
           auto* wrong = static_cast<unsigned long long*>(buf_.wrong.get()) + p.check_slot;
+          TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(wrong, 0, sizeof(*wrong), stream),
+                                  "clearing the check counter of ", p.label, " (", who_, ")");
           TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveCheck(out, checked, pattern, wrong, stream),
                                   "checking the output of ", p.label, " (", who_, ")");
         }

@@ -77,7 +77,8 @@ cudaError_t LaunchCollectiveFill(void* input, int64_t in_count, const Collective
                                  cudaStream_t stream);
 
 // Compares all `out_count` output elements with the formula; adds the number
-// of mismatches to *wrong (device memory, zeroed by the launcher).
+// of mismatches to *wrong (device memory; the caller zeroes it, so that the
+// mismatches of several calls add up).
 cudaError_t LaunchCollectiveCheck(const void* output, int64_t out_count,
                                   const CollectivePattern& p, unsigned long long* wrong,
                                   cudaStream_t stream);

@@ -50,8 +50,8 @@ CollKind KindFor(CollectiveOp op) {
 }
 
 // Device work items per iteration of Run, for Progress: the collective's
-// kernel and the events around it.
-constexpr int64_t kLaunchesPerIteration = 3;
+// kernel, the events around it, its output's check and the poisoning after.
+constexpr int64_t kLaunchesPerIteration = 5;
 
 // Aborts a communicator on scope exit unless disarmed: for error returns
 // after collectives were enqueued (see NcclComm::Run). Abort keeps the first
@@ -349,9 +349,16 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   const CollectivePattern pattern = PatternFor(op, count, dtype);
   TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveFill(in.get(), in_count, pattern, stream_),
                           "filling the input of ", what);
-  // Poison the output so that an op that writes nothing cannot pass.
-  TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(out.get(), 0xFF, out_bytes, stream_),
-                          "clearing the output of ", what);
+  TM_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(wrong.get(), 0, sizeof(unsigned long long), stream_),
+                          "clearing the check counter of ", what);
+  // Poison the output so that a call that writes nothing cannot pass; after
+  // every call again, so that an element one call left unwritten cannot pass
+  // on the previous call's value.
+  auto poison = [&] { return cudaMemsetAsync(out.get(), 0xFF, out_bytes, stream_); };
+  TM_CUDA_RETURN_IF_ERROR(poison(), "clearing the output of ", what);
+  // Reduce's result exists only on the root.
+  const int64_t checked = (op == CollectiveOp::kReduce && rank_ != 0) ? 0 : out_count;
+  int64_t calls = 0;
 
   // Events first, so that none is created once collectives are queued.
   IterationTimer timer;
@@ -399,13 +406,25 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
                               ph.what);
       done = timer.stop(t);
     }
-    if (absl::Status s = Enqueue(op, count, dtype, in.get(), out.get(), Clock::now() + timeout_,
-                                 ph.what);
-        !s.ok()) {
+    if (calls == skip_call_for_testing_) {
+      skip_call_for_testing_ = -1;
+    } else if (absl::Status s = Enqueue(op, count, dtype, in.get(), out.get(),
+                                        Clock::now() + timeout_, ph.what);
+               !s.ok()) {
       return s;  // Enqueue aborted the communicator
     }
     abort_guard.Arm();
     TM_CUDA_RETURN_IF_ERROR(cudaEventRecord(done, stream_), "cudaEventRecord for ", ph.what);
+    // Every call's output is checked on the device, every element, after its
+    // stop event: untimed, and the same work on every rank, so the ranks stay
+    // aligned (an intermittent fault shows in the call it happens in, not
+    // only if it hits the last one).
+    TM_CUDA_RETURN_IF_ERROR(LaunchCollectiveCheck(out.get(), checked, pattern,
+                                                  static_cast<unsigned long long*>(wrong.get()),
+                                                  stream_),
+                            "checking the output of ", ph.what);
+    TM_CUDA_RETURN_IF_ERROR(poison(), "clearing the output of ", ph.what);
+    ++calls;
     progress.Push(done, kLaunchesPerIteration, &ph.label);
     return absl::OkStatus();
   };
@@ -421,20 +440,13 @@ absl::StatusOr<CollectiveRun> NcclComm::Run(CollectiveOp op, int64_t count, DTyp
   CollectiveRun run;
   if (absl::Status s = timer.Read(&run.iteration_seconds); !s.ok()) return s;
 
-  // Check every output element (on the device: outputs can be gigabytes).
-  // Reduce's result exists only on the root. The stream is drained, so the
-  // synchronisation below waits for the check alone.
-  const int64_t checked = (op == CollectiveOp::kReduce && rank_ != 0) ? 0 : out_count;
-  TM_CUDA_RETURN_IF_ERROR(
-      LaunchCollectiveCheck(out.get(), checked, pattern,
-                            static_cast<unsigned long long*>(wrong.get()), stream_),
-      "checking the output of ", what);
+  // The stream is drained: the copy waits for nothing but itself.
   unsigned long long wrong_host = 0;
   TM_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(&wrong_host, wrong.get(), sizeof(wrong_host),
                                           cudaMemcpyDeviceToHost, stream_),
                           "copying the check result of ", what);
   TM_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_), "checking the output of ", what);
-  run.checked_elements = checked;
+  run.checked_elements = checked * calls;
   run.wrong_elements = static_cast<int64_t>(wrong_host);
   abort_guard.Disarm();
   return run;

@@ -68,13 +68,19 @@ class NcclComm {
   static bool Supports(CollectiveOp op, DType dtype);
 
   // See Backend::RunCollective: runs out of place, times every timed
-  // iteration with its own event pair, then checks every output element on
-  // the device against the formula in device_kernels.h. `stop`
+  // iteration with its own event pair, and checks every output element of
+  // every call (warm-up and timed) on the device against the formula in
+  // device_kernels.h, untimed, re-poisoning the output after each. `stop`
   // (BackendOptions::stop, may be null) is read while the host waits for the
   // device: once set, the communicator is aborted and Run returns Aborted.
   absl::StatusOr<CollectiveRun> Run(CollectiveOp op, int64_t count, DType dtype,
                                     const IterationPlan& plan,
                                     const std::atomic<bool>* stop = nullptr);
+
+  // For tests of the check: call `call` (0-based, warm-up calls first) of
+  // the next Run enqueues nothing, as a collective that silently wrote
+  // nothing would; Run must then count its every output element wrong.
+  void SkipCallForTesting(int call) { skip_call_for_testing_ = call; }
 
   // ---- Building blocks for callers that enqueue their own sequences (the
   // training step, cuda_step.h). ----
@@ -127,6 +133,7 @@ class NcclComm {
   cudaStream_t stream_;
   ncclComm_t comm_ = nullptr;
   bool aborted_ = false;
+  int skip_call_for_testing_ = -1;
   std::string abort_reason_;
 };
 

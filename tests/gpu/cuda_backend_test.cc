@@ -12,7 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include <cuda_runtime_api.h>
+
 #include "kernels/cuda/cuda_backend.h"
+#include "kernels/cuda/nccl_comm.h"
 #include "tests/gpu/cuda_ranks.h"
 #include "tests/support/step_ops.h"
 
@@ -218,13 +221,46 @@ TEST(CudaCollectiveTest, EveryOpAndDTypeIsCorrect) {
           ASSERT_TRUE(run.ok()) << run.status();
           SCOPED_TRACE(testing::Message() << CollectiveOpName(op) << " " << DTypeName(dtype)
                                           << " count " << count << " rank " << rank);
-          EXPECT_EQ(run->checked_elements, ExpectedChecked(op, count, rank, world));
+          EXPECT_EQ(run->checked_elements,
+                    (plan.warmup + plan.timed) * ExpectedChecked(op, count, rank, world));
           EXPECT_EQ(run->wrong_elements, 0);
           EXPECT_EQ(run->iteration_seconds.size(), static_cast<size_t>(plan.timed));
         }
       }
     }
   });
+}
+
+// Every call's output is checked, not only the last one's, and the output is
+// poisoned between calls: a call in the middle of the timed loop that writes
+// nothing must count all its elements wrong. (It passed before either was
+// so: the last call's output was right, and the skipped call's buffer held
+// the previous call's result.)
+TEST(CudaCollectiveTest, EveryCallIsCheckedNotOnlyTheLast) {
+  SKIP_WITHOUT_GPU();
+  ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  {
+    absl::StatusOr<std::unique_ptr<cuda::NcclComm>> comm =
+        cuda::NcclComm::Join(nullptr, "skip-call", 0, 1, milliseconds(60000), stream, "test rank");
+    ASSERT_TRUE(comm.ok()) << comm.status();
+    const int64_t count = 3 * 4099;
+    const IterationPlan plan{1, 4};
+    for (CollectiveOp op : {CollectiveOp::kAllReduce, CollectiveOp::kAllGather}) {
+      SCOPED_TRACE(CollectiveOpName(op));
+      absl::StatusOr<CollectiveRun> healthy = (*comm)->Run(op, count, DType::kFp32, plan);
+      ASSERT_TRUE(healthy.ok()) << healthy.status();
+      EXPECT_EQ(healthy->wrong_elements, 0);
+      EXPECT_EQ(healthy->checked_elements, 5 * count);  // 1 warm-up + 4 timed calls
+      (*comm)->SkipCallForTesting(2);                   // the second timed call
+      absl::StatusOr<CollectiveRun> skipped = (*comm)->Run(op, count, DType::kFp32, plan);
+      ASSERT_TRUE(skipped.ok()) << skipped.status();
+      EXPECT_EQ(skipped->wrong_elements, count);
+      EXPECT_EQ(skipped->checked_elements, 5 * count);
+    }
+  }
+  cudaStreamDestroy(stream);
 }
 
 TEST(CudaCollectiveTest, BadInputIsRefusedOnEveryRank) {

@@ -76,10 +76,11 @@ TEST(StepPasses, EagerBytesFollowTheTable) {
   EXPECT_EQ(BytesOf(ops, "layer3.attn.layout.fwd"), layout);
   EXPECT_EQ(BytesOf(ops, "layer3.attn.layout.bwd"), layout);
   EXPECT_EQ(BytesOf(ops, "layer0.attn.scale.fwd"), 2 * kScores * kFp32);
-  EXPECT_EQ(BytesOf(ops, "layer0.attn.mask.fwd"), 2 * kScores * kFp32);
+  // masked_fill reads the scores and the 1-byte mask, writes the scores.
+  EXPECT_EQ(BytesOf(ops, "layer0.attn.mask.fwd"), (2 * kFp32 + 1) * kScores);
   EXPECT_EQ(BytesOf(ops, "layer0.attn.softmax.fwd"), 2 * kScores * kFp32);
   EXPECT_EQ(BytesOf(ops, "layer0.attn.scale.bwd"), 2 * kScores * kFp32);
-  EXPECT_EQ(BytesOf(ops, "layer0.attn.mask.bwd"), 2 * kScores * kFp32);
+  EXPECT_EQ(BytesOf(ops, "layer0.attn.mask.bwd"), (2 * kFp32 + 1) * kScores);
   EXPECT_EQ(BytesOf(ops, "layer0.attn.softmax.bwd"), 3 * kScores * kFp32);
   EXPECT_EQ(BytesOf(ops, "layer0.ffn.act.fwd"), 5 * kT * kF * kFp32);
   EXPECT_EQ(BytesOf(ops, "layer0.ffn.act.bwd"), 9 * kT * kF * kFp32);
@@ -111,6 +112,20 @@ TEST(StepPasses, FusedBytesFollowTheTable) {
                              "layer0.attn.scale.fwd", "layer0.attn.mask.fwd", "layer0.attn.softmax.fwd"}) {
     EXPECT_EQ(ops.count(absent), 0u) << absent;
   }
+}
+
+// bf16 scores: softmax runs in fp32 (read 2, write 4), its probabilities
+// cast back to bf16 (read 4, write 2); backward the gradient's cast up (read
+// 2, write 4) and softmax_backward over fp32 gradient and output (read 4 + 4,
+// write 2).
+TEST(StepPasses, EagerMixedPrecisionSoftmaxRunsInFp32) {
+  v1::TrainStep step = Llama512(v1::FRAMEWORK_PROFILE_EAGER);
+  step.set_dtype(v1::DTYPE_BF16);
+  const auto ops = ByName(step, 1);
+  EXPECT_EQ(BytesOf(ops, "layer0.attn.scale.fwd"), (2 + 2) * kScores);
+  EXPECT_EQ(BytesOf(ops, "layer0.attn.mask.fwd"), (2 + 2 + 1) * kScores);
+  EXPECT_EQ(BytesOf(ops, "layer0.attn.softmax.fwd"), (2 + 4 + 4 + 2) * kScores);
+  EXPECT_EQ(BytesOf(ops, "layer0.attn.softmax.bwd"), (2 + 4 + 4 + 4 + 2) * kScores);
 }
 
 TEST(StepPasses, EagerMixedPrecisionCastsItsWeights) {
