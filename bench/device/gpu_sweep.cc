@@ -32,6 +32,9 @@ namespace tk = tokenmeter::kernels;
 
 namespace {
 
+// Shortest call whose average power is printed (see call_W).
+constexpr double kMinPowerWindowSeconds = 0.5;
+
 struct Options {
   std::string gemm = "4096x4096x4096,8192x8192x8192,16384x16384x16384,8192x28672x8192,"
                      "8192x8192x28672,4096x14336x4096";
@@ -135,7 +138,9 @@ int RunGemms(const Options& o, JsonLines& json) {
               "FLOPs = 2mnk; %d warm-up, %d timed iterations\n",
               o.gemm_warmup, o.gemm_timed);
   std::printf("# call_W: average power over the whole RunGemm call (allocation, fill, check, "
-              "warm-up and timed iterations), not over the timed iterations alone\n");
+              "warm-up and timed iterations), not over the timed iterations alone; nan for "
+              "calls under %.1f s (the energy counter's steps)\n",
+              kMinPowerWindowSeconds);
   std::printf("# split_k: cuBLASLt's split-K count and, above 1, its reduction scheme\n");
   std::printf("#%9s %6s %6s %6s %9s %10s %10s %9s %9s %10s %7s %16s %7s\n", "dtype", "m", "n", "k",
               "median_ms", "min_ms", "TFLOP/s", "best_TF/s", "max_err", "wrong", "call_W",
@@ -182,7 +187,12 @@ int RunGemms(const Options& o, JsonLines& json) {
                               : *std::min_element(run->iteration_seconds.begin(),
                                                   run->iteration_seconds.end());
       // Energy over the whole call: RunGemm does not split out its timed part.
-      const double call_watts = (e0.ok() && e1.ok() && wall > 0) ? (*e1 - *e0) / wall : NAN;
+      // Only for calls of kMinPowerWindowSeconds or more: NVML's energy
+      // counter advances in steps of tens of ms, so a shorter window reads
+      // anything (an H200 run printed 110 W and 1662 W for calls of ~20 ms).
+      const double call_watts = (e0.ok() && e1.ok() && wall >= kMinPowerWindowSeconds)
+                                    ? (*e1 - *e0) / wall
+                                    : NAN;
       const bool ok = run->verified && run->wrong_elements == 0;
       if (!ok) ++failures;
       // The algorithm RunGemm used (cached, no second lookup), so that a run

@@ -369,7 +369,9 @@ def main(argv):
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--timed", type=int, default=10)
     ap.add_argument("--profiled", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=0, help="CPU threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="PyTorch's intra-op CPU threads (default: PyTorch's own default; the BLAS "
+                         "library keeps its own threads, e.g. OPENBLAS_NUM_THREADS)")
     ap.add_argument("--json", help="also write the result here")
     a = ap.parse_args(argv)
     for name in ("warmup", "timed", "profiled"):
@@ -377,8 +379,8 @@ def main(argv):
             ap.error(f"--{name} must be >= 1 (is {getattr(a, name)})")
     try:
         cfg = load_spec(a.spec)
-        if a.device == "cpu":
-            torch.set_num_threads(a.threads or os.cpu_count())
+        if a.device == "cpu" and a.threads:
+            torch.set_num_threads(a.threads)
         step = Step(cfg, a.device, a.threads)
     except SpecError as e:
         print(f"torch_step: {e}", file=sys.stderr)
@@ -397,6 +399,7 @@ def main(argv):
         "dtype": cfg["dtype"], "device": str(step.device),
         "device_name": torch.cuda.get_device_name() if step.on_gpu else "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "blas_threads_env": os.environ.get("OPENBLAS_NUM_THREADS", ""),
         "parameters": params, "tokens_per_step": tokens,
         "warmup_seconds": warmup_s,
         "iteration_seconds": times,
