@@ -10,6 +10,7 @@ void DeclareClientTlsFlags(FlagSet& flags) {
   flags.Value("tls-ca", "FILE", "verify the coordinator's TLS certificate with this CA (PEM); enables TLS");
   flags.Value("tls-cert", "FILE", "client certificate (PEM) for mutual TLS");
   flags.Value("tls-key", "FILE", "client private key (PEM) for mutual TLS");
+  flags.Value("token-file", "FILE", "a file holding this client's bearer token (for a coordinator run with --token-file)");
 }
 
 worker::ChannelOptions ClientChannelOptions(const FlagSet& flags, const std::string& address) {
@@ -18,6 +19,7 @@ worker::ChannelOptions ClientChannelOptions(const FlagSet& flags, const std::str
   o.tls_ca_file = flags.Get("tls-ca").value_or("");
   o.tls_cert_file = flags.Get("tls-cert").value_or("");
   o.tls_key_file = flags.Get("tls-key").value_or("");
+  o.token_file = flags.Get("token-file").value_or("");
   return o;
 }
 

@@ -14,7 +14,7 @@
 
 namespace tokenmeter::cli {
 
-// --tls-ca, --tls-cert, --tls-key for clients of the coordinator.
+// --tls-ca, --tls-cert, --tls-key and --token-file for clients of the coordinator.
 void DeclareClientTlsFlags(FlagSet& flags);
 worker::ChannelOptions ClientChannelOptions(const FlagSet& flags, const std::string& address);
 

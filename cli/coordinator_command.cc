@@ -16,7 +16,9 @@ int CoordinatorCommand(const Args& args) {
   flags.Value("tls-cert", "FILE", "server certificate (PEM); with --tls-key enables TLS");
   flags.Value("tls-key", "FILE", "server private key (PEM)");
   flags.Value("tls-ca", "FILE", "require client certificates signed by this CA (mutual TLS)");
-  flags.Value("token-file", "FILE", "bearer-token authentication (not supported yet: refused)");
+  flags.Value("token-file", "FILE",
+              "bearer tokens, one '<role> <token>' line each (role worker or user); every call must carry one "
+              "of its role");
   flags.Value("heartbeat-interval", "SECONDS", "how often workers heart-beat", "1");
   flags.Value("lost-after", "SECONDS", "a worker silent this long is lost and its job fails", "5");
   flags.Value("collective-timeout", "SECONDS", "bound on every rendezvous wait and collective in a job", "30");
@@ -25,10 +27,6 @@ int CoordinatorCommand(const Args& args) {
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   IgnoreBrokenPipes();  // a peer that dies mid-send must fail the send, not this process
 
-  if (flags.Has("token-file")) {
-    return Fail("coordinator", absl::UnimplementedError("--token-file is not supported yet; use --tls-ca for mutual TLS"),
-                kExitUsage);
-  }
   coordinator::CoordinatorOptions options;
   options.listen_address = *flags.Get("listen");
   auto store = flags.Require("store");
@@ -38,6 +36,7 @@ int CoordinatorCommand(const Args& args) {
   options.tls_cert_file = flags.Get("tls-cert").value_or("");
   options.tls_key_file = flags.Get("tls-key").value_or("");
   options.tls_ca_file = flags.Get("tls-ca").value_or("");
+  options.token_file = flags.Get("token-file").value_or("");
   options.catalogue_file = flags.Get("catalogue").value_or("");
   auto heartbeat = GetSeconds(flags, "heartbeat-interval", 0.01, 3600);
   if (!heartbeat.ok()) return Fail("coordinator", heartbeat.status(), kExitUsage);

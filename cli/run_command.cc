@@ -105,6 +105,18 @@ int RunCommand(const Args& args) {
   if (flags.Has("max-bytes") && !any_collective) {
     return Fail("run", absl::InvalidArgumentError("--max-bytes applies to collective workloads only"), kExitUsage);
   }
+  if (local) {
+    // --local runs its own coordinator on loopback, without TLS or tokens.
+    for (const char* client_only : {"tls-ca", "tls-cert", "tls-key", "token-file"}) {
+      if (flags.Has(client_only)) {
+        return Fail("run",
+                    absl::InvalidArgumentError(absl::StrCat("--", client_only,
+                                                            " applies to --coordinator only (--local starts its own "
+                                                            "coordinator on loopback, without TLS or tokens)")),
+                    kExitUsage);
+      }
+    }
+  }
   int workers = 0;
   if (local) {
     auto w = flags.GetInt("workers", 1, 64);

@@ -55,6 +55,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
 
   std::unique_ptr<CoordinatorServer> c(new CoordinatorServer());
   c->options_ = options;
+  if (!options.token_file.empty()) {
+    auto tokens = ReadTokenTable(options.token_file);
+    if (!tokens.ok()) return tokens.status();
+    c->auth_ = Authenticator(*std::move(tokens));
+    if (options.tls_cert_file.empty()) {
+      Log("coordinator", "warning: bearer tokens without TLS cross the network in the clear; "
+                         "give --tls-cert and --tls-key unless every client is on this host");
+    }
+  }
   auto store = ResultsStore::Open(options.store_path);
   if (!store.ok()) return store.status();
   c->store_ = *std::move(store);
@@ -87,9 +96,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
     }
   }
 
-  c->coordinator_service_ = std::make_unique<CoordinatorService>(c->scheduler_.get(), c->store_.get());
-  c->worker_service_ = std::make_unique<WorkerServiceImpl>(c->scheduler_.get());
-  c->rendezvous_service_ = std::make_unique<RendezvousServiceImpl>(c->scheduler_.get(), &c->rendezvous_);
+  c->coordinator_service_ = std::make_unique<CoordinatorService>(c->scheduler_.get(), c->store_.get(), &c->auth_);
+  c->worker_service_ = std::make_unique<WorkerServiceImpl>(c->scheduler_.get(), &c->auth_);
+  c->rendezvous_service_ = std::make_unique<RendezvousServiceImpl>(c->scheduler_.get(), &c->rendezvous_, &c->auth_);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;

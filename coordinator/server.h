@@ -39,6 +39,10 @@ struct CoordinatorOptions {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_ca_file;
+  // Bearer tokens and their roles (common/bearer_tokens.h); "" = no token
+  // checks. With tokens and no TLS the tokens cross the network in the clear:
+  // the coordinator says so when it starts.
+  std::string token_file;
 };
 
 // Start() returns a running coordinator; Shutdown() (or the destructor) stops
@@ -68,6 +72,7 @@ class CoordinatorServer {
   RendezvousStore rendezvous_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<Scheduler> scheduler_;
+  Authenticator auth_;
   std::unique_ptr<CoordinatorService> coordinator_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<RendezvousServiceImpl> rendezvous_service_;

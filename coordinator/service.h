@@ -5,6 +5,7 @@
 #define TOKENMETER_COORDINATOR_SERVICE_H_
 
 #include "absl/time/time.h"
+#include "coordinator/auth.h"
 #include "coordinator/rendezvous_store.h"
 #include "coordinator/results_store.h"
 #include "coordinator/scheduler.h"
@@ -20,7 +21,8 @@ inline constexpr absl::Duration kMaxLongPoll = absl::Seconds(10);
 
 class CoordinatorService final : public v1::Coordinator::Service {
  public:
-  CoordinatorService(Scheduler* scheduler, ResultsStore* store) : scheduler_(scheduler), store_(store) {}
+  CoordinatorService(Scheduler* scheduler, ResultsStore* store, const Authenticator* auth)
+      : scheduler_(scheduler), store_(store), auth_(auth) {}
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest*, v1::SubmitJobResponse*) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest*, v1::JobStatus*) override;
   grpc::Status CancelJob(grpc::ServerContext*, const v1::CancelJobRequest*, v1::CancelJobResponse*) override;
@@ -31,11 +33,12 @@ class CoordinatorService final : public v1::Coordinator::Service {
  private:
   Scheduler* scheduler_;
   ResultsStore* store_;
+  const Authenticator* auth_;
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
+  WorkerServiceImpl(Scheduler* scheduler, const Authenticator* auth) : scheduler_(scheduler), auth_(auth) {}
   grpc::Status Register(grpc::ServerContext*, const v1::RegisterRequest*, v1::RegisterResponse*) override;
   grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest*, v1::HeartbeatResponse*) override;
   grpc::Status PollTask(grpc::ServerContext*, const v1::PollTaskRequest*, v1::PollTaskResponse*) override;
@@ -44,11 +47,13 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   Scheduler* scheduler_;
+  const Authenticator* auth_;
 };
 
 class RendezvousServiceImpl final : public v1::Rendezvous::Service {
  public:
-  RendezvousServiceImpl(Scheduler* scheduler, RendezvousStore* store) : scheduler_(scheduler), store_(store) {}
+  RendezvousServiceImpl(Scheduler* scheduler, RendezvousStore* store, const Authenticator* auth)
+      : scheduler_(scheduler), store_(store), auth_(auth) {}
   grpc::Status Set(grpc::ServerContext*, const v1::KvSetRequest*, v1::KvSetResponse*) override;
   grpc::Status Get(grpc::ServerContext*, const v1::KvGetRequest*, v1::KvGetResponse*) override;
   grpc::Status Add(grpc::ServerContext*, const v1::KvAddRequest*, v1::KvAddResponse*) override;
@@ -58,6 +63,7 @@ class RendezvousServiceImpl final : public v1::Rendezvous::Service {
   grpc::Status CheckAccess(const std::string& job_id, const std::string& worker_id);
   Scheduler* scheduler_;
   RendezvousStore* store_;
+  const Authenticator* auth_;
 };
 
 }  // namespace tokenmeter::coordinator

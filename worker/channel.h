@@ -1,5 +1,5 @@
-// gRPC channels to the coordinator, with the keepalive the server expects and
-// optional TLS. Shared by the worker and the CLI.
+// gRPC channels to the coordinator, with the keepalive the server expects,
+// optional TLS and an optional bearer token. Shared by the worker and the CLI.
 #ifndef TOKENMETER_WORKER_CHANNEL_H_
 #define TOKENMETER_WORKER_CHANNEL_H_
 
@@ -17,10 +17,13 @@ struct ChannelOptions {
   std::string tls_ca_file;    // verify the server with this CA; "" = plaintext
   std::string tls_cert_file;  // client certificate for mutual TLS
   std::string tls_key_file;
+  // A file holding this client's bearer token (common/bearer_tokens.h), sent
+  // with every call; "" = none.
+  std::string token_file;
 };
 
 // Creates the channel (it connects lazily). InvalidArgument for an empty or
-// malformed address or unreadable TLS files.
+// malformed address, unreadable TLS files or a bad token file.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ChannelOptions& options);
 
 // Waits until the channel is connected. Unavailable naming the address when

@@ -112,5 +112,50 @@ TEST(MutualTls, OnlyClientsWithACertificateFromTheCaGetIn) {
   EXPECT_TRUE(worker.Running());
 }
 
+// Server TLS and bearer tokens together: the tokens travel encrypted, a job
+// runs end to end, and TLS alone without a token is not enough.
+TEST(TlsWithTokens, AJobRunsEndToEndAndATokenIsStillRequired) {
+  TempDir dir;
+  Pki pki(dir.path(), "fleet");
+  ASSERT_TRUE(pki.ok() && pki.Issue("coordinator"));
+  const std::string worker_token = "tls-worker-token-5a1c9e7b3d", user_token = "tls-user-token-8f2b6d0a4c";
+  WriteFile(dir.File("tokens"), "worker " + worker_token + "\nuser " + user_token + "\n");
+  WriteFile(dir.File("worker.token"), worker_token);
+  WriteFile(dir.File("user.token"), user_token);
+  CoordinatorProcess coordinator(dir.path(), dir.File("store.db"),
+                                 {"--tls-cert", pki.Path("coordinator.pem"), "--tls-key",
+                                  pki.Path("coordinator.key"), "--token-file", dir.File("tokens")});
+  ASSERT_GT(coordinator.port(), 0) << coordinator.process().err();
+  EXPECT_THAT(coordinator.process().err(), ::testing::Not(HasSubstr("in the clear")));
+  const std::string address = coordinator.address();
+  Process worker(TOKENMETER_BINARY,
+                 {"worker", "--coordinator", address, "--cpu-threads", "1", "--tls-ca", pki.Path("ca.pem"),
+                  "--token-file", dir.File("worker.token")},
+                 dir.path(), "worker");
+  const std::vector<std::string> user = {"--tls-ca", pki.Path("ca.pem"), "--token-file", dir.File("user.token")};
+  auto with = [](std::vector<std::string> args, const std::vector<std::string>& extra) {
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = RunTokenmeter(with({"status", "--coordinator", address, "--json"}, user), dir.path(),
+                               std::chrono::seconds(10));
+        return r.out.find("WORKER_IDLE") != std::string::npos;
+      },
+      std::chrono::seconds(20)))
+      << worker.err() << coordinator.process().err();
+  auto run = RunTokenmeter(with({"run", "--coordinator", address, "--workload", "gemm", "--iterations", "1",
+                                 "--warmup", "0", "--ranks", "1", "--json"},
+                                user),
+                           dir.path());
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  auto no_token = RunTokenmeter({"status", "--coordinator", address, "--tls-ca", pki.Path("ca.pem")}, dir.path(),
+                                std::chrono::seconds(20));
+  EXPECT_NE(no_token.exit_code, 0);
+  EXPECT_THAT(no_token.err, HasSubstr("Coordinator.ListWorkers needs a user token"));
+  EXPECT_TRUE(coordinator.process().Running());
+}
+
 }  // namespace
 }  // namespace tokenmeter::testing
