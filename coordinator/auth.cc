@@ -5,7 +5,7 @@
 
 namespace tokenmeter::coordinator {
 
-grpc::Status Authenticator::Check(const grpc::ServerContext& context, TokenRole needed,
+grpc::Status Authenticator::Check(const grpc::ServerContextBase& context, TokenRole needed,
                                   absl::string_view method) const {
   if (!enabled()) return grpc::Status::OK;
   const auto needs = [&] { return absl::StrCat(method, " needs a ", TokenRoleName(needed), " token"); };

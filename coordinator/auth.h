@@ -24,7 +24,7 @@ class Authenticator {
   // the `needed` role. UNAUTHENTICATED when it carries none or an unknown one,
   // PERMISSION_DENIED for a token of the other role; the message names
   // `method` and the role needed, never a token.
-  grpc::Status Check(const grpc::ServerContext& context, TokenRole needed, absl::string_view method) const;
+  grpc::Status Check(const grpc::ServerContextBase& context, TokenRole needed, absl::string_view method) const;
 
  private:
   std::vector<RoleToken> tokens_;

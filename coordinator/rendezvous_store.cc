@@ -5,6 +5,23 @@
 #include "absl/strings/str_join.h"
 
 namespace tokenmeter::coordinator {
+namespace {
+
+std::string Describe(const std::string& job_id, const std::vector<std::string>& keys) {
+  if (keys.size() == 1) return absl::StrCat("rendezvous key '", keys[0], "' of job ", job_id);
+  return absl::StrCat("rendezvous keys [", absl::StrJoin(keys, ", "), "] of job ", job_id);
+}
+
+absl::Status NotSetInTime(const std::string& job_id, const std::vector<std::string>& keys) {
+  return absl::DeadlineExceededError(
+      absl::StrCat(Describe(job_id, keys), keys.size() == 1 ? " was not set in time" : " were not all set in time"));
+}
+
+}  // namespace
+
+void RendezvousStore::Run(Answers& answers) {
+  for (auto& answer : answers) answer();
+}
 
 void RendezvousStore::OpenJob(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
@@ -12,8 +29,18 @@ void RendezvousStore::OpenJob(const std::string& job_id) {
 }
 
 void RendezvousStore::CloseJob(const std::string& job_id) {
-  absl::MutexLock lock(&mu_);
-  jobs_.erase(job_id);
+  Answers answers;
+  {
+    absl::MutexLock lock(&mu_);
+    jobs_.erase(job_id);
+    for (auto& w : waiters_.Take(job_id)) {
+      answers.push_back([done = std::move(w.done), error = absl::AbortedError(absl::StrCat(
+                                                        Describe(job_id, w.keys), ": the job ended while waiting"))] {
+        done(error);
+      });
+    }
+  }
+  Run(answers);
 }
 
 absl::Status RendezvousStore::CheckOpen(const std::string& job_id) const {
@@ -23,68 +50,131 @@ absl::Status RendezvousStore::CheckOpen(const std::string& job_id) const {
   return absl::OkStatus();
 }
 
+bool RendezvousStore::AllSet(const std::string& job_id, const KeyWaiter& waiter) const {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return false;
+  for (const auto& k : waiter.keys) {
+    if (!it->second.count(k)) return false;
+  }
+  return true;
+}
+
+void RendezvousStore::AnswerReady(const std::string& job_id, Answers& answers) {
+  auto ready = waiters_.TakeIf(job_id, [&](const KeyWaiter& w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return AllSet(job_id, w);
+  });
+  const auto& kv = jobs_.at(job_id);
+  for (auto& w : ready) {
+    std::string value = w.wants_value ? kv.at(w.keys[0]) : std::string();
+    answers.push_back([done = std::move(w.done), value = std::move(value)] { done(value); });
+  }
+}
+
 absl::Status RendezvousStore::Set(const std::string& job_id, const std::string& key, std::string value) {
   if (value.size() > kMaxValueBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("rendezvous value for '", key, "' is ", value.size(), " bytes; the bound is ", kMaxValueBytes));
   }
-  absl::MutexLock lock(&mu_);
-  if (auto s = CheckOpen(job_id); !s.ok()) return s;
-  auto& keys = jobs_[job_id];
-  if (keys.size() >= kMaxKeysPerJob && !keys.count(key)) {
-    return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, " has ", kMaxKeysPerJob, " rendezvous keys"));
+  Answers answers;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto s = CheckOpen(job_id); !s.ok()) return s;
+    auto& keys = jobs_[job_id];
+    if (keys.size() >= kMaxKeysPerJob && !keys.count(key)) {
+      return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, " has ", kMaxKeysPerJob, " rendezvous keys"));
+    }
+    keys[key] = std::move(value);
+    AnswerReady(job_id, answers);
   }
-  keys[key] = std::move(value);
+  Run(answers);
   return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> RendezvousStore::Add(const std::string& job_id, const std::string& key, int64_t delta) {
-  absl::MutexLock lock(&mu_);
-  if (auto s = CheckOpen(job_id); !s.ok()) return s;
-  auto& value = jobs_[job_id][key];
+  Answers answers;
   int64_t sum = 0;
-  if (!value.empty() && !absl::SimpleAtoi(value, &sum)) {
-    return absl::FailedPreconditionError(absl::StrCat("rendezvous key '", key, "' does not hold an integer"));
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto s = CheckOpen(job_id); !s.ok()) return s;
+    auto& keys = jobs_[job_id];
+    if (keys.size() >= kMaxKeysPerJob && !keys.count(key)) {
+      return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, " has ", kMaxKeysPerJob, " rendezvous keys"));
+    }
+    auto& value = keys[key];
+    if (!value.empty() && !absl::SimpleAtoi(value, &sum)) {
+      return absl::FailedPreconditionError(absl::StrCat("rendezvous key '", key, "' does not hold an integer"));
+    }
+    sum += delta;
+    value = absl::StrCat(sum);
+    AnswerReady(job_id, answers);
   }
-  sum += delta;
-  value = absl::StrCat(sum);
+  Run(answers);
   return sum;
+}
+
+void RendezvousStore::GetAsync(const std::string& job_id, const std::string& key, absl::Time deadline,
+                               ValueCallback done) {
+  absl::StatusOr<std::string> now_answer;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) {
+      now_answer = absl::AbortedError(absl::StrCat(Describe(job_id, {key}), ": the job is not running"));
+    } else if (auto kv = it->second.find(key); kv != it->second.end()) {
+      now_answer = kv->second;
+    } else if (deadline <= absl::Now()) {
+      now_answer = NotSetInTime(job_id, {key});
+    } else {
+      waiters_.Add(job_id, deadline, KeyWaiter{{key}, true, std::move(done)});
+      return;
+    }
+  }
+  done(std::move(now_answer));
+}
+
+void RendezvousStore::WaitAsync(const std::string& job_id, const std::vector<std::string>& keys, absl::Time deadline,
+                                DoneCallback done) {
+  absl::Status now_answer;
+  {
+    absl::MutexLock lock(&mu_);
+    KeyWaiter waiter{keys, false, [done](absl::StatusOr<std::string> v) { done(v.status()); }};
+    if (!jobs_.count(job_id)) {
+      now_answer = absl::AbortedError(absl::StrCat(Describe(job_id, keys), ": the job is not running"));
+    } else if (AllSet(job_id, waiter)) {
+      now_answer = absl::OkStatus();
+    } else if (deadline <= absl::Now()) {
+      now_answer = NotSetInTime(job_id, keys);
+    } else {
+      waiters_.Add(job_id, deadline, std::move(waiter));
+      return;
+    }
+  }
+  done(std::move(now_answer));
+}
+
+void RendezvousStore::ExpireWaits(absl::Time now) {
+  Answers answers;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [job_id, w] : waiters_.TakeExpired(now)) {
+      answers.push_back([done = std::move(w.done), error = NotSetInTime(job_id, w.keys)] { done(error); });
+    }
+  }
+  Run(answers);
 }
 
 absl::StatusOr<std::string> RendezvousStore::Get(const std::string& job_id, const std::string& key,
                                                  absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    auto it = jobs_.find(job_id);
-    return it == jobs_.end() || it->second.count(key) > 0;
-  };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::AbortedError(absl::StrCat("job ", job_id, " ended while waiting for '", key, "'"));
-  auto kv = it->second.find(key);
-  if (kv == it->second.end()) {
-    return absl::DeadlineExceededError(absl::StrCat("rendezvous key '", key, "' of job ", job_id, " was not set in time"));
-  }
-  return kv->second;
+  return BlockUntilAnswered<absl::StatusOr<std::string>>(
+      deadline, [&](ValueCallback done) { GetAsync(job_id, key, deadline, std::move(done)); },
+      [this](absl::Time now) { ExpireWaits(now); });
 }
 
 absl::Status RendezvousStore::Wait(const std::string& job_id, const std::vector<std::string>& keys,
                                    absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) return true;
-    for (const auto& k : keys) {
-      if (!it->second.count(k)) return false;
-    }
-    return true;
-  };
-  if (mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
-    if (!jobs_.count(job_id)) return absl::AbortedError(absl::StrCat("job ", job_id, " ended while waiting"));
-    return absl::OkStatus();
-  }
-  return absl::DeadlineExceededError(absl::StrCat("rendezvous keys [", absl::StrJoin(keys, ", "), "] of job ", job_id,
-                                                  " were not all set in time"));
+  return BlockUntilAnswered<absl::Status>(
+      deadline, [&](DoneCallback done) { WaitAsync(job_id, keys, deadline, std::move(done)); },
+      [this](absl::Time now) { ExpireWaits(now); });
 }
 
 }  // namespace tokenmeter::coordinator

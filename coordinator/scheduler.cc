@@ -78,12 +78,36 @@ absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int 
 
 void Scheduler::Announce() {
   std::vector<v1::JobStatus> finished;
+  std::vector<std::function<void()>> answers;
   {
     absl::MutexLock lock(&mu_);
     finished.swap(finished_);
+    answers.swap(answers_);
   }
   if (options_.on_job_finished) {
     for (const auto& j : finished) options_.on_job_finished(j);
+  }
+  for (auto& answer : answers) answer();
+}
+
+void Scheduler::HandOutTask(const std::string& worker_id) {
+  auto task = pending_tasks_.find(worker_id);
+  if (task == pending_tasks_.end()) return;
+  auto waiting = task_waits_.Take(worker_id);
+  if (waiting.empty()) return;
+  // Only the newest poll is live (PollTaskAsync releases older ones).
+  answers_.push_back([done = std::move(waiting.back()), t = std::move(task->second)]() mutable {
+    done(std::optional<v1::Task>(std::move(t)));
+  });
+  pending_tasks_.erase(task);
+  for (size_t i = 0; i + 1 < waiting.size(); ++i) {
+    answers_.push_back([done = std::move(waiting[i])] { done(std::optional<v1::Task>()); });
+  }
+}
+
+void Scheduler::ReleaseTaskWaits(const std::string& worker_id) {
+  for (auto& done : task_waits_.Take(worker_id)) {
+    answers_.push_back([done = std::move(done)] { done(std::optional<v1::Task>()); });
   }
 }
 
@@ -172,6 +196,7 @@ void Scheduler::StartJob(Job& job, PlacementPlan plan) {
     for (const auto& r : share.ranks) *task.add_ranks() = r;
     task.set_collective_timeout_ms(absl::ToInt64Milliseconds(options_.collective_timeout));
     pending_tasks_[share.worker_id] = std::move(task);
+    HandOutTask(share.worker_id);
     registry_.SetBusy(share.worker_id, id);
     job.status.add_worker_ids(share.worker_id);
     job.unreported.insert(share.worker_id);
@@ -216,19 +241,35 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
   }
   job.unreported.clear();
   job.rank_results.clear();
+  for (auto& done : job_waits_.Take(id)) {
+    answers_.push_back([done = std::move(done), status = job.status] { done(status); });
+  }
   Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
       job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
   finished_.push_back(job.status);
 }
 
+void Scheduler::GetJobAsync(const std::string& job_id, absl::Time deadline, JobCallback done) {
+  absl::StatusOr<v1::JobStatus> now_answer;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) {
+      now_answer = absl::NotFoundError(absl::StrCat("no job ", job_id));
+    } else if (IsFinal(it->second.status.state()) || deadline <= absl::Now()) {
+      now_answer = it->second.status;
+    } else {
+      job_waits_.Add(job_id, deadline, std::move(done));
+      return;
+    }
+  }
+  done(std::move(now_answer));
+}
+
 absl::StatusOr<v1::JobStatus> Scheduler::GetJob(const std::string& job_id, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
-  const Job* job = &it->second;
-  auto done = [job]() { return IsFinal(job->status.state()); };
-  mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
-  return job->status;
+  return BlockUntilAnswered<absl::StatusOr<v1::JobStatus>>(
+      deadline, [&](JobCallback done) { GetJobAsync(job_id, deadline, std::move(done)); },
+      [this](absl::Time now) { ExpireWaits(now); });
 }
 
 absl::Status Scheduler::Cancel(const std::string& job_id) {
@@ -292,20 +333,48 @@ absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(const std::string&
   return aborts;
 }
 
-absl::StatusOr<std::optional<v1::Task>> Scheduler::PollTask(const std::string& worker_id, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
-  if (!registry_.IsAlive(worker_id)) {
-    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
+void Scheduler::PollTaskAsync(const std::string& worker_id, absl::Time deadline, TaskCallback done) {
+  absl::StatusOr<std::optional<v1::Task>> now_answer;
+  bool waits = false;
+  {
+    absl::MutexLock lock(&mu_);
+    // A worker polls again when its last poll's reply was lost or its
+    // deadline passed on its side first: the older poll is dead, so a task
+    // must never go to it.
+    ReleaseTaskWaits(worker_id);
+    if (!registry_.IsAlive(worker_id)) {
+      now_answer = absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
+    } else if (auto it = pending_tasks_.find(worker_id); it != pending_tasks_.end()) {
+      now_answer = std::optional<v1::Task>(std::move(it->second));
+      pending_tasks_.erase(it);
+    } else if (deadline <= absl::Now()) {
+      now_answer = std::optional<v1::Task>();
+    } else {
+      task_waits_.Add(worker_id, deadline, std::move(done));
+      waits = true;
+    }
   }
-  auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return pending_tasks_.count(worker_id) > 0 || !registry_.IsAlive(worker_id);
-  };
-  mu_.AwaitWithDeadline(absl::Condition(&ready), deadline);
-  auto it = pending_tasks_.find(worker_id);
-  if (it == pending_tasks_.end()) return std::optional<v1::Task>();
-  v1::Task task = std::move(it->second);
-  pending_tasks_.erase(it);
-  return std::optional<v1::Task>(std::move(task));
+  Announce();
+  if (!waits) done(std::move(now_answer));
+}
+
+absl::StatusOr<std::optional<v1::Task>> Scheduler::PollTask(const std::string& worker_id, absl::Time deadline) {
+  return BlockUntilAnswered<absl::StatusOr<std::optional<v1::Task>>>(
+      deadline, [&](TaskCallback done) { PollTaskAsync(worker_id, deadline, std::move(done)); },
+      [this](absl::Time now) { ExpireWaits(now); });
+}
+
+void Scheduler::ExpireWaits(absl::Time now) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [worker, done] : task_waits_.TakeExpired(now)) {
+      answers_.push_back([done = std::move(done)] { done(std::optional<v1::Task>()); });
+    }
+    for (auto& [job_id, done] : job_waits_.TakeExpired(now)) {
+      answers_.push_back([done = std::move(done), status = jobs_.at(job_id).status] { done(status); });
+    }
+  }
+  Announce();
 }
 
 absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
@@ -379,6 +448,7 @@ void Scheduler::Goodbye(const std::string& worker_id) {
     absl::MutexLock lock(&mu_);
     Log("coordinator", registry_.Describe(worker_id), " said goodbye");
     registry_.Deregister(worker_id);
+    ReleaseTaskWaits(worker_id);
     pending_tasks_.erase(worker_id);
     aborts_.erase(worker_id);
     for (auto& [id, job] : jobs_) {
@@ -407,6 +477,7 @@ void Scheduler::CheckLiveness() {
       const std::string who = registry_.Describe(worker);
       Log("coordinator", who, " lost: no heart-beat for ",
           absl::FormatDuration(registry_.options().lost_after));
+      ReleaseTaskWaits(worker);
       pending_tasks_.erase(worker);
       aborts_.erase(worker);
       for (auto& [id, job] : jobs_) {

@@ -22,6 +22,7 @@
 #include "coordinator/placement.h"
 #include "coordinator/rendezvous_store.h"
 #include "coordinator/results_store.h"
+#include "coordinator/wait_list.h"
 #include "coordinator/worker_registry.h"
 #include "tokenmeter/v1/coordinator.pb.h"
 #include "workload/catalogue.h"
@@ -40,9 +41,15 @@ struct SchedulerOptions {
 };
 
 // Thread-safe: every method may be called from any gRPC thread. Long-polls
-// (PollTask, GetJob) block only their caller, up to the deadline given.
+// (PollTaskAsync, GetJobAsync) hold no thread while they wait: their callback
+// runs once the answer is known — on the caller's thread when it is known at
+// once, otherwise on the thread whose call placed the task or ended the job,
+// or in ExpireWaits at the deadline — and never under the scheduler's lock.
 class Scheduler {
  public:
+  using TaskCallback = std::function<void(absl::StatusOr<std::optional<v1::Task>>)>;
+  using JobCallback = std::function<void(absl::StatusOr<v1::JobStatus>)>;
+
   // store, rendezvous and clock are not owned and must outlive the scheduler.
   Scheduler(SchedulerOptions options, ResultsStore* store, RendezvousStore* rendezvous, const Clock* clock);
 
@@ -59,8 +66,10 @@ class Scheduler {
   // it (none in `setup`, a dtype no backend has).
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                      bool span_setups = false);
-  // The job's status; with a future deadline, waits until the job reaches a
-  // final state or the deadline passes. NotFound for an unknown id.
+  // The job's status once it reaches a final state, or as it is at the
+  // deadline. NotFound for an unknown id.
+  void GetJobAsync(const std::string& job_id, absl::Time deadline, JobCallback done);
+  // The same, blocking the calling thread (tools and tests).
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id, absl::Time deadline);
   absl::Status Cancel(const std::string& job_id);
   std::vector<v1::WorkerStatus> ListWorkers(bool include_lost);
@@ -70,7 +79,11 @@ class Scheduler {
   absl::StatusOr<v1::RegisterResponse> RegisterWorker(const v1::WorkerInventory& inventory);
   // Returns the jobs the worker must abort. NotFound: register again.
   absl::StatusOr<std::vector<std::string>> Heartbeat(const std::string& worker_id);
-  // The worker's next task, waiting up to deadline; nullopt when none came.
+  // The worker's next task as soon as one is placed; nullopt at the
+  // deadline, when the worker is lost, or when a newer poll of the same
+  // worker replaces this one. NotFound for an unknown worker: register again.
+  void PollTaskAsync(const std::string& worker_id, absl::Time deadline, TaskCallback done);
+  // The same, blocking the calling thread (tools and tests).
   absl::StatusOr<std::optional<v1::Task>> PollTask(const std::string& worker_id, absl::Time deadline);
   absl::Status ReportResult(const v1::ReportResultRequest& report);
   void Goodbye(const std::string& worker_id);
@@ -79,6 +92,9 @@ class Scheduler {
 
   // Marks silent workers lost and fails their jobs. Called periodically.
   void CheckLiveness();
+  // Answers every long-poll whose deadline is at or before now. Called
+  // often (the server's wait timer); InfiniteFuture answers them all.
+  void ExpireWaits(absl::Time now);
 
   // Counts for metrics.
   struct Counts {
@@ -107,8 +123,13 @@ class Scheduler {
   absl::StatusOr<std::string> SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                            bool span_setups);
   absl::StatusOr<v1::RegisterResponse> RegisterLocked(const v1::WorkerInventory& inventory);
-  // Hands finished jobs to options_.on_job_finished, outside the lock.
+  // Hands finished jobs to options_.on_job_finished and runs the long-polls'
+  // answers, outside the lock.
   void Announce() ABSL_LOCKS_EXCLUDED(mu_);
+  // Gives the worker's pending task to its waiting poll, if one waits.
+  void HandOutTask(const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Answers the worker's waiting polls with "no task".
+  void ReleaseTaskWaits(const std::string& worker_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TrySchedule() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartJob(Job& job, PlacementPlan plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Moves a job to a final state, persists it, frees and aborts its workers.
@@ -132,6 +153,9 @@ class Scheduler {
   std::map<std::string, v1::Task> pending_tasks_ ABSL_GUARDED_BY(mu_);          // by worker
   std::map<std::string, std::set<std::string>> aborts_ ABSL_GUARDED_BY(mu_);    // by worker
   std::vector<v1::JobStatus> finished_ ABSL_GUARDED_BY(mu_);  // to announce outside the lock
+  WaitList<std::string, TaskCallback> task_waits_ ABSL_GUARDED_BY(mu_);  // by worker
+  WaitList<std::string, JobCallback> job_waits_ ABSL_GUARDED_BY(mu_);    // by job
+  std::vector<std::function<void()>> answers_ ABSL_GUARDED_BY(mu_);     // to run outside the lock
 };
 
 }  // namespace tokenmeter::coordinator

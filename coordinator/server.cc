@@ -119,6 +119,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
         absl::StrCat("cannot listen on ", options.listen_address, " (address in use, or not a valid HOST:PORT)"));
   }
   c->monitor_ = std::thread([p = c.get()] { p->Monitor(); });
+  c->wait_timer_ = std::thread([p = c.get()] { p->ExpireWaits(); });
   Log("coordinator", "serving on port ", c->port_, ", store ", options.store_path,
       c->metrics_ ? absl::StrCat(", metrics on port ", c->metrics_->port()) : "");
   return c;
@@ -135,14 +136,30 @@ void CoordinatorServer::Monitor() {
   }
 }
 
+void CoordinatorServer::ExpireWaits() {
+  // A long-poll ends within this much of its deadline. Each tick takes the
+  // scheduler's lock once and costs nothing when no wait is due.
+  constexpr absl::Duration kTick = absl::Milliseconds(10);
+  while (!waits_stopped_.WaitForNotificationWithTimeout(kTick)) {
+    const absl::Time now = draining_.HasBeenNotified() ? absl::InfiniteFuture() : absl::Now();
+    scheduler_->ExpireWaits(now);
+    rendezvous_.ExpireWaits(now);
+  }
+}
+
 void CoordinatorServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
   stopping_.Notify();
   if (monitor_.joinable()) monitor_.join();
-  // Long-polls end at their deadlines; give in-flight calls a short grace.
+  // gRPC's Shutdown waits for every call's reactor to finish: answer the
+  // parked long-polls (and any that arrive meanwhile) now, and give the
+  // other in-flight calls a short grace.
+  draining_.Notify();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server_->Wait();
+  waits_stopped_.Notify();
+  if (wait_timer_.joinable()) wait_timer_.join();
   Log("coordinator", "stopped");
 }
 

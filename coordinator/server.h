@@ -58,12 +58,14 @@ class CoordinatorServer {
   int port() const { return port_; }
   int metrics_port() const { return metrics_ ? metrics_->port() : 0; }
 
-  // Stops serving and the monitor; idempotent.
+  // Stops serving, the monitor and the wait timer; idempotent.
   void Shutdown();
 
  private:
   CoordinatorServer() = default;
   void Monitor();
+  // Ends long-polls at their deadlines; once draining, ends every one at once.
+  void ExpireWaits();
 
   CoordinatorOptions options_;
   SystemClock clock_;
@@ -79,7 +81,10 @@ class CoordinatorServer {
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   absl::Notification stopping_;
+  absl::Notification draining_;      // the server is shutting down: answer waits now
+  absl::Notification waits_stopped_;
   std::thread monitor_;
+  std::thread wait_timer_;
   bool shut_down_ = false;
 };
 

@@ -7,8 +7,12 @@
 namespace tokenmeter::coordinator {
 namespace {
 
-// The earlier of now + wait_ms (capped) and the client's own deadline.
-absl::Time PollDeadline(grpc::ServerContext* context, int64_t wait_ms) {
+using Reactor = grpc::ServerUnaryReactor;
+using Context = grpc::CallbackServerContext;
+
+// The earlier of now + wait_ms (capped) and the client's own deadline, less
+// a margin so that the answer reaches the client before it gives up.
+absl::Time PollDeadline(const Context* context, int64_t wait_ms) {
   absl::Duration wait = std::clamp(absl::Milliseconds(wait_ms), absl::ZeroDuration(), kMaxLongPoll);
   absl::Time deadline = absl::Now() + wait;
   const auto client = context->deadline();
@@ -17,6 +21,15 @@ absl::Time PollDeadline(grpc::ServerContext* context, int64_t wait_ms) {
   }
   return deadline;
 }
+
+// Ends a call that was answered without waiting.
+Reactor* Finished(Context* context, const grpc::Status& status) {
+  Reactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+Reactor* Finished(Context* context, const absl::Status& status) { return Finished(context, ToGrpc(status)); }
 
 }  // namespace
 
@@ -27,99 +40,127 @@ grpc::Status ToGrpc(const absl::Status& status) {
 
 // ---------------------------------------------------------------- public API
 
-grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
-                                           v1::SubmitJobResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.SubmitJob"); !s.ok()) return s;
+Reactor* CoordinatorService::SubmitJob(Context* context, const v1::SubmitJobRequest* request,
+                                       v1::SubmitJobResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.SubmitJob"); !s.ok()) {
+    return Finished(context, s);
+  }
   auto id = scheduler_->Submit(request->spec(), request->ranks(), request->setup(), request->span_setups());
-  if (!id.ok()) return ToGrpc(id.status());
+  if (!id.ok()) return Finished(context, id.status());
   response->set_job_id(*id);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
-                                        v1::JobStatus* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.GetJob"); !s.ok()) return s;
-  auto job = scheduler_->GetJob(request->job_id(), PollDeadline(context, request->wait_ms()));
-  if (!job.ok()) return ToGrpc(job.status());
-  *response = *std::move(job);
-  return grpc::Status::OK;
+Reactor* CoordinatorService::GetJob(Context* context, const v1::GetJobRequest* request, v1::JobStatus* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.GetJob"); !s.ok()) {
+    return Finished(context, s);
+  }
+  Reactor* reactor = context->DefaultReactor();
+  scheduler_->GetJobAsync(request->job_id(), PollDeadline(context, request->wait_ms()),
+                          [reactor, response](absl::StatusOr<v1::JobStatus> job) {
+                            if (job.ok()) *response = *std::move(job);
+                            reactor->Finish(ToGrpc(job.status()));
+                          });
+  return reactor;
 }
 
-grpc::Status CoordinatorService::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
-                                           v1::CancelJobResponse*) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.CancelJob"); !s.ok()) return s;
-  return ToGrpc(scheduler_->Cancel(request->job_id()));
+Reactor* CoordinatorService::CancelJob(Context* context, const v1::CancelJobRequest* request, v1::CancelJobResponse*) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.CancelJob"); !s.ok()) {
+    return Finished(context, s);
+  }
+  return Finished(context, scheduler_->Cancel(request->job_id()));
 }
 
-grpc::Status CoordinatorService::ListWorkers(grpc::ServerContext* context, const v1::ListWorkersRequest* request,
-                                             v1::ListWorkersResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.ListWorkers"); !s.ok()) return s;
+Reactor* CoordinatorService::ListWorkers(Context* context, const v1::ListWorkersRequest* request,
+                                         v1::ListWorkersResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.ListWorkers"); !s.ok()) {
+    return Finished(context, s);
+  }
   for (auto& w : scheduler_->ListWorkers(request->include_lost())) *response->add_workers() = std::move(w);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest* request,
-                                          v1::ListJobsResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.ListJobs"); !s.ok()) return s;
-  if (request->limit() < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit must be >= 0");
+Reactor* CoordinatorService::ListJobs(Context* context, const v1::ListJobsRequest* request,
+                                      v1::ListJobsResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.ListJobs"); !s.ok()) {
+    return Finished(context, s);
+  }
+  if (request->limit() < 0) return Finished(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit must be >= 0"));
   for (auto& j : scheduler_->ListJobs(request->limit())) *response->add_jobs() = std::move(j);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status CoordinatorService::ListResults(grpc::ServerContext* context, const v1::ListResultsRequest* request,
-                                             v1::ListResultsResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.ListResults"); !s.ok()) return s;
-  if (request->limit() < 0) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit must be >= 0");
+Reactor* CoordinatorService::ListResults(Context* context, const v1::ListResultsRequest* request,
+                                         v1::ListResultsResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.ListResults"); !s.ok()) {
+    return Finished(context, s);
+  }
+  if (request->limit() < 0) return Finished(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit must be >= 0"));
   auto results = store_->ListResults({request->workload(), request->setup(), request->limit()});
-  if (!results.ok()) return ToGrpc(results.status());
+  if (!results.ok()) return Finished(context, results.status());
   for (auto& r : *results) *response->add_results() = std::move(r);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
 // ------------------------------------------------------------- worker side
 
-grpc::Status WorkerServiceImpl::Register(grpc::ServerContext* context, const v1::RegisterRequest* request,
-                                         v1::RegisterResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Register"); !s.ok()) return s;
+Reactor* WorkerServiceImpl::Register(Context* context, const v1::RegisterRequest* request,
+                                     v1::RegisterResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Register"); !s.ok()) {
+    return Finished(context, s);
+  }
   auto r = scheduler_->RegisterWorker(request->inventory());
-  if (!r.ok()) return ToGrpc(r.status());
+  if (!r.ok()) return Finished(context, r.status());
   *response = *std::move(r);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context, const v1::HeartbeatRequest* request,
-                                          v1::HeartbeatResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Heartbeat"); !s.ok()) return s;
+Reactor* WorkerServiceImpl::Heartbeat(Context* context, const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Heartbeat"); !s.ok()) {
+    return Finished(context, s);
+  }
   auto aborts = scheduler_->Heartbeat(request->worker_id());
-  if (!aborts.ok()) return ToGrpc(aborts.status());
+  if (!aborts.ok()) return Finished(context, aborts.status());
   for (auto& id : *aborts) response->add_abort_job_ids(std::move(id));
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status WorkerServiceImpl::PollTask(grpc::ServerContext* context, const v1::PollTaskRequest* request,
-                                         v1::PollTaskResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.PollTask"); !s.ok()) return s;
-  auto task = scheduler_->PollTask(request->worker_id(), PollDeadline(context, request->wait_ms()));
-  if (!task.ok()) return ToGrpc(task.status());
-  if (task->has_value()) *response->mutable_task() = std::move(**task);
-  return grpc::Status::OK;
+Reactor* WorkerServiceImpl::PollTask(Context* context, const v1::PollTaskRequest* request,
+                                     v1::PollTaskResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.PollTask"); !s.ok()) {
+    return Finished(context, s);
+  }
+  Reactor* reactor = context->DefaultReactor();
+  scheduler_->PollTaskAsync(request->worker_id(), PollDeadline(context, request->wait_ms()),
+                            [reactor, response](absl::StatusOr<std::optional<v1::Task>> task) {
+                              if (task.ok() && task->has_value()) *response->mutable_task() = std::move(**task);
+                              reactor->Finish(ToGrpc(task.status()));
+                            });
+  return reactor;
 }
 
-grpc::Status WorkerServiceImpl::ReportResult(grpc::ServerContext* context, const v1::ReportResultRequest* request,
-                                             v1::ReportResultResponse*) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.ReportResult"); !s.ok()) return s;
-  return ToGrpc(scheduler_->ReportResult(*request));
+Reactor* WorkerServiceImpl::ReportResult(Context* context, const v1::ReportResultRequest* request,
+                                         v1::ReportResultResponse*) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.ReportResult"); !s.ok()) {
+    return Finished(context, s);
+  }
+  return Finished(context, scheduler_->ReportResult(*request));
 }
 
-grpc::Status WorkerServiceImpl::Goodbye(grpc::ServerContext* context, const v1::GoodbyeRequest* request, v1::GoodbyeResponse*) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Goodbye"); !s.ok()) return s;
+Reactor* WorkerServiceImpl::Goodbye(Context* context, const v1::GoodbyeRequest* request, v1::GoodbyeResponse*) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Goodbye"); !s.ok()) {
+    return Finished(context, s);
+  }
   scheduler_->Goodbye(request->worker_id());
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
 // ---------------------------------------------------------- rendezvous store
 
-grpc::Status RendezvousServiceImpl::CheckAccess(const std::string& job_id, const std::string& worker_id) {
+grpc::Status RendezvousServiceImpl::CheckAccess(const Context& context, absl::string_view method,
+                                                const std::string& job_id, const std::string& worker_id) {
+  if (grpc::Status s = auth_->Check(context, TokenRole::kWorker, method); !s.ok()) return s;
   if (!scheduler_->IsPlaced(job_id, worker_id)) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("worker ", worker_id, " is not running job ", job_id));
@@ -127,38 +168,45 @@ grpc::Status RendezvousServiceImpl::CheckAccess(const std::string& job_id, const
   return grpc::Status::OK;
 }
 
-grpc::Status RendezvousServiceImpl::Set(grpc::ServerContext* context, const v1::KvSetRequest* request, v1::KvSetResponse*) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "Rendezvous.Set"); !s.ok()) return s;
-  if (auto s = CheckAccess(request->job_id(), request->worker_id()); !s.ok()) return s;
-  return ToGrpc(store_->Set(request->job_id(), request->key(), request->value()));
+Reactor* RendezvousServiceImpl::Set(Context* context, const v1::KvSetRequest* request, v1::KvSetResponse*) {
+  if (auto s = CheckAccess(*context, "Rendezvous.Set", request->job_id(), request->worker_id()); !s.ok()) {
+    return Finished(context, s);
+  }
+  return Finished(context, store_->Set(request->job_id(), request->key(), request->value()));
 }
 
-grpc::Status RendezvousServiceImpl::Get(grpc::ServerContext* context, const v1::KvGetRequest* request,
-                                        v1::KvGetResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "Rendezvous.Get"); !s.ok()) return s;
-  if (auto s = CheckAccess(request->job_id(), request->worker_id()); !s.ok()) return s;
-  auto value = store_->Get(request->job_id(), request->key(), PollDeadline(context, request->wait_ms()));
-  if (!value.ok()) return ToGrpc(value.status());
-  response->set_value(*std::move(value));
-  return grpc::Status::OK;
+Reactor* RendezvousServiceImpl::Get(Context* context, const v1::KvGetRequest* request, v1::KvGetResponse* response) {
+  if (auto s = CheckAccess(*context, "Rendezvous.Get", request->job_id(), request->worker_id()); !s.ok()) {
+    return Finished(context, s);
+  }
+  Reactor* reactor = context->DefaultReactor();
+  store_->GetAsync(request->job_id(), request->key(), PollDeadline(context, request->wait_ms()),
+                   [reactor, response](absl::StatusOr<std::string> value) {
+                     if (value.ok()) response->set_value(*std::move(value));
+                     reactor->Finish(ToGrpc(value.status()));
+                   });
+  return reactor;
 }
 
-grpc::Status RendezvousServiceImpl::Add(grpc::ServerContext* context, const v1::KvAddRequest* request,
-                                        v1::KvAddResponse* response) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "Rendezvous.Add"); !s.ok()) return s;
-  if (auto s = CheckAccess(request->job_id(), request->worker_id()); !s.ok()) return s;
+Reactor* RendezvousServiceImpl::Add(Context* context, const v1::KvAddRequest* request, v1::KvAddResponse* response) {
+  if (auto s = CheckAccess(*context, "Rendezvous.Add", request->job_id(), request->worker_id()); !s.ok()) {
+    return Finished(context, s);
+  }
   auto sum = store_->Add(request->job_id(), request->key(), request->delta());
-  if (!sum.ok()) return ToGrpc(sum.status());
+  if (!sum.ok()) return Finished(context, sum.status());
   response->set_value(*sum);
-  return grpc::Status::OK;
+  return Finished(context, grpc::Status::OK);
 }
 
-grpc::Status RendezvousServiceImpl::Wait(grpc::ServerContext* context, const v1::KvWaitRequest* request,
-                                         v1::KvWaitResponse*) {
-  if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "Rendezvous.Wait"); !s.ok()) return s;
-  if (auto s = CheckAccess(request->job_id(), request->worker_id()); !s.ok()) return s;
+Reactor* RendezvousServiceImpl::Wait(Context* context, const v1::KvWaitRequest* request, v1::KvWaitResponse*) {
+  if (auto s = CheckAccess(*context, "Rendezvous.Wait", request->job_id(), request->worker_id()); !s.ok()) {
+    return Finished(context, s);
+  }
+  Reactor* reactor = context->DefaultReactor();
   std::vector<std::string> keys(request->keys().begin(), request->keys().end());
-  return ToGrpc(store_->Wait(request->job_id(), keys, PollDeadline(context, request->wait_ms())));
+  store_->WaitAsync(request->job_id(), keys, PollDeadline(context, request->wait_ms()),
+                    [reactor](absl::Status status) { reactor->Finish(ToGrpc(status)); });
+  return reactor;
 }
 
 }  // namespace tokenmeter::coordinator

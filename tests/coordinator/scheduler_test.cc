@@ -430,5 +430,103 @@ TEST_F(SchedulerTest, CancelOfARunningJobAbortsThroughTheHeartbeatAndFreesTheWor
   EXPECT_EQ(Job(next).state(), v1::JOB_RUNNING);  // the freed worker takes the next job
 }
 
+// ---- long-polls that hold no thread
+
+// A fleet's task long-polls are parked callbacks: a thousand of them are
+// taken on one thread without blocking it, the one worker a job is placed on
+// is answered with its task at once, and the rest at their deadlines.
+TEST_F(SchedulerTest, AThousandTaskPollsWaitOnOneThreadAndThePlacedOneIsAnsweredAtOnce) {
+  constexpr int kWorkers = 1000;
+  std::vector<std::string> workers;
+  for (int i = 0; i < kWorkers; ++i) workers.push_back(Register("h" + std::to_string(i)));
+  std::map<std::string, int> answered;
+  std::map<std::string, bool> got_task;
+  const absl::Time start = absl::Now();
+  for (const auto& w : workers) {
+    scheduler_->PollTaskAsync(w, absl::Now() + absl::Seconds(30), [&, w](auto task) {
+      ASSERT_TRUE(task.ok()) << task.status();
+      ++answered[w];
+      got_task[w] = task->has_value();
+    });
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));  // not one of them blocked
+  EXPECT_TRUE(answered.empty());
+  auto id = scheduler_->Submit(Gemm(), 1, "");
+  ASSERT_TRUE(id.ok()) << id.status();
+  const std::vector<std::string> placed = Placed(*id);
+  ASSERT_EQ(placed.size(), 1u);
+  EXPECT_EQ(answered.size(), 1u);
+  EXPECT_TRUE(got_task[placed[0]]);
+  scheduler_->ExpireWaits(absl::Now());  // none is due yet
+  EXPECT_EQ(answered.size(), 1u);
+  scheduler_->ExpireWaits(absl::Now() + absl::Seconds(31));
+  EXPECT_EQ(answered.size(), static_cast<size_t>(kWorkers));
+  for (const auto& [w, n] : answered) {
+    EXPECT_EQ(n, 1) << w;
+    EXPECT_EQ(got_task[w], w == placed[0]) << w;
+  }
+}
+
+// A worker polls again when its last poll's reply was lost: the older poll
+// is dead, so it is answered empty at once and the task goes to the newer.
+TEST_F(SchedulerTest, ANewerPollOfTheSameWorkerReplacesTheOlder) {
+  const std::string w = Register("a");
+  std::vector<std::string> answers;
+  auto record = [&](std::string name) {
+    return [&answers, name](absl::StatusOr<std::optional<v1::Task>> task) {
+      answers.push_back(name + (task.ok() && task->has_value() ? ":task" : ":none"));
+    };
+  };
+  scheduler_->PollTaskAsync(w, absl::Now() + absl::Seconds(30), record("old"));
+  scheduler_->PollTaskAsync(w, absl::Now() + absl::Seconds(30), record("new"));
+  ASSERT_TRUE(scheduler_->Submit(Gemm(), 1, "").ok());
+  EXPECT_THAT(answers, ::testing::ElementsAre("old:none", "new:task"));
+}
+
+TEST_F(SchedulerTest, APollIsReleasedWhenItsWorkerIsLostOrSaysGoodbye) {
+  const std::string lost = Register("a");
+  const std::string leaving = Register("b");
+  int released = 0;
+  auto expect_none = [&](absl::StatusOr<std::optional<v1::Task>> task) {
+    EXPECT_TRUE(task.ok() && !task->has_value());
+    ++released;
+  };
+  scheduler_->PollTaskAsync(lost, absl::Now() + absl::Seconds(30), expect_none);
+  scheduler_->PollTaskAsync(leaving, absl::Now() + absl::Seconds(30), expect_none);
+  scheduler_->Goodbye(leaving);
+  EXPECT_EQ(released, 1);
+  clock_.Advance(absl::Seconds(6));
+  scheduler_->CheckLiveness();
+  EXPECT_EQ(released, 2);
+  int not_found = 0;
+  scheduler_->PollTaskAsync(lost, absl::Now() + absl::Seconds(30), [&](auto task) {
+    EXPECT_EQ(task.status().code(), absl::StatusCode::kNotFound);
+    ++not_found;
+  });
+  EXPECT_EQ(not_found, 1);
+}
+
+TEST_F(SchedulerTest, AJobPollIsAnsweredWhenTheJobEndsOrAtItsDeadline) {
+  const std::string w = Register("a");
+  auto id = scheduler_->Submit(Gemm(), 1, "");
+  ASSERT_TRUE(id.ok());
+  std::vector<v1::JobState> states;
+  auto record = [&](absl::StatusOr<v1::JobStatus> job) {
+    ASSERT_TRUE(job.ok());
+    states.push_back(job->state());
+  };
+  scheduler_->GetJobAsync(*id, absl::Now() + absl::Seconds(30), record);  // answered at the end
+  scheduler_->GetJobAsync(*id, absl::Now() + absl::Seconds(1), record);   // answered at its deadline
+  scheduler_->ExpireWaits(absl::Now() + absl::Seconds(2));
+  EXPECT_THAT(states, ::testing::ElementsAre(v1::JOB_RUNNING));
+  ASSERT_TRUE(scheduler_->ReportResult(Report(w, TakeTask(w))).ok());
+  EXPECT_THAT(states, ::testing::ElementsAre(v1::JOB_RUNNING, v1::JOB_SUCCEEDED));
+  scheduler_->GetJobAsync("no-such-job", absl::Now() + absl::Seconds(30), [&](auto job) {
+    EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound);
+    states.push_back(v1::JOB_STATE_UNSPECIFIED);
+  });
+  EXPECT_EQ(states.size(), 3u);
+}
+
 }  // namespace
 }  // namespace tokenmeter::coordinator
