@@ -31,21 +31,41 @@ Scheduler::Scheduler(SchedulerOptions options, ResultsStore* store, RendezvousSt
       store_(store),
       rendezvous_(rendezvous),
       clock_(clock),
-      registry_(options_.registry) {}
+      registry_(options_.registry),
+      writer_(store) {}
 
 google::protobuf::Timestamp Scheduler::NowProto() const {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_->Now()));
 }
 
-void Scheduler::Persist(const v1::JobStatus& status) {
-  if (auto s = store_->SaveJob(status); !s.ok()) Log("coordinator", "cannot store job ", status.job_id(), ": ", s.message());
+void Scheduler::Persist(const v1::JobStatus& status, StoreWriter::Done done) {
+  if (done == nullptr) {
+    done = [id = status.job_id()](absl::Status s) {
+      if (!s.ok()) Log("coordinator", "cannot store job ", id, ": ", s.message());
+    };
+  }
+  writer_.Queue([status](ResultsStore& store) { return store.SaveJob(status); }, std::move(done));
+}
+
+void Scheduler::NoteGemmRates(const v1::JobResult& result) {
+  std::map<int, double> best;
+  for (const auto& g : result.gemm()) {
+    if (g.verified()) best[g.dtype()] = std::max(best[g.dtype()], g.tflops() * 1e12);
+  }
+  for (const auto& [dtype, rate] : best) {
+    if (rate > 0) newest_gemm_rate_[{result.setup(), dtype}] = rate;
+  }
 }
 
 absl::Status Scheduler::Recover() {
   auto jobs = store_->LoadJobs();
   if (!jobs.ok()) return jobs.status();
+  auto results = store_->ListResults({});
+  if (!results.ok()) return results.status();
   {
     absl::MutexLock lock(&mu_);
+    // Oldest first, so that each setup's newest result is noted last.
+    for (auto it = results->rbegin(); it != results->rend(); ++it) NoteGemmRates(*it);
     int requeued = 0, failed = 0;
     for (auto& status : *jobs) {
       Job& job = jobs_[status.job_id()];
@@ -60,6 +80,7 @@ absl::Status Scheduler::Recover() {
         Persist(job.status);
         ++failed;
       }
+      job.final_stored = IsFinal(job.status.state());
     }
     if (!jobs_.empty()) {
       Log("coordinator", "recovered ", jobs_.size(), " jobs from ", store_->path(), " (", requeued, " queued again, ",
@@ -69,11 +90,44 @@ absl::Status Scheduler::Recover() {
   return absl::OkStatus();
 }
 
+void Scheduler::SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
+                            SubmitCallback done) {
+  auto id = AddJob(spec, ranks, setup, span_setups);
+  if (!id.ok()) {
+    done(id.status());
+    return;
+  }
+  // AddJob queued the job's row: once it is durable, the job is queued.
+  writer_.AfterQueuedWrites([this, id = *id, done = std::move(done)] { JobRowStored(id, done); });
+}
+
 absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                               bool span_setups) {
-  auto id = SubmitLocked(spec, ranks, setup, span_setups);
+  return BlockUntilAnswered<absl::StatusOr<std::string>>(
+      absl::InfiniteFuture(),
+      [&](SubmitCallback done) { SubmitAsync(spec, ranks, setup, span_setups, std::move(done)); },
+      [](absl::Time) {});
+}
+
+void Scheduler::JobRowStored(const std::string& job_id, const SubmitCallback& done) {
+  absl::Status status;
+  {
+    absl::MutexLock lock(&mu_);
+    Job& job = jobs_.at(job_id);
+    if (!job.row_error.empty()) {
+      status = absl::UnavailableError(absl::StrCat("the job could not be stored: ", job.row_error));
+      jobs_.erase(job_id);
+    } else if (job.status.state() == v1::JOB_QUEUED) {
+      queue_.push_back(job_id);
+      TrySchedule();
+    }
+  }
   Announce();
-  return id;
+  if (status.ok()) {
+    done(job_id);
+  } else {
+    done(status);
+  }
 }
 
 void Scheduler::Announce() {
@@ -111,8 +165,8 @@ void Scheduler::ReleaseTaskWaits(const std::string& worker_id) {
   }
 }
 
-absl::StatusOr<std::string> Scheduler::SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                                    bool span_setups) {
+absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                                              bool span_setups) {
   absl::MutexLock lock(&mu_);
   if (span_setups && !setup.empty()) {
     return absl::InvalidArgumentError(
@@ -131,13 +185,15 @@ absl::StatusOr<std::string> Scheduler::SubmitLocked(const v1::WorkloadSpec& spec
   job.status.set_setup(setup);
   job.status.set_span_setups(span_setups);
   *job.status.mutable_submitted_at() = NowProto();
-  if (auto s = store_->SaveJob(job.status); !s.ok()) return s;
   const std::string id = job.status.job_id();
+  Persist(job.status, [this, id](absl::Status s) {
+    if (s.ok()) return;
+    absl::MutexLock lock(&mu_);
+    jobs_.at(id).row_error = std::string(s.message());
+  });
   Log("coordinator", "job ", id, " queued: ", spec.name(), " on ", ranks, " ranks",
       setup.empty() ? "" : absl::StrCat(" in setup ", setup), span_setups ? " (may span setups)" : "");
   jobs_.emplace(id, std::move(job));
-  queue_.push_back(id);
-  TrySchedule();
   return id;
 }
 
@@ -216,16 +272,14 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
   job.status.clear_waiting_for();
   job.status.set_error(error);
   *job.status.mutable_finished_at() = NowProto();
+  auto stored = [this, id](absl::Status s) { FinalStateStored(id, s); };
   if (result != nullptr) {
-    if (auto s = store_->SaveFinishedJob(job.status, *result); !s.ok()) {
-      job.status.set_state(v1::JOB_FAILED);
-      job.status.set_error(absl::StrCat("the result could not be stored: ", s.message()));
-      Persist(job.status);
-    } else {
-      *job.status.mutable_result() = *result;
-    }
+    writer_.Queue([status = job.status, result = *result](ResultsStore& store) {
+      return store.SaveFinishedJob(status, result);
+    }, stored);
+    *job.status.mutable_result() = *result;
   } else {
-    Persist(job.status);
+    Persist(job.status, stored);
   }
   rendezvous_->CloseJob(id);
   for (const auto& worker : job.unreported) {
@@ -241,12 +295,33 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
   }
   job.unreported.clear();
   job.rank_results.clear();
-  for (auto& done : job_waits_.Take(id)) {
-    answers_.push_back([done = std::move(done), status = job.status] { done(status); });
-  }
   Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
       job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
-  finished_.push_back(job.status);
+}
+
+void Scheduler::FinalStateStored(const std::string& job_id, const absl::Status& stored) {
+  {
+    absl::MutexLock lock(&mu_);
+    Job& job = jobs_.at(job_id);
+    if (!stored.ok() && job.status.has_result()) {
+      // What is not stored did not happen: the job failed.
+      job.status.clear_result();
+      job.status.set_state(v1::JOB_FAILED);
+      job.status.set_error(absl::StrCat("the result could not be stored: ", stored.message()));
+      Log("coordinator", "job ", job_id, " ", job.status.error());
+      Persist(job.status);
+    } else if (!stored.ok()) {
+      Log("coordinator", "cannot store job ", job_id, ": ", stored.message());
+    } else if (job.status.has_result()) {
+      NoteGemmRates(job.status.result());
+    }
+    job.final_stored = true;
+    finished_.push_back(job.status);
+    for (auto& done : job_waits_.Take(job_id)) {
+      answers_.push_back([done = std::move(done), status = job.status] { done(status); });
+    }
+  }
+  Announce();
 }
 
 void Scheduler::GetJobAsync(const std::string& job_id, absl::Time deadline, JobCallback done) {
@@ -256,7 +331,7 @@ void Scheduler::GetJobAsync(const std::string& job_id, absl::Time deadline, JobC
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) {
       now_answer = absl::NotFoundError(absl::StrCat("no job ", job_id));
-    } else if (IsFinal(it->second.status.state()) || deadline <= absl::Now()) {
+    } else if (it->second.final_stored || deadline <= absl::Now()) {
       now_answer = it->second.status;
     } else {
       job_waits_.Add(job_id, deadline, std::move(done));
@@ -272,16 +347,24 @@ absl::StatusOr<v1::JobStatus> Scheduler::GetJob(const std::string& job_id, absl:
       [this](absl::Time now) { ExpireWaits(now); });
 }
 
-absl::Status Scheduler::Cancel(const std::string& job_id) {
+void Scheduler::CancelAsync(const std::string& job_id, StatusCallback done) {
   {
     absl::MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id));
-    if (!IsFinal(it->second.status.state())) FinishJob(it->second, v1::JOB_CANCELLED, "cancelled by the user", nullptr);
-    TrySchedule();
+    if (it == jobs_.end()) {
+      answers_.push_back([done, job_id] { done(absl::NotFoundError(absl::StrCat("no job ", job_id))); });
+    } else {
+      if (!IsFinal(it->second.status.state())) FinishJob(it->second, v1::JOB_CANCELLED, "cancelled by the user", nullptr);
+      TrySchedule();
+      writer_.AfterQueuedWrites([done] { done(absl::OkStatus()); });
+    }
   }
   Announce();
-  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Cancel(const std::string& job_id) {
+  return BlockUntilAnswered<absl::Status>(
+      absl::InfiniteFuture(), [&](StatusCallback done) { CancelAsync(job_id, std::move(done)); }, [](absl::Time) {});
 }
 
 std::vector<v1::WorkerStatus> Scheduler::ListWorkers(bool include_lost) {
@@ -378,9 +461,24 @@ void Scheduler::ExpireWaits(absl::Time now) {
 }
 
 absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
-  absl::Status status = absl::OkStatus();
+  return BlockUntilAnswered<absl::Status>(
+      absl::InfiniteFuture(), [&](StatusCallback done) { ReportResultAsync(report, std::move(done)); },
+      [](absl::Time) {});
+}
+
+void Scheduler::ReportResultAsync(const v1::ReportResultRequest& report, StatusCallback done) {
   {
     absl::MutexLock lock(&mu_);
+    absl::Status status = ApplyReport(report);
+    TrySchedule();
+    writer_.AfterQueuedWrites([done = std::move(done), status] { done(status); });
+  }
+  Announce();
+}
+
+absl::Status Scheduler::ApplyReport(const v1::ReportResultRequest& report) {
+  absl::Status status = absl::OkStatus();
+  {
     const std::string& worker = report.worker_id();
     auto it = jobs_.find(report.job_id());
     if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", report.job_id()));
@@ -437,9 +535,7 @@ absl::Status Scheduler::ReportResult(const v1::ReportResultRequest& report) {
         }
       }
     }
-    TrySchedule();
   }
-  Announce();
   return status;
 }
 
@@ -506,17 +602,8 @@ void Scheduler::ReleaseHeldErrors() {
 }
 
 double Scheduler::StoredMamf(const std::string& setup, v1::DType dtype) {
-  auto results = store_->ListResults({"", setup, 0});
-  if (!results.ok()) return 0;
-  // The newest result with GEMM rows in this dtype speaks for the setup now.
-  for (const auto& r : *results) {
-    double best = 0;
-    for (const auto& g : r.gemm()) {
-      if (g.dtype() == dtype && g.verified()) best = std::max(best, g.tflops() * 1e12);
-    }
-    if (best > 0) return best;
-  }
-  return 0;
+  auto it = newest_gemm_rate_.find({setup, dtype});
+  return it == newest_gemm_rate_.end() ? 0 : it->second;
 }
 
 Scheduler::Counts Scheduler::Snapshot() {

@@ -22,6 +22,7 @@
 #include "coordinator/placement.h"
 #include "coordinator/rendezvous_store.h"
 #include "coordinator/results_store.h"
+#include "coordinator/store_writer.h"
 #include "coordinator/wait_list.h"
 #include "coordinator/worker_registry.h"
 #include "tokenmeter/v1/coordinator.pb.h"
@@ -45,10 +46,17 @@ struct SchedulerOptions {
 // runs once the answer is known — on the caller's thread when it is known at
 // once, otherwise on the thread whose call placed the task or ended the job,
 // or in ExpireWaits at the deadline — and never under the scheduler's lock.
+//
+// The scheduler's lock never covers disk I/O or a scan of the store: job
+// changes are written by a StoreWriter in the order they happened, and a call
+// that changes stored state (submit, cancel, report) is answered only once
+// what it changed is durable; so is a job poll waiting for a job's end.
 class Scheduler {
  public:
   using TaskCallback = std::function<void(absl::StatusOr<std::optional<v1::Task>>)>;
   using JobCallback = std::function<void(absl::StatusOr<v1::JobStatus>)>;
+  using SubmitCallback = std::function<void(absl::StatusOr<std::string>)>;
+  using StatusCallback = std::function<void(absl::Status)>;
 
   // store, rendezvous and clock are not owned and must outlive the scheduler.
   Scheduler(SchedulerOptions options, ResultsStore* store, RendezvousStore* rendezvous, const Clock* clock);
@@ -63,7 +71,11 @@ class Scheduler {
   // queueing, re-queueing and a restart, and is placed accordingly.
   // InvalidArgument naming the field for a bad spec or for span_setups with a
   // setup; FailedPrecondition when registered workers exist but none can run
-  // it (none in `setup`, a dtype no backend has).
+  // it (none in `setup`, a dtype no backend has). The job joins the queue,
+  // and `done` is answered, once its row is durable.
+  void SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
+                   SubmitCallback done);
+  // The same, blocking the calling thread (tools and tests).
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                      bool span_setups = false);
   // The job's status once it reaches a final state, or as it is at the
@@ -71,6 +83,7 @@ class Scheduler {
   void GetJobAsync(const std::string& job_id, absl::Time deadline, JobCallback done);
   // The same, blocking the calling thread (tools and tests).
   absl::StatusOr<v1::JobStatus> GetJob(const std::string& job_id, absl::Time deadline);
+  void CancelAsync(const std::string& job_id, StatusCallback done);
   absl::Status Cancel(const std::string& job_id);
   std::vector<v1::WorkerStatus> ListWorkers(bool include_lost);
   std::vector<v1::JobStatus> ListJobs(int limit);
@@ -85,6 +98,9 @@ class Scheduler {
   void PollTaskAsync(const std::string& worker_id, absl::Time deadline, TaskCallback done);
   // The same, blocking the calling thread (tools and tests).
   absl::StatusOr<std::optional<v1::Task>> PollTask(const std::string& worker_id, absl::Time deadline);
+  // Answered once the job's change (its end, when this was its last rank)
+  // is durable.
+  void ReportResultAsync(const v1::ReportResultRequest& report, StatusCallback done);
   absl::Status ReportResult(const v1::ReportResultRequest& report);
   void Goodbye(const std::string& worker_id);
   // Whether worker_id is placed on job_id (rendezvous access check).
@@ -116,12 +132,25 @@ class Scheduler {
     // ranks that saw their connection drop only the symptom.
     std::string held_error;
     absl::Time held_since;
+    // The job's final state is in the store: job polls may be answered.
+    bool final_stored = false;
+    // Why the job's first row could not be stored ("" = it was, or is pending).
+    std::string row_error;
   };
   // Ends jobs whose held error has waited long enough.
   void ReleaseHeldErrors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::StatusOr<std::string> SubmitLocked(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                           bool span_setups);
+  // Validates and adds the job (not yet queued), queueing its row's write.
+  absl::StatusOr<std::string> AddJob(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
+                                     bool span_setups) ABSL_LOCKS_EXCLUDED(mu_);
+  // The job's row is durable (or failed to be): queue it, answer the client.
+  void JobRowStored(const std::string& job_id, const SubmitCallback& done) ABSL_LOCKS_EXCLUDED(mu_);
+  // A job's final state is durable (or failed to be): announce it, answer its polls.
+  void FinalStateStored(const std::string& job_id, const absl::Status& stored) ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies a worker's report to its job; the answer to give it.
+  absl::Status ApplyReport(const v1::ReportResultRequest& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records a stored result's GEMM rates as its setup's newest.
+  void NoteGemmRates(const v1::JobResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::RegisterResponse> RegisterLocked(const v1::WorkerInventory& inventory);
   // Hands finished jobs to options_.on_job_finished and runs the long-polls'
   // answers, outside the lock.
@@ -135,9 +164,10 @@ class Scheduler {
   // Moves a job to a final state, persists it, frees and aborts its workers.
   void FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Persist(const v1::JobStatus& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the job's row; `done` as StoreWriter's (null = log a failure).
+  void Persist(const v1::JobStatus& status, StoreWriter::Done done = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Best verified GEMM FLOP/s per device in `dtype` of the newest stored
-  // result on `setup` that has such rows; 0 when none.
+  // result on `setup` that has such rows; 0 when none. From memory.
   double StoredMamf(const std::string& setup, v1::DType dtype) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   google::protobuf::Timestamp NowProto() const;
 
@@ -156,6 +186,11 @@ class Scheduler {
   WaitList<std::string, TaskCallback> task_waits_ ABSL_GUARDED_BY(mu_);  // by worker
   WaitList<std::string, JobCallback> job_waits_ ABSL_GUARDED_BY(mu_);    // by job
   std::vector<std::function<void()>> answers_ ABSL_GUARDED_BY(mu_);     // to run outside the lock
+  // (setup, dtype) → best verified GEMM FLOP/s per device of the newest stored result with such rows.
+  std::map<std::pair<std::string, int>, double> newest_gemm_rate_ ABSL_GUARDED_BY(mu_);
+  // Last: destroyed first, so its queued writes and their callbacks finish
+  // while everything they touch is alive.
+  StoreWriter writer_;
 };
 
 }  // namespace tokenmeter::coordinator

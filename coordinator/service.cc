@@ -45,10 +45,13 @@ Reactor* CoordinatorService::SubmitJob(Context* context, const v1::SubmitJobRequ
   if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.SubmitJob"); !s.ok()) {
     return Finished(context, s);
   }
-  auto id = scheduler_->Submit(request->spec(), request->ranks(), request->setup(), request->span_setups());
-  if (!id.ok()) return Finished(context, id.status());
-  response->set_job_id(*id);
-  return Finished(context, grpc::Status::OK);
+  Reactor* reactor = context->DefaultReactor();
+  scheduler_->SubmitAsync(request->spec(), request->ranks(), request->setup(), request->span_setups(),
+                          [reactor, response](absl::StatusOr<std::string> id) {
+                            if (id.ok()) response->set_job_id(*std::move(id));
+                            reactor->Finish(ToGrpc(id.status()));
+                          });
+  return reactor;
 }
 
 Reactor* CoordinatorService::GetJob(Context* context, const v1::GetJobRequest* request, v1::JobStatus* response) {
@@ -68,7 +71,9 @@ Reactor* CoordinatorService::CancelJob(Context* context, const v1::CancelJobRequ
   if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.CancelJob"); !s.ok()) {
     return Finished(context, s);
   }
-  return Finished(context, scheduler_->Cancel(request->job_id()));
+  Reactor* reactor = context->DefaultReactor();
+  scheduler_->CancelAsync(request->job_id(), [reactor](absl::Status s) { reactor->Finish(ToGrpc(s)); });
+  return reactor;
 }
 
 Reactor* CoordinatorService::ListWorkers(Context* context, const v1::ListWorkersRequest* request,
@@ -145,7 +150,9 @@ Reactor* WorkerServiceImpl::ReportResult(Context* context, const v1::ReportResul
   if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.ReportResult"); !s.ok()) {
     return Finished(context, s);
   }
-  return Finished(context, scheduler_->ReportResult(*request));
+  Reactor* reactor = context->DefaultReactor();
+  scheduler_->ReportResultAsync(*request, [reactor](absl::Status s) { reactor->Finish(ToGrpc(s)); });
+  return reactor;
 }
 
 Reactor* WorkerServiceImpl::Goodbye(Context* context, const v1::GoodbyeRequest* request, v1::GoodbyeResponse*) {

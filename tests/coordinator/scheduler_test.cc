@@ -2,6 +2,10 @@
 // injected clock: placement, reports, a lost worker, a restart.
 #include "coordinator/scheduler.h"
 
+#include <sqlite3.h>
+
+#include <thread>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_inventory.h"
@@ -526,6 +530,95 @@ TEST_F(SchedulerTest, AJobPollIsAnsweredWhenTheJobEndsOrAtItsDeadline) {
     states.push_back(v1::JOB_STATE_UNSPECIFIED);
   });
   EXPECT_EQ(states.size(), 3u);
+}
+
+// ---- the store off the lock
+
+// Another connection holding the store's write lock, as a slow disk would
+// stall an fsync: while it holds it, job changes wait to be written, and so
+// does the answer to whoever made them, but the scheduler keeps serving.
+class StoreHold {
+ public:
+  explicit StoreHold(const std::string& path) {
+    EXPECT_EQ(sqlite3_open(path.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  void Release() {
+    if (db_ == nullptr) return;
+    EXPECT_EQ(sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+  ~StoreHold() { Release(); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+TEST_F(SchedulerTest, AStalledStoreDelaysTheSubmittersAnswerButNotHeartbeats) {
+  const std::string w = Register("a");
+  StoreHold hold(dir_.File("store.db"));
+  absl::Notification answered;
+  absl::StatusOr<std::string> id;
+  // Submitted from a thread of its own, as a gRPC thread would.
+  std::thread submitter([&] {
+    scheduler_->SubmitAsync(Gemm(), 1, "", false, [&](absl::StatusOr<std::string> r) {
+      id = std::move(r);
+      answered.Notify();
+    });
+  });
+  // The job's row cannot be written: no answer, and the job is not placed.
+  EXPECT_FALSE(answered.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
+  for (int i = 0; i < 20; ++i) {
+    const absl::Time start = absl::Now();
+    ASSERT_TRUE(scheduler_->Heartbeat(w).ok());
+    EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
+    EXPECT_LT(absl::Now() - start, absl::Milliseconds(100)) << "a heart-beat waited on the store";
+  }
+  EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_IDLE);
+  hold.Release();
+  submitter.join();
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ(Job(*id).state(), v1::JOB_RUNNING);
+}
+
+TEST_F(SchedulerTest, AJobWhoseRowCannotBeStoredIsRefusedAndNeverRuns) {
+  const std::string w = Register("a");
+  StoreHold hold(dir_.File("store.db"));  // past the store's 5 s busy timeout
+  auto id = scheduler_->Submit(Gemm(), 1, "");
+  hold.Release();
+  ASSERT_FALSE(id.ok());
+  EXPECT_EQ(id.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(id.status().message(), HasSubstr("could not be stored"));
+  EXPECT_TRUE(scheduler_->ListJobs(0).empty());
+  EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_IDLE);
+  auto task = scheduler_->PollTask(w, absl::Now());
+  ASSERT_TRUE(task.ok());
+  EXPECT_FALSE(task->has_value());
+}
+
+// A train step's MFU against the measured matmul rate needs the setup's
+// newest GEMM result: kept in memory, from the store at start and from each
+// stored GEMM job since.
+TEST_F(SchedulerTest, TheNewestStoredGemmRateOfASetupSurvivesARestart) {
+  const std::string w = Register("a");
+  auto gemm = *scheduler_->Submit(Gemm(), 1, "");
+  auto report = Report(w, TakeTask(w));
+  report.mutable_ranks(0)->mutable_gemm(0)->set_dtype(TrainStep().train_step().dtype());
+  ASSERT_TRUE(scheduler_->ReportResult(report).ok());
+  const double tflops = Job(gemm).result().gemm(0).tflops();
+  ASSERT_GT(tflops, 0);
+  auto first = *scheduler_->Submit(TrainStep(), 1, "");
+  ASSERT_TRUE(scheduler_->ReportResult(Report(w, TakeTask(w))).ok());
+  const auto before = Job(first).result();
+  ASSERT_GT(before.train_step().mamf_flops_per_device(), 0) << "the train step did not see the GEMM rate";
+  EXPECT_DOUBLE_EQ(before.train_step().mamf_flops_per_device(), tflops * 1e12);
+  Reopen();
+  const std::string again = Register("a");
+  auto second = *scheduler_->Submit(TrainStep(), 1, "");
+  ASSERT_TRUE(scheduler_->ReportResult(Report(again, TakeTask(again))).ok());
+  EXPECT_DOUBLE_EQ(Job(second).result().train_step().mamf_flops_per_device(), tflops * 1e12);
 }
 
 }  // namespace
