@@ -123,7 +123,7 @@ absl::Status ResultsStore::SaveJob(const v1::JobStatus& job) {
 absl::Status ResultsStore::SaveFinishedJob(const v1::JobStatus& job, const v1::JobResult& result) {
   absl::MutexLock lock(&mu_);
   if (auto s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-  auto fail = [&](absl::Status s) {
+  auto fail = [&](absl::Status s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Exec("ROLLBACK").IgnoreError();
     return s;
   };

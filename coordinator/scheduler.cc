@@ -387,12 +387,12 @@ std::vector<v1::JobStatus> Scheduler::ListJobs(int limit) {
 }
 
 absl::StatusOr<v1::RegisterResponse> Scheduler::RegisterWorker(const v1::WorkerInventory& inventory) {
-  auto response = RegisterLocked(inventory);
+  auto response = AddWorker(inventory);
   Announce();
   return response;
 }
 
-absl::StatusOr<v1::RegisterResponse> Scheduler::RegisterLocked(const v1::WorkerInventory& inventory) {
+absl::StatusOr<v1::RegisterResponse> Scheduler::AddWorker(const v1::WorkerInventory& inventory) {
   absl::MutexLock lock(&mu_);
   auto id = registry_.Register(inventory, clock_->Now());
   if (!id.ok()) return id.status();

@@ -151,7 +151,8 @@ class Scheduler {
   absl::Status ApplyReport(const v1::ReportResultRequest& report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Records a stored result's GEMM rates as its setup's newest.
   void NoteGemmRates(const v1::JobResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<v1::RegisterResponse> RegisterLocked(const v1::WorkerInventory& inventory);
+  // Registers the worker and places what it can now run; takes the lock.
+  absl::StatusOr<v1::RegisterResponse> AddWorker(const v1::WorkerInventory& inventory) ABSL_LOCKS_EXCLUDED(mu_);
   // Hands finished jobs to options_.on_job_finished and runs the long-polls'
   // answers, outside the lock.
   void Announce() ABSL_LOCKS_EXCLUDED(mu_);

@@ -1,12 +1,12 @@
 #include "kernels/store.h"
 
-#include <condition_variable>
 #include <map>
-#include <mutex>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace tokenmeter::kernels {
 namespace {
@@ -14,18 +14,16 @@ namespace {
 class InMemoryStore : public Store {
  public:
   absl::Status Set(const std::string& key, const std::string& value) override {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      values_[key] = value;
-    }
-    changed_.notify_all();
+    absl::MutexLock lock(&mu_);
+    values_[key] = value;
     return absl::OkStatus();
   }
 
   absl::StatusOr<std::string> Get(const std::string& key,
                                   std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!changed_.wait_for(lock, timeout, [&] { return values_.count(key) > 0; })) {
+    absl::MutexLock lock(&mu_);
+    auto set = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return values_.count(key) > 0; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&set), absl::FromChrono(timeout))) {
       return absl::DeadlineExceededError(
           absl::StrCat("store key '", key, "' not set within ", timeout.count(), " ms"));
     }
@@ -33,30 +31,27 @@ class InMemoryStore : public Store {
   }
 
   absl::StatusOr<int64_t> Add(const std::string& key, int64_t delta) override {
+    absl::MutexLock lock(&mu_);
     int64_t sum = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = values_.find(key);
-      if (it != values_.end() && !absl::SimpleAtoi(it->second, &sum)) {
-        return absl::FailedPreconditionError(absl::StrCat("store key '", key, "' is not an integer"));
-      }
-      sum += delta;
-      values_[key] = absl::StrCat(sum);
+    auto it = values_.find(key);
+    if (it != values_.end() && !absl::SimpleAtoi(it->second, &sum)) {
+      return absl::FailedPreconditionError(absl::StrCat("store key '", key, "' is not an integer"));
     }
-    changed_.notify_all();
+    sum += delta;
+    values_[key] = absl::StrCat(sum);
     return sum;
   }
 
   absl::Status Wait(const std::vector<std::string>& keys,
                     std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    auto all_set = [&] {
+    absl::MutexLock lock(&mu_);
+    auto all_set = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (const auto& k : keys) {
         if (values_.count(k) == 0) return false;
       }
       return true;
     };
-    if (!changed_.wait_for(lock, timeout, all_set)) {
+    if (!mu_.AwaitWithTimeout(absl::Condition(&all_set), absl::FromChrono(timeout))) {
       return absl::DeadlineExceededError(absl::StrCat(
           "store keys [", absl::StrJoin(keys, ", "), "] not all set within ", timeout.count(), " ms"));
     }
@@ -64,9 +59,8 @@ class InMemoryStore : public Store {
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::map<std::string, std::string> values_;  // guarded by mu_
+  absl::Mutex mu_;
+  std::map<std::string, std::string> values_ ABSL_GUARDED_BY(mu_);
 };
 
 class PrefixStore : public Store {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages tokenmeter builds, tests and runs with.
+# Installs the Debian 12 packages tokenmeter builds, tests and runs with,
+# and any further packages named as arguments (the clang checks name theirs).
 # Idempotent, quiet and non-interactive: a no-op when everything is present.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(
   prometheus-cpp-dev libmicrohttpd-dev libgloo-dev libopenblas-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
+  "$@"
 )
 
 missing=()

@@ -165,7 +165,8 @@ struct CollectiveCase {
 class CpuCollectiveTest : public ::testing::TestWithParam<CollectiveCase> {};
 
 TEST_P(CpuCollectiveTest, EveryOutputElementIsCorrect) {
-  const auto [op, n] = GetParam();
+  const CollectiveOp op = GetParam().op;
+  const int n = GetParam().world_size;
   // Divisible by 1 to 4; the larger one spans several of Gloo's 1 MiB
   // segments (and of the ring reduce-scatter's), the odd factor leaves
   // ragged chunks inside the algorithms.
@@ -184,7 +185,8 @@ TEST_P(CpuCollectiveTest, EveryOutputElementIsCorrect) {
 }
 
 TEST_P(CpuCollectiveTest, RefusesBadCounts) {
-  const auto [op, n] = GetParam();
+  const CollectiveOp op = GetParam().op;
+  const int n = GetParam().world_size;
   RunRanks(n, [&](int rank, Backend& backend) {
     const bool splits = op == CollectiveOp::kAllGather || op == CollectiveOp::kReduceScatter ||
                         op == CollectiveOp::kAllToAll;

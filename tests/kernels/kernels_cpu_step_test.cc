@@ -194,7 +194,7 @@ void PrintTo(const GemmShape& s, std::ostream* os) {
 class StepGemmTest : public ::testing::TestWithParam<GemmShape> {};
 
 TEST_P(StepGemmTest, MatchesANaiveProductForEveryTransposeCombination) {
-  const auto [m, n, k] = GetParam();
+  const int64_t m = GetParam().m, n = GetParam().n, k = GetParam().k;
   const uint64_t seed = cpu::FreshSeed();
   SCOPED_TRACE(::testing::Message() << "m=" << m << " n=" << n << " k=" << k << " seed=" << seed);
   std::vector<float> a(m * k), b(k * n);
