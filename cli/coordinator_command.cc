@@ -23,6 +23,10 @@ int CoordinatorCommand(const Args& args) {
   flags.Value("lost-after", "SECONDS", "a worker silent this long is lost and its job fails", "5");
   flags.Value("collective-timeout", "SECONDS", "bound on every rendezvous wait and collective in a job", "30");
   flags.Value("catalogue", "FILE", "device catalogue overrides (JSON): peaks and prices for train-step figures");
+  flags.Value("max-message-bytes", "BYTES", "the largest gRPC request accepted (e.g. 64M)", "64M");
+  flags.Value("max-queued-jobs", "N", "jobs the queue may hold; a submit beyond is refused", "10000");
+  flags.Value("max-job-seconds", "SECONDS",
+              "refuse a job whose work would take longer even at 10 PFLOP/s and 10 TB/s per device", "86400");
   flags.Value("port-file", "FILE", "write the bound gRPC port here once serving (for scripts and tests)");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   IgnoreBrokenPipes();  // a peer that dies mid-send must fail the send, not this process
@@ -47,6 +51,15 @@ int CoordinatorCommand(const Args& args) {
   options.registry.heartbeat_interval = *heartbeat;
   options.registry.lost_after = *lost;
   options.collective_timeout = *collective;
+  auto message = ParseBytes(*flags.Get("max-message-bytes"), "--max-message-bytes", 4 << 20, int64_t{1} << 30);
+  if (!message.ok()) return Fail("coordinator", message.status(), kExitUsage);
+  auto queued = flags.GetInt("max-queued-jobs", 1, 10000000);
+  if (!queued.ok()) return Fail("coordinator", queued.status(), kExitUsage);
+  auto job_seconds = flags.GetDouble("max-job-seconds", 1, 365.0 * 86400);
+  if (!job_seconds.ok()) return Fail("coordinator", job_seconds.status(), kExitUsage);
+  options.max_message_bytes = *message;
+  options.limits.max_queued_jobs = static_cast<int>(*queued);
+  options.limits.max_job_seconds = *job_seconds;
 
   absl::Notification stop;
   HandleShutdownSignals([&stop](int) { stop.Notify(); });

@@ -54,16 +54,33 @@ bool RendezvousStore::AllSet(const std::string& job_id, const KeyWaiter& waiter)
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return false;
   for (const auto& k : waiter.keys) {
-    if (!it->second.count(k)) return false;
+    if (!it->second.values.count(k)) return false;
   }
   return true;
+}
+
+absl::Status RendezvousStore::Put(const std::string& job_id, Namespace& ns, const std::string& key, std::string value) {
+  auto existing = ns.values.find(key);
+  if (existing == ns.values.end() && ns.values.size() >= kMaxKeysPerJob) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("job ", job_id, " has ", kMaxKeysPerJob, " rendezvous keys; the bound is ", kMaxKeysPerJob));
+  }
+  const size_t old_bytes = existing == ns.values.end() ? 0 : key.size() + existing->second.size();
+  const size_t bytes = ns.bytes - old_bytes + key.size() + value.size();
+  if (bytes > kMaxBytesPerJob) {
+    return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, "'s rendezvous would hold ", bytes,
+                                                     " bytes; the bound is ", kMaxBytesPerJob, " per job"));
+  }
+  ns.values[key] = std::move(value);
+  ns.bytes = bytes;
+  return absl::OkStatus();
 }
 
 void RendezvousStore::AnswerReady(const std::string& job_id, Answers& answers) {
   auto ready = waiters_.TakeIf(job_id, [&](const KeyWaiter& w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     return AllSet(job_id, w);
   });
-  const auto& kv = jobs_.at(job_id);
+  const auto& kv = jobs_.at(job_id).values;
   for (auto& w : ready) {
     std::string value = w.wants_value ? kv.at(w.keys[0]) : std::string();
     answers.push_back([done = std::move(w.done), value = std::move(value)] { done(value); });
@@ -79,11 +96,7 @@ absl::Status RendezvousStore::Set(const std::string& job_id, const std::string& 
   {
     absl::MutexLock lock(&mu_);
     if (auto s = CheckOpen(job_id); !s.ok()) return s;
-    auto& keys = jobs_[job_id];
-    if (keys.size() >= kMaxKeysPerJob && !keys.count(key)) {
-      return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, " has ", kMaxKeysPerJob, " rendezvous keys"));
-    }
-    keys[key] = std::move(value);
+    if (auto s = Put(job_id, jobs_.at(job_id), key, std::move(value)); !s.ok()) return s;
     AnswerReady(job_id, answers);
   }
   Run(answers);
@@ -96,16 +109,12 @@ absl::StatusOr<int64_t> RendezvousStore::Add(const std::string& job_id, const st
   {
     absl::MutexLock lock(&mu_);
     if (auto s = CheckOpen(job_id); !s.ok()) return s;
-    auto& keys = jobs_[job_id];
-    if (keys.size() >= kMaxKeysPerJob && !keys.count(key)) {
-      return absl::ResourceExhaustedError(absl::StrCat("job ", job_id, " has ", kMaxKeysPerJob, " rendezvous keys"));
-    }
-    auto& value = keys[key];
-    if (!value.empty() && !absl::SimpleAtoi(value, &sum)) {
+    Namespace& ns = jobs_.at(job_id);
+    if (auto it = ns.values.find(key); it != ns.values.end() && !it->second.empty() && !absl::SimpleAtoi(it->second, &sum)) {
       return absl::FailedPreconditionError(absl::StrCat("rendezvous key '", key, "' does not hold an integer"));
     }
     sum += delta;
-    value = absl::StrCat(sum);
+    if (auto s = Put(job_id, ns, key, absl::StrCat(sum)); !s.ok()) return s;
     AnswerReady(job_id, answers);
   }
   Run(answers);
@@ -120,7 +129,7 @@ void RendezvousStore::GetAsync(const std::string& job_id, const std::string& key
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) {
       now_answer = absl::AbortedError(absl::StrCat(Describe(job_id, {key}), ": the job is not running"));
-    } else if (auto kv = it->second.find(key); kv != it->second.end()) {
+    } else if (auto kv = it->second.values.find(key); kv != it->second.values.end()) {
       now_answer = kv->second;
     } else if (deadline <= absl::Now()) {
       now_answer = NotSetInTime(job_id, {key});

@@ -26,6 +26,9 @@ class RendezvousStore {
   // Bounds a value, so that no client can exhaust the coordinator's memory.
   static constexpr size_t kMaxValueBytes = 1 << 20;
   static constexpr size_t kMaxKeysPerJob = 65536;
+  // Keys and values of one job together (Gloo's full mesh at 4,096 ranks
+  // stores about 4,096 addresses of about 4 KiB each).
+  static constexpr size_t kMaxBytesPerJob = size_t{64} << 20;
 
   using ValueCallback = std::function<void(absl::StatusOr<std::string>)>;
   using DoneCallback = std::function<void(absl::Status)>;
@@ -34,7 +37,8 @@ class RendezvousStore {
   void CloseJob(const std::string& job_id);
 
   // FailedPrecondition when the job's namespace is not open;
-  // InvalidArgument for an oversized value; ResourceExhausted past kMaxKeysPerJob.
+  // InvalidArgument for an oversized value; ResourceExhausted past
+  // kMaxKeysPerJob or kMaxBytesPerJob.
   absl::Status Set(const std::string& job_id, const std::string& key, std::string value);
   absl::StatusOr<int64_t> Add(const std::string& job_id, const std::string& key, int64_t delta);
 
@@ -65,7 +69,14 @@ class RendezvousStore {
   static void Run(Answers& answers);
 
   absl::Mutex mu_;
-  std::map<std::string, std::map<std::string, std::string>> jobs_ ABSL_GUARDED_BY(mu_);
+  struct Namespace {
+    std::map<std::string, std::string> values;
+    size_t bytes = 0;  // Σ key + value sizes
+  };
+  // Stores value under key, within the job's bounds.
+  absl::Status Put(const std::string& job_id, Namespace& ns, const std::string& key, std::string value)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::map<std::string, Namespace> jobs_ ABSL_GUARDED_BY(mu_);
   WaitList<std::string, KeyWaiter> waiters_ ABSL_GUARDED_BY(mu_);  // by job
 };
 

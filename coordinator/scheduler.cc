@@ -3,9 +3,11 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "coordinator/ids.h"
 #include "google/protobuf/util/time_util.h"
+#include "workload/estimate.h"
 #include "workload/result_assembly.h"
 #include "workload/spec.h"
 
@@ -113,6 +115,7 @@ void Scheduler::JobRowStored(const std::string& job_id, const SubmitCallback& do
   absl::Status status;
   {
     absl::MutexLock lock(&mu_);
+    --awaiting_row_;
     Job& job = jobs_.at(job_id);
     if (!job.row_error.empty()) {
       status = absl::UnavailableError(absl::StrCat("the job could not be stored: ", job.row_error));
@@ -177,6 +180,19 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
   // against the devices actually chosen.
   if (auto s = workload::ValidateSpec(spec, {ranks, LargestDeviceMemory(live)}); !s.ok()) return s;
   if (auto s = CheckSatisfiable(RequestFor(spec, ranks, setup, span_setups), live); !s.ok()) return s;
+  if (const auto least = workload::LeastJobTime(spec, ranks); least.seconds > options_.limits.max_job_seconds) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s asks for at least %.3g s of work (%s); the bound is --max-job-seconds %g", spec.name(), least.seconds,
+        least.work, options_.limits.max_job_seconds));
+  }
+  // Jobs whose row is still being written count: they queue next.
+  const int queued = awaiting_row_ + static_cast<int>(std::count_if(queue_.begin(), queue_.end(), [&](const std::string& id) {
+    return jobs_.at(id).status.state() == v1::JOB_QUEUED;
+  }));
+  if (queued >= options_.limits.max_queued_jobs) {
+    return absl::ResourceExhaustedError(absl::StrCat("the queue holds ", queued, " jobs; the bound is --max-queued-jobs ",
+                                                     options_.limits.max_queued_jobs));
+  }
   Job job;
   job.status.set_job_id(NewJobId(clock_->Now()));
   job.status.set_state(v1::JOB_QUEUED);
@@ -194,6 +210,7 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
   Log("coordinator", "job ", id, " queued: ", spec.name(), " on ", ranks, " ranks",
       setup.empty() ? "" : absl::StrCat(" in setup ", setup), span_setups ? " (may span setups)" : "");
   jobs_.emplace(id, std::move(job));
+  ++awaiting_row_;
   return id;
 }
 
@@ -511,10 +528,17 @@ absl::Status Scheduler::ApplyReport(const v1::ReportResultRequest& report) {
       std::set<int> expected, got;
       for (const auto& r : share->ranks) expected.insert(r.rank());
       for (const auto& r : report.ranks()) got.insert(r.rank());
+      absl::Status shape = absl::OkStatus();
+      for (const auto& r : report.ranks()) {
+        if (shape.ok()) shape = workload::CheckReportShape(job.status.spec(), job.status.ranks(), r);
+      }
       if (expected != got) {
         FinishJob(job, v1::JOB_FAILED,
                   absl::StrCat(registry_.Describe(worker), " reported ranks that differ from those it was given"),
                   nullptr);
+      } else if (!shape.ok()) {
+        FinishJob(job, v1::JOB_FAILED, absl::StrCat(registry_.Describe(worker), ": ", shape.message()), nullptr);
+        status = shape;
       } else {
         job.unreported.erase(worker);
         for (const auto& r : report.ranks()) job.rank_results.push_back(r);

@@ -30,8 +30,16 @@
 
 namespace tokenmeter::coordinator {
 
+// What a client can make the coordinator hold or do (docs/operations.md,
+// "Limits"); each refusal names its bound and the flag that sets it.
+struct JobLimits {
+  int max_queued_jobs = 10000;      // --max-queued-jobs
+  double max_job_seconds = 86400;   // --max-job-seconds: a spec's least time (workload/estimate.h)
+};
+
 struct SchedulerOptions {
   RegistryOptions registry;
+  JobLimits limits;
   // Given to every task: the bound on any rendezvous wait or collective.
   absl::Duration collective_timeout = absl::Seconds(30);
   // Datasheet peaks and default prices for train-step figures; null = the
@@ -71,8 +79,10 @@ class Scheduler {
   // queueing, re-queueing and a restart, and is placed accordingly.
   // InvalidArgument naming the field for a bad spec or for span_setups with a
   // setup; FailedPrecondition when registered workers exist but none can run
-  // it (none in `setup`, a dtype no backend has). The job joins the queue,
-  // and `done` is answered, once its row is durable.
+  // it (none in `setup`, a dtype no backend has); ResourceExhausted when
+  // the queue is at JobLimits::max_queued_jobs; InvalidArgument when the
+  // spec's least time passes JobLimits::max_job_seconds. The job joins the
+  // queue, and `done` is answered, once its row is durable.
   void SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
                    SubmitCallback done);
   // The same, blocking the calling thread (tools and tests).
@@ -181,6 +191,7 @@ class Scheduler {
   WorkerRegistry registry_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Job> jobs_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  int awaiting_row_ ABSL_GUARDED_BY(mu_) = 0;  // submitted, row not yet durable
   std::map<std::string, v1::Task> pending_tasks_ ABSL_GUARDED_BY(mu_);          // by worker
   std::map<std::string, std::set<std::string>> aborts_ ABSL_GUARDED_BY(mu_);    // by worker
   std::vector<v1::JobStatus> finished_ ABSL_GUARDED_BY(mu_);  // to announce outside the lock

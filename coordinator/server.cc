@@ -84,6 +84,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   sched.catalogue = c->catalogue_.get();
   sched.registry = options.registry;
   sched.collective_timeout = options.collective_timeout;
+  sched.limits = options.limits;
   CoordinatorMetrics* metrics = c->metrics_.get();
   if (metrics != nullptr) sched.on_job_finished = [metrics](const v1::JobStatus& job) { metrics->JobFinished(job); };
   c->scheduler_ = std::make_unique<Scheduler>(sched, c->store_.get(), &c->rendezvous_, &c->clock_);
@@ -109,6 +110,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  // Larger requests are refused by gRPC with RESOURCE_EXHAUSTED, naming
+  // both sizes, before any handler runs.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.AddListeningPort(options.listen_address, *credentials, &c->port_);
   builder.RegisterService(c->coordinator_service_.get());
   builder.RegisterService(c->worker_service_.get());

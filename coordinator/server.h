@@ -32,6 +32,11 @@ struct CoordinatorOptions {
   RegistryOptions registry;
   // Bound on every rendezvous wait and collective in the tasks it hands out.
   absl::Duration collective_timeout = absl::Seconds(30);
+  // The largest gRPC message it accepts (a report of a 100,000-iteration
+  // sweep is a few MiB; gRPC's own default is 4 MiB).
+  int64_t max_message_bytes = int64_t{64} << 20;
+  // Queue length and per-job work (scheduler.h).
+  JobLimits limits;
   // Device catalogue overrides (JSON) applied to the built-in one; "" = none.
   std::string catalogue_file;
   // Server TLS (PEM files); all empty = plaintext. With tls_ca, clients must

@@ -10,6 +10,7 @@
 #include "workload/catalogue.h"
 #include "workload/cost.h"
 #include "workload/figures.h"
+#include "workload/sweep.h"
 
 namespace tokenmeter::workload {
 
@@ -168,6 +169,44 @@ v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpe
   }
   for (auto& rank : ranks) *result.add_ranks() = std::move(rank);
   return result;
+}
+
+absl::Status CheckReportShape(const v1::WorkloadSpec& spec, int ranks, const v1::RankResult& report) {
+  const int64_t timed = spec.timed_iterations();
+  const std::string where = absl::StrCat("the report of rank ", report.rank());
+  auto too_many = [&](absl::string_view field, int64_t got, int64_t bound, absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": ", field, " has ", got, "; the spec asks for at most ", bound, " (", why, ")"));
+  };
+  const int64_t gemm_rows =
+      spec.has_gemm() ? int64_t{spec.gemm().shapes_size()} * std::max(1, spec.gemm().dtypes_size()) : 0;
+  if (report.gemm_size() > gemm_rows) return too_many("gemm", report.gemm_size(), gemm_rows, "shapes x dtypes");
+  for (int i = 0; i < report.gemm_size(); ++i) {
+    if (report.gemm(i).iteration_seconds_size() > timed) {
+      return too_many(absl::StrCat("gemm[", i, "].iteration_seconds"), report.gemm(i).iteration_seconds_size(), timed,
+                      "timed_iterations");
+    }
+  }
+  int64_t collective_rows = 0;
+  if (spec.has_collective()) {
+    for (int op = 0; op < spec.collective().ops_size(); ++op) {
+      collective_rows += static_cast<int64_t>(CollectiveSizes(spec.collective(), spec.collective().ops(op), ranks).size());
+    }
+  }
+  if (report.collective_size() > collective_rows) {
+    return too_many("collective", report.collective_size(), collective_rows, "the sizes of every op");
+  }
+  for (int i = 0; i < report.collective_size(); ++i) {
+    if (report.collective(i).iteration_seconds_size() > timed) {
+      return too_many(absl::StrCat("collective[", i, "].iteration_seconds"),
+                      report.collective(i).iteration_seconds_size(), timed, "timed_iterations");
+    }
+  }
+  if (report.train_step().iteration_seconds_size() > (spec.has_train_step() ? timed : 0)) {
+    return too_many("train_step.iteration_seconds", report.train_step().iteration_seconds_size(),
+                    spec.has_train_step() ? timed : 0, "timed_iterations of a train-step spec");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace tokenmeter::workload

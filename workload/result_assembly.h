@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+
 #include "tokenmeter/v1/result.pb.h"
 #include "tokenmeter/v1/workload.pb.h"
 #include "workload/catalogue.h"
@@ -46,6 +48,13 @@ struct AssemblyContext {
 v1::JobResult AssembleJobResult(const std::string& job_id, const v1::WorkloadSpec& spec,
                                 const std::vector<v1::WorkerInventory>& inventory, std::vector<v1::RankResult> ranks,
                                 const AssemblyContext& context = {});
+
+// Checks that a rank's report has no more rows and iterations than `spec`
+// asks of `ranks` ranks: GEMM rows ≤ shapes × dtypes, collective rows ≤ the
+// sizes of every op, iterations per row or step ≤ timed_iterations. A report
+// from a worker is outside input: this bounds what one can make the
+// coordinator store. InvalidArgument naming the field and the bound.
+absl::Status CheckReportShape(const v1::WorkloadSpec& spec, int ranks, const v1::RankResult& report);
 
 }  // namespace tokenmeter::workload
 

@@ -1,9 +1,11 @@
 // The job-scoped rendezvous: bounded waits, released when the job ends.
 #include "coordinator/rendezvous_store.h"
 
+#include <cstdio>
 #include <thread>
 
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace tokenmeter::coordinator {
@@ -53,6 +55,32 @@ TEST(RendezvousStore, AddWaitAndBounds) {
   // Jobs do not see each other's keys.
   store.OpenJob("other");
   EXPECT_EQ(store.Get("other", "a", absl::Now()).status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST(RendezvousStore, KeysAndBytesPerJobAreBoundedAndOtherJobsUnaffected) {
+  RendezvousStore store;
+  store.OpenJob("j");
+  store.OpenJob("other");
+  const std::string mib(RendezvousStore::kMaxValueBytes, 'x');
+  const size_t fit = RendezvousStore::kMaxBytesPerJob / (mib.size() + 2);  // keys are 2 bytes: "00".."63"
+  for (size_t i = 0; i < fit; ++i) {
+    char key[3];
+    std::snprintf(key, sizeof key, "%02zu", i);
+    ASSERT_TRUE(store.Set("j", key, mib).ok()) << i;
+  }
+  auto full = store.Set("j", "zz", mib);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(full.message()), ::testing::HasSubstr("the bound is 67108864 per job"));
+  // Replacing a value counts its new size, not both.
+  EXPECT_TRUE(store.Set("j", "00", "small").ok());
+  EXPECT_TRUE(store.Set("j", "zz", mib).ok());
+  EXPECT_TRUE(store.Set("other", "k", mib).ok());
+  store.CloseJob("j");
+  store.OpenJob("keys");
+  for (size_t i = 0; i < RendezvousStore::kMaxKeysPerJob; ++i) ASSERT_TRUE(store.Add("keys", std::to_string(i), 1).ok());
+  EXPECT_EQ(store.Add("keys", "one-more", 1).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(store.Set("keys", "one-more", "v").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(*store.Add("keys", "0", 1), 2);  // an existing key is still served
 }
 
 }  // namespace

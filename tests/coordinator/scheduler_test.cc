@@ -621,5 +621,42 @@ TEST_F(SchedulerTest, TheNewestStoredGemmRateOfASetupSurvivesARestart) {
   EXPECT_DOUBLE_EQ(Job(second).result().train_step().mamf_flops_per_device(), tflops * 1e12);
 }
 
+// ---- limits
+
+TEST_F(SchedulerTest, TheQueueAndAJobsWorkAreBoundedNamingTheFlag) {
+  SchedulerOptions options;
+  options.registry = {absl::Seconds(1), absl::Seconds(5)};
+  options.limits.max_queued_jobs = 2;
+  options.limits.max_job_seconds = 60;
+  scheduler_ = std::make_unique<Scheduler>(options, store_.get(), &rendezvous_, &clock_);
+  auto first = scheduler_->Submit(Gemm(), 1, "");
+  ASSERT_TRUE(first.ok());
+  ASSERT_TRUE(scheduler_->Submit(Gemm(), 1, "").ok());
+  auto third = scheduler_->Submit(Gemm(), 1, "");
+  EXPECT_EQ(third.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(third.status().message(), HasSubstr("the queue holds 2 jobs; the bound is --max-queued-jobs 2"));
+  ASSERT_TRUE(scheduler_->Cancel(*first).ok());
+  EXPECT_TRUE(scheduler_->Submit(Gemm(), 1, "").ok()) << "a cancelled job frees its place";
+  v1::WorkloadSpec big = Gemm();
+  big.set_timed_iterations(workload::kMaxIterations);
+  for (auto& s : *big.mutable_gemm()->mutable_shapes()) s.set_m(1 << 16), s.set_n(1 << 16), s.set_k(1 << 16);
+  auto refused = scheduler_->Submit(big, 1, "");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("the bound is --max-job-seconds 60"));
+}
+
+TEST_F(SchedulerTest, AReportWithMoreRowsThanTheSpecAsksFailsTheJobAndIsRefused) {
+  const std::string w = Register("a");
+  auto id = *scheduler_->Submit(Gemm(), 1, "");
+  auto report = Report(w, TakeTask(w));
+  for (int i = 0; i < 1000; ++i) *report.mutable_ranks(0)->add_gemm() = report.ranks(0).gemm(0);
+  auto status = scheduler_->ReportResult(report);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("shapes x dtypes"));
+  EXPECT_EQ(Job(id).state(), v1::JOB_FAILED);
+  EXPECT_THAT(Job(id).error(), HasSubstr("the report of rank 0: gemm has 1001"));
+  EXPECT_TRUE(store_->ListResults({})->empty());
+}
+
 }  // namespace
 }  // namespace tokenmeter::coordinator

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/integration/silent_worker.h"
 #include "tests/support/subprocess.h"
 #include "tokenmeter/v1/coordinator.grpc.pb.h"
 
@@ -23,46 +24,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using Clock = std::chrono::steady_clock;
-
-// A registered worker that only heart-beats, on its own thread.
-class SilentWorker {
- public:
-  SilentWorker(std::shared_ptr<grpc::Channel> channel, v1::WorkerInventory inventory)
-      : stub_(v1::WorkerService::NewStub(channel)) {
-    v1::RegisterRequest request;
-    *request.mutable_inventory() = std::move(inventory);
-    v1::RegisterResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    status_ = stub_->Register(&context, request, &response);
-    id_ = response.worker_id();
-    if (!status_.ok()) return;
-    beating_ = std::thread([this, interval = response.heartbeat_interval_ms()] {
-      while (!stop_) {
-        v1::HeartbeatRequest beat;
-        beat.set_worker_id(id_);
-        v1::HeartbeatResponse ignored;
-        grpc::ClientContext c;
-        c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-        stub_->Heartbeat(&c, beat, &ignored);
-        std::this_thread::sleep_for(std::chrono::milliseconds(interval));
-      }
-    });
-  }
-  ~SilentWorker() {
-    stop_ = true;
-    if (beating_.joinable()) beating_.join();
-  }
-  const grpc::Status& status() const { return status_; }
-  const std::string& id() const { return id_; }
-
- private:
-  std::unique_ptr<v1::WorkerService::Stub> stub_;
-  grpc::Status status_;
-  std::string id_;
-  std::atomic<bool> stop_{false};
-  std::thread beating_;
-};
 
 grpc::Status KvGet(v1::Rendezvous::Stub& stub, const std::string& job, const std::string& worker) {
   v1::KvGetRequest request;
