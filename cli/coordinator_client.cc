@@ -33,7 +33,8 @@ absl::Status CoordinatorClient::Error(const grpc::Status& s, absl::string_view w
 }
 
 absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& spec, int ranks,
-                                                      const std::string& setup, bool span_setups) {
+                                                      const std::string& setup, bool span_setups,
+                                                      int max_attempts) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kCallTimeout));
   v1::SubmitJobRequest request;
@@ -41,6 +42,7 @@ absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& sp
   request.set_ranks(ranks);
   request.set_setup(setup);
   request.set_span_setups(span_setups);
+  request.set_max_attempts(max_attempts);
   v1::SubmitJobResponse response;
   grpc::Status s = stub_->SubmitJob(&context, request, &response);
   if (!s.ok()) return Error(s, "submitting the job");

@@ -22,9 +22,10 @@ class CoordinatorClient {
   static absl::StatusOr<std::unique_ptr<CoordinatorClient>> Connect(const worker::ChannelOptions& options,
                                                                     absl::Duration connect_timeout);
 
-  // span_setups: the job may run across setups (SubmitJobRequest).
+  // span_setups: the job may run across setups; max_attempts: placements
+  // allowed when a worker is lost mid-run (SubmitJobRequest).
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                     bool span_setups = false);
+                                     bool span_setups = false, int max_attempts = 1);
   // Waits for the job to end, up to timeout, polling; returns its final status
   // (DeadlineExceeded naming the job when it did not end in time). Stops early
   // when *interrupted becomes true (Cancelled).

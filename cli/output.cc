@@ -156,6 +156,7 @@ Row SummaryRow(const v1::JobResult& r) {
       row.Add(absl::StrCat("phase_seconds_", phase), slowest);
     }
   }
+  if (r.attempts() > 1) row.Add("attempts", static_cast<double>(r.attempts()));
   return row;
 }
 
@@ -311,6 +312,10 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
   if (result.gemm_size() > 0) PrintGemmTable(result, out);
   if (result.collective_size() > 0) PrintCollectiveTables(result, out);
   if (result.has_train_step()) PrintTrainStep(result, out);
+  if (result.attempts() > 1) {
+    out << absl::StrFormat("# placed %d times: a worker was lost or left, and the job ran again from the start\n",
+                           result.attempts());
+  }
   out << absl::StrFormat("# %s\n", ResultPassed(result) ? "OK: every result checked" : "FAILED: wrong results above");
 }
 

@@ -54,6 +54,10 @@ int RunCommand(const Args& args) {
               "run only on workers of this setup (default: any one setup); --local: the name of the local "
               "workers' setup (default: local-<backend>)");
   flags.Switch("span-setups", "let one job run on workers of several setups (priced per device); not with --setup");
+  flags.Value("attempts", "N",
+              "placements a job may have: when a worker is lost or leaves mid-run, the job runs again from the start "
+              "on the workers then idle, up to N times in all (1-10)",
+              "1");
   flags.Value("store", "FILE.db", "--local: keep results in this SQLite file (default: a temporary one)");
   flags.Value("price-per-device-hour", "USD", "--local: price of one device-hour, for the cost figures", "0");
   flags.Value("catalogue", "FILE", "--local: device catalogue overrides (JSON) for peaks and prices");
@@ -77,6 +81,8 @@ int RunCommand(const Args& args) {
     return Fail("run", absl::InvalidArgumentError("give exactly one of --local and --coordinator HOST:PORT"), kExitUsage);
   }
   const bool span_setups = flags.GetSwitch("span-setups");
+  auto attempts = flags.GetInt("attempts", 1, 10);
+  if (!attempts.ok()) return Fail("run", attempts.status(), kExitUsage);
   if (span_setups && flags.Has("setup")) {
     return Fail("run",
                 absl::InvalidArgumentError("--span-setups and --setup exclude each other: a named setup is one setup"),
@@ -213,7 +219,8 @@ int RunCommand(const Args& args) {
   int exit_code = kExitOk;
   for (const auto& spec : specs) {
     if (interrupted) break;
-    auto job_id = (*client)->Submit(spec, ranks, flags.Get("setup").value_or(""), span_setups);
+    auto job_id =
+        (*client)->Submit(spec, ranks, flags.Get("setup").value_or(""), span_setups, static_cast<int>(*attempts));
     if (!job_id.ok()) {
       exit_code = Fail("run", absl::Status(job_id.status().code(), absl::StrCat(spec.name(), ": ", job_id.status().message())));
       break;
@@ -230,6 +237,7 @@ int RunCommand(const Args& args) {
                                                               v1::JobState_Name(job->state()), ": ", job->error())));
       break;
     }
+    for (const auto& earlier : job->attempt_errors()) Log("run", "job ", *job_id, " ", earlier, "; placed again");
     PrintJobResult(job->result(), format, std::cout);
     std::cout.flush();
     if (!ResultPassed(job->result())) exit_code = kExitFailed;

@@ -93,8 +93,8 @@ absl::Status Scheduler::Recover() {
 }
 
 void Scheduler::SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
-                            SubmitCallback done) {
-  auto id = AddJob(spec, ranks, setup, span_setups);
+                            int max_attempts, SubmitCallback done) {
+  auto id = AddJob(spec, ranks, setup, span_setups, max_attempts);
   if (!id.ok()) {
     done(id.status());
     return;
@@ -104,10 +104,10 @@ void Scheduler::SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::
 }
 
 absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                              bool span_setups) {
+                                              bool span_setups, int max_attempts) {
   return BlockUntilAnswered<absl::StatusOr<std::string>>(
       absl::InfiniteFuture(),
-      [&](SubmitCallback done) { SubmitAsync(spec, ranks, setup, span_setups, std::move(done)); },
+      [&](SubmitCallback done) { SubmitAsync(spec, ranks, setup, span_setups, max_attempts, std::move(done)); },
       [](absl::Time) {});
 }
 
@@ -169,8 +169,13 @@ void Scheduler::ReleaseTaskWaits(const std::string& worker_id) {
 }
 
 absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                              bool span_setups) {
+                                              bool span_setups, int max_attempts) {
   absl::MutexLock lock(&mu_);
+  if (max_attempts == 0) max_attempts = 1;
+  if (max_attempts < 1 || max_attempts > kMaxAttempts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts must be in [1, ", kMaxAttempts, "], got ", max_attempts));
+  }
   if (span_setups && !setup.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("span_setups with setup '", setup, "': a job given a setup runs inside that one setup"));
@@ -200,6 +205,7 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
   job.status.set_ranks(ranks);
   job.status.set_setup(setup);
   job.status.set_span_setups(span_setups);
+  job.status.set_max_attempts(max_attempts);
   *job.status.mutable_submitted_at() = NowProto();
   const std::string id = job.status.job_id();
   Persist(job.status, [this, id](absl::Status s) {
@@ -259,6 +265,7 @@ void Scheduler::StartJob(Job& job, PlacementPlan plan) {
   const std::string& id = job.status.job_id();
   job.status.set_state(v1::JOB_RUNNING);
   job.status.clear_waiting_for();
+  job.status.set_attempt(job.status.attempt() + 1);
   *job.status.mutable_started_at() = NowProto();
   rendezvous_->OpenJob(id);
   for (auto& share : plan.shares) {
@@ -268,6 +275,7 @@ void Scheduler::StartJob(Job& job, PlacementPlan plan) {
     task.set_world_size(job.status.ranks());
     for (const auto& r : share.ranks) *task.add_ranks() = r;
     task.set_collective_timeout_ms(absl::ToInt64Milliseconds(options_.collective_timeout));
+    task.set_attempt(job.status.attempt());
     pending_tasks_[share.worker_id] = std::move(task);
     HandOutTask(share.worker_id);
     registry_.SetBusy(share.worker_id, id);
@@ -314,6 +322,47 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
   job.rank_results.clear();
   Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
       job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
+}
+
+void Scheduler::EndOrRetry(Job& job, const std::string& error) {
+  const std::string& id = job.status.job_id();
+  const int max_attempts = std::max(1, job.status.max_attempts());
+  if (job.status.attempt() >= max_attempts) {
+    FinishJob(job, v1::JOB_FAILED,
+              max_attempts > 1 ? absl::StrCat(error, " (attempt ", job.status.attempt(), " of ", max_attempts, ")")
+                               : error,
+              nullptr);
+    return;
+  }
+  Log("coordinator", "job ", id, " attempt ", job.status.attempt(), " of ", max_attempts, " failed: ", error,
+      "; placing it again");
+  job.status.add_attempt_errors(absl::StrCat("attempt ", job.status.attempt(), ": ", error));
+  // The ranks still running are told to stop, and are busy until they
+  // report (their report of this attempt is then ignored); a rendezvous
+  // wait of theirs ends at once. The next attempt meets in a fresh
+  // namespace, under keys its tasks' attempt number sets apart.
+  rendezvous_->CloseJob(id);
+  for (const auto& worker : job.unreported) {
+    auto pending = pending_tasks_.find(worker);
+    if (pending != pending_tasks_.end() && pending->second.job_id() == id) {
+      pending_tasks_.erase(pending);
+      registry_.SetIdle(worker);
+    } else if (registry_.IsAlive(worker)) {
+      aborts_[worker].insert(id);
+    }
+  }
+  job.shares.clear();
+  job.unreported.clear();
+  job.reported.clear();
+  job.rank_results.clear();
+  job.inventory.clear();
+  job.inventory_of.clear();
+  job.held_error.clear();
+  job.status.set_state(v1::JOB_QUEUED);
+  job.status.clear_worker_ids();
+  job.status.clear_started_at();
+  Persist(job.status);
+  queue_.push_front(id);  // it was running: ahead of the jobs queued behind it
 }
 
 void Scheduler::FinalStateStored(const std::string& job_id, const absl::Status& stored) {
@@ -500,16 +549,27 @@ absl::Status Scheduler::ApplyReport(const v1::ReportResultRequest& report) {
     auto it = jobs_.find(report.job_id());
     if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", report.job_id()));
     Job& job = it->second;
+    const int attempt = std::max(1, report.attempt());
+    if (attempt > job.status.attempt()) {
+      return absl::FailedPreconditionError(absl::StrCat("job ", report.job_id(), " has had ", job.status.attempt(),
+                                                        " attempts, not ", attempt));
+    }
     // Whatever the job's state, the worker is done with it now.
     if (auto a = aborts_.find(worker); a != aborts_.end()) a->second.erase(report.job_id());
     registry_.SetIdle(worker);
-    if (IsFinal(job.status.state())) {
-      // A late report of a job that already ended (a peer was lost): ignored.
+    if (IsFinal(job.status.state()) || job.status.state() == v1::JOB_QUEUED || attempt < job.status.attempt()) {
+      // A late report of a job that already ended (a peer was lost), or of
+      // an earlier attempt (a job queued again has no placement of its own
+      // yet): ignored.
+    } else if (job.reported.count(worker)) {
+      // The same report again: its reply was lost and the worker retried.
+      Log("coordinator", registry_.Describe(worker), " reported job ", report.job_id(), " again; kept the first");
     } else if (!job.unreported.count(worker)) {
       status = absl::FailedPreconditionError(
           absl::StrCat(registry_.Describe(worker), " is not placed on job ", report.job_id(), " or already reported"));
     } else if (!report.error().empty()) {
       job.unreported.erase(worker);
+      job.reported.insert(worker);
       if (job.held_error.empty()) {
         job.held_error = absl::StrCat(registry_.Describe(worker), ": ", report.error());
         job.held_since = clock_->Now();
@@ -520,6 +580,7 @@ absl::Status Scheduler::ApplyReport(const v1::ReportResultRequest& report) {
     } else if (!job.held_error.empty()) {
       // A late success of a rank of a job that is already failing.
       job.unreported.erase(worker);
+      job.reported.insert(worker);
       if (job.unreported.empty()) FinishJob(job, v1::JOB_FAILED, job.held_error, nullptr);
     } else {
       // Every rank the worker was given must be in its report.
@@ -541,6 +602,7 @@ absl::Status Scheduler::ApplyReport(const v1::ReportResultRequest& report) {
         status = shape;
       } else {
         job.unreported.erase(worker);
+        job.reported.insert(worker);
         for (const auto& r : report.ranks()) job.rank_results.push_back(r);
         if (job.unreported.empty()) {
           workload::AssemblyContext context;
@@ -555,6 +617,7 @@ absl::Status Scheduler::ApplyReport(const v1::ReportResultRequest& report) {
           *result.mutable_started_at() = job.status.started_at();
           *result.mutable_finished_at() = NowProto();
           result.set_tokenmeter_version(TOKENMETER_VERSION);
+          result.set_attempts(job.status.attempt());
           FinishJob(job, v1::JOB_SUCCEEDED, "", &result);
         }
       }
@@ -573,8 +636,7 @@ void Scheduler::Goodbye(const std::string& worker_id) {
     aborts_.erase(worker_id);
     for (auto& [id, job] : jobs_) {
       if (job.status.state() == v1::JOB_RUNNING && job.unreported.count(worker_id)) {
-        FinishJob(job, v1::JOB_FAILED, absl::StrCat(registry_.Describe(worker_id), " left while running the job"),
-                  nullptr);
+        EndOrRetry(job, absl::StrCat(registry_.Describe(worker_id), " left while running the job"));
       }
     }
   }
@@ -605,7 +667,7 @@ void Scheduler::CheckLiveness() {
           std::string error =
               absl::StrCat(who, " lost: no heart-beat for ", absl::FormatDuration(registry_.options().lost_after));
           if (!job.held_error.empty()) absl::StrAppend(&error, "; then ", job.held_error);
-          FinishJob(job, v1::JOB_FAILED, error, nullptr);
+          EndOrRetry(job, error);
         }
       }
     }

@@ -61,6 +61,7 @@ struct SchedulerOptions {
 // what it changed is durable; so is a job poll waiting for a job's end.
 class Scheduler {
  public:
+  static constexpr int kMaxAttempts = 10;
   using TaskCallback = std::function<void(absl::StatusOr<std::optional<v1::Task>>)>;
   using JobCallback = std::function<void(absl::StatusOr<v1::JobStatus>)>;
   using SubmitCallback = std::function<void(absl::StatusOr<std::string>)>;
@@ -83,11 +84,13 @@ class Scheduler {
   // the queue is at JobLimits::max_queued_jobs; InvalidArgument when the
   // spec's least time passes JobLimits::max_job_seconds. The job joins the
   // queue, and `done` is answered, once its row is durable.
+  // `max_attempts` (0 = 1, at most kMaxAttempts): placements allowed when a
+  // worker of the job is lost or leaves mid-run.
   void SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
-                   SubmitCallback done);
+                   int max_attempts, SubmitCallback done);
   // The same, blocking the calling thread (tools and tests).
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                     bool span_setups = false);
+                                     bool span_setups = false, int max_attempts = 1);
   // The job's status once it reaches a final state, or as it is at the
   // deadline. NotFound for an unknown id.
   void GetJobAsync(const std::string& job_id, absl::Time deadline, JobCallback done);
@@ -134,6 +137,7 @@ class Scheduler {
     v1::JobStatus status;
     std::vector<WorkerShare> shares;
     std::set<std::string> unreported;  // placed workers that have not reported
+    std::set<std::string> reported;    // placed workers that have, this attempt
     std::vector<v1::RankResult> rank_results;
     std::vector<v1::WorkerInventory> inventory;
     std::vector<std::string> inventory_of;  // inventory_of[i]: the worker inventory[i] is
@@ -152,7 +156,7 @@ class Scheduler {
 
   // Validates and adds the job (not yet queued), queueing its row's write.
   absl::StatusOr<std::string> AddJob(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                     bool span_setups) ABSL_LOCKS_EXCLUDED(mu_);
+                                     bool span_setups, int max_attempts) ABSL_LOCKS_EXCLUDED(mu_);
   // The job's row is durable (or failed to be): queue it, answer the client.
   void JobRowStored(const std::string& job_id, const SubmitCallback& done) ABSL_LOCKS_EXCLUDED(mu_);
   // A job's final state is durable (or failed to be): announce it, answer its polls.
@@ -176,6 +180,9 @@ class Scheduler {
   void FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the job's row; `done` as StoreWriter's (null = log a failure).
+  // A worker of the running job was lost or left: the job queues again
+  // (first in line) while attempts remain, else fails with `error`.
+  void EndOrRetry(Job& job, const std::string& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Persist(const v1::JobStatus& status, StoreWriter::Done done = nullptr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Best verified GEMM FLOP/s per device in `dtype` of the newest stored
   // result on `setup` that has such rows; 0 when none. From memory.

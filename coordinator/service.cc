@@ -47,7 +47,7 @@ Reactor* CoordinatorService::SubmitJob(Context* context, const v1::SubmitJobRequ
   }
   Reactor* reactor = context->DefaultReactor();
   scheduler_->SubmitAsync(request->spec(), request->ranks(), request->setup(), request->span_setups(),
-                          [reactor, response](absl::StatusOr<std::string> id) {
+                          request->max_attempts(), [reactor, response](absl::StatusOr<std::string> id) {
                             if (id.ok()) response->set_job_id(*std::move(id));
                             reactor->Finish(ToGrpc(id.status()));
                           });

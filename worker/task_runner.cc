@@ -1,5 +1,6 @@
 #include "worker/task_runner.h"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -93,7 +94,9 @@ absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssig
   options.world_size = task.world_size();
   options.device_index = assignment.device_index();
   options.store = env.store;
-  options.store_prefix = absl::StrCat(task.job_id(), "/", env.backend);
+  // A job placed again meets under fresh keys: a rank of an earlier attempt
+  // that has not stopped yet cannot write into this one's rendezvous.
+  options.store_prefix = absl::StrCat(task.job_id(), "/", std::max(1, task.attempt()), "/", env.backend);
   options.timeout = std::chrono::milliseconds(task.collective_timeout_ms() > 0 ? task.collective_timeout_ms() : 30000);
   options.cpu_threads = env.cpu_threads_per_rank;
   options.collective_host = env.collective_host;

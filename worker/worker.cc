@@ -228,6 +228,7 @@ void Worker::ServeTask(const v1::Task& task) {
   v1::ReportResultRequest report;
   report.set_worker_id(worker_id);
   report.set_job_id(task.job_id());
+  report.set_attempt(task.attempt());
   if (ranks.ok()) {
     for (auto& r : *ranks) *report.add_ranks() = std::move(r);
   } else {

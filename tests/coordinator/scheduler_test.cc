@@ -562,7 +562,7 @@ TEST_F(SchedulerTest, AStalledStoreDelaysTheSubmittersAnswerButNotHeartbeats) {
   absl::StatusOr<std::string> id;
   // Submitted from a thread of its own, as a gRPC thread would.
   std::thread submitter([&] {
-    scheduler_->SubmitAsync(Gemm(), 1, "", false, [&](absl::StatusOr<std::string> r) {
+    scheduler_->SubmitAsync(Gemm(), 1, "", false, 1, [&](absl::StatusOr<std::string> r) {
       id = std::move(r);
       answered.Notify();
     });
@@ -656,6 +656,82 @@ TEST_F(SchedulerTest, AReportWithMoreRowsThanTheSpecAsksFailsTheJobAndIsRefused)
   EXPECT_EQ(Job(id).state(), v1::JOB_FAILED);
   EXPECT_THAT(Job(id).error(), HasSubstr("the report of rank 0: gemm has 1001"));
   EXPECT_TRUE(store_->ListResults({})->empty());
+}
+
+// ---- retried reports and jobs placed again
+
+TEST_F(SchedulerTest, AReportSentAgainIsAcceptedOnceWhetherOrNotTheJobHasEnded) {
+  const std::string a = Register("a");
+  const std::string b = Register("b");
+  auto id = *scheduler_->Submit(Gemm(), 2, "");
+  const auto report_a = Report(a, TakeTask(a));
+  const auto report_b = Report(b, TakeTask(b));
+  ASSERT_TRUE(scheduler_->ReportResult(report_a).ok());
+  EXPECT_TRUE(scheduler_->ReportResult(report_a).ok()) << "a retried report of a running job";
+  EXPECT_EQ(Job(id).state(), v1::JOB_RUNNING);
+  ASSERT_TRUE(scheduler_->ReportResult(report_b).ok());
+  EXPECT_TRUE(scheduler_->ReportResult(report_b).ok()) << "a retried report of an ended job";
+  EXPECT_EQ(Job(id).state(), v1::JOB_SUCCEEDED);
+  EXPECT_EQ(Job(id).result().ranks_size(), 2);
+  EXPECT_EQ(store_->ListResults({})->size(), 1u);
+}
+
+TEST_F(SchedulerTest, ALostWorkerGivesTheJobAnotherAttemptOnTheSurvivorsAndASpare) {
+  const std::string a = Register("a"), b = Register("b"), c = Register("c");
+  auto id = *scheduler_->Submit(Gemm(), 3, "", false, /*max_attempts=*/2);
+  const std::string spare = Register("spare");
+  std::map<std::string, v1::Task> first;
+  for (const auto& w : {a, b, c}) first[w] = TakeTask(w);
+  EXPECT_EQ(first[a].attempt(), 1);
+  // c goes silent; the others keep beating.
+  for (int i = 0; i < 2; ++i) {
+    clock_.Advance(absl::Seconds(3));
+    for (const auto& w : {a, b, spare}) ASSERT_TRUE(scheduler_->Heartbeat(w).ok());
+  }
+  scheduler_->CheckLiveness();
+  v1::JobStatus job = Job(id);
+  EXPECT_EQ(job.state(), v1::JOB_QUEUED);
+  ASSERT_EQ(job.attempt_errors_size(), 1);
+  EXPECT_THAT(job.attempt_errors(0), HasSubstr("attempt 1: worker w-c-"));
+  // The survivors are told to stop, and are busy until they report attempt 1.
+  EXPECT_THAT(*scheduler_->Heartbeat(a), ::testing::ElementsAre(id));
+  EXPECT_FALSE(scheduler_->IsPlaced(id, a)) << "attempt 1's rendezvous is closed";
+  for (const auto& w : {a, b}) {
+    v1::ReportResultRequest aborted;
+    aborted.set_worker_id(w);
+    aborted.set_job_id(id);
+    aborted.set_attempt(1);
+    aborted.set_error("aborted by the coordinator");
+    ASSERT_TRUE(scheduler_->ReportResult(aborted).ok()) << "an earlier attempt's report is ignored";
+  }
+  // Placed again on the survivors and the spare, under attempt 2.
+  job = Job(id);
+  ASSERT_EQ(job.state(), v1::JOB_RUNNING) << job.waiting_for();
+  EXPECT_EQ(job.attempt(), 2);
+  EXPECT_THAT(Placed(id), ::testing::UnorderedElementsAre(a, b, spare));
+  for (const auto& w : {a, b, spare}) {
+    v1::Task task = TakeTask(w);
+    EXPECT_EQ(task.attempt(), 2);
+    auto report = Report(w, task);
+    report.set_attempt(2);
+    ASSERT_TRUE(scheduler_->ReportResult(report).ok());
+  }
+  job = Job(id);
+  ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
+  EXPECT_EQ(job.result().attempts(), 2);
+}
+
+TEST_F(SchedulerTest, WithoutAttemptsLeftALostWorkerFailsTheJobSayingWhichAttempt) {
+  const std::string a = Register("a"), b = Register("b");
+  auto id = *scheduler_->Submit(Gemm(), 2, "", false, /*max_attempts=*/1);
+  TakeTask(a);
+  TakeTask(b);
+  clock_.Advance(absl::Seconds(6));
+  ASSERT_TRUE(scheduler_->Heartbeat(a).ok());
+  scheduler_->CheckLiveness();
+  EXPECT_EQ(Job(id).state(), v1::JOB_FAILED);
+  EXPECT_THAT(Job(id).error(), ::testing::Not(HasSubstr("attempt")));
+  EXPECT_EQ(scheduler_->Submit(Gemm(), 1, "", false, 11).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
