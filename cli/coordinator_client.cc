@@ -51,8 +51,11 @@ absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& sp
 
 absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& job_id, absl::Duration timeout,
                                                             const std::atomic<bool>* interrupted) {
+  constexpr absl::Duration kReconnectPause = absl::Milliseconds(500);
+  constexpr absl::Duration kReconnectWindow = absl::Seconds(60);
   const absl::Time deadline = absl::Now() + timeout;
   std::string waiting_for;
+  absl::Time unreachable_since = absl::InfinitePast();
   while (true) {
     if (interrupted != nullptr && interrupted->load()) {
       return absl::CancelledError(absl::StrCat("interrupted while waiting for job ", job_id));
@@ -64,7 +67,22 @@ absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& j
     request.set_wait_ms(absl::ToInt64Milliseconds(std::min(kLongPoll, std::max(deadline - absl::Now(), absl::ZeroDuration()))));
     v1::JobStatus status;
     grpc::Status s = stub_->GetJob(&context, request, &status);
+    if (s.error_code() == grpc::StatusCode::UNAVAILABLE && absl::Now() < deadline) {
+      // A coordinator restarting on its store still knows the job: wait for
+      // it, within the job's own timeout and the reconnect window, as workers do.
+      if (unreachable_since == absl::InfinitePast()) {
+        unreachable_since = absl::Now();
+        Log("run", "the coordinator is unreachable (", s.error_message(), "); waiting up to ",
+            absl::FormatDuration(kReconnectWindow), " for it to come back");
+      }
+      if (absl::Now() - unreachable_since < kReconnectWindow) {
+        absl::SleepFor(kReconnectPause);
+        continue;
+      }
+    }
     if (!s.ok()) return Error(s, absl::StrCat("waiting for job ", job_id));
+    if (unreachable_since != absl::InfinitePast()) Log("run", "the coordinator is back");
+    unreachable_since = absl::InfinitePast();
     if (status.state() == v1::JOB_SUCCEEDED || status.state() == v1::JOB_FAILED ||
         status.state() == v1::JOB_CANCELLED) {
       return status;

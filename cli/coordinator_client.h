@@ -28,7 +28,8 @@ class CoordinatorClient {
                                      bool span_setups = false, int max_attempts = 1);
   // Waits for the job to end, up to timeout, polling; returns its final status
   // (DeadlineExceeded naming the job when it did not end in time). Stops early
-  // when *interrupted becomes true (Cancelled).
+  // when *interrupted becomes true (Cancelled). A coordinator that becomes
+  // unreachable (restarting on its store) is waited for up to 60 s.
   absl::StatusOr<v1::JobStatus> WaitForJob(const std::string& job_id, absl::Duration timeout,
                                            const std::atomic<bool>* interrupted);
   absl::Status Cancel(const std::string& job_id);

@@ -268,5 +268,89 @@ TEST(Cluster, SetupsAreKeptApartUnlessTheRunSpansThem) {
   EXPECT_TRUE(b->Running());
 }
 
+// SIGKILL gives the coordinator no chance to tidy up: what it stored is all
+// there is. Restarted on the same store, it fails the job that was
+// mid-collective with that reason, runs the job queued behind it once the
+// workers have registered again by themselves, and has lost no stored result.
+TEST(Cluster, ACoordinatorKilledMidCollectiveRestartsOnItsStoreLosingNothing) {
+  TempDir dir;
+  const std::string store = dir.File("store.db");
+  const std::string listen = absl::StrCat("127.0.0.1:", FreePort());
+  auto start_coordinator = [&](const std::string& name) {
+    return std::make_unique<Process>(
+        TOKENMETER_BINARY,
+        std::vector<std::string>{"coordinator", "--listen", listen, "--store", store, "--heartbeat-interval", "0.25",
+                                 "--lost-after", "4"},
+        dir.path(), name);
+  };
+  auto coordinator = start_coordinator("coordinator1");
+  const int victim_metrics = FreePort();
+  auto w1 = StartWorker(listen, dir.path(), "w1");
+  auto w2 = StartWorker(listen, dir.path(), "w2", victim_metrics);
+  ASSERT_TRUE(Eventually([&] { return CountInState(listen, dir.path(), "WORKER_IDLE") == 2; }, std::chrono::seconds(20)))
+      << coordinator->err();
+  auto stored = RunTokenmeter({"run", "--coordinator", listen, "--workload", "gemm", "--iterations", "1", "--warmup",
+                               "0", "--ranks", "2"},
+                              dir.path());
+  ASSERT_EQ(stored.exit_code, 0) << stored.err;
+
+  Process interrupted(TOKENMETER_BINARY,
+                      {"run", "--coordinator", listen, "--workload", "collective/all-reduce", "--iterations", "1000",
+                       "--warmup", "1", "--max-bytes", "1M", "--ranks", "2"},
+                      dir.path(), "run-interrupted");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return metrics_test::HttpGet(victim_metrics, "/metrics").body.find(
+                   "tokenmeter_collective_bus_bandwidth_bytes_per_second{") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << w2->err();
+  Process queued(TOKENMETER_BINARY,
+                 {"run", "--coordinator", listen, "--workload", "gemm", "--iterations", "1", "--warmup", "0",
+                  "--ranks", "2", "--json", "--timeout", "120"},
+                 dir.path(), "run-queued");
+  // Both jobs known to the coordinator: one running, one queued behind it.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto r = RunTokenmeter({"status", "--coordinator", listen, "--json"}, dir.path(), std::chrono::seconds(20));
+        int running = 0, waiting = 0;
+        for (const auto& row : ParseJsonLines(r.out)) {
+          if (Str(row, "kind") != "job") continue;
+          running += Str(row, "state") == "JOB_RUNNING";
+          waiting += Str(row, "state") == "JOB_QUEUED";
+        }
+        return running == 1 && waiting == 1;
+      },
+      std::chrono::seconds(20)));
+  ASSERT_TRUE(interrupted.Running()) << "the collective sweep ended before the kill: " << interrupted.err();
+  coordinator->Kill(SIGKILL);
+  ASSERT_TRUE(coordinator->Wait(std::chrono::seconds(5)));
+
+  coordinator = start_coordinator("coordinator2");
+  // The queued job runs once the workers are back; its client waits through the restart.
+  ASSERT_TRUE(queued.Wait(std::chrono::seconds(120))) << "the queued job never ran\n" << coordinator->err();
+  EXPECT_EQ(queued.exit_code(), 0) << queued.err() << "\n--- coordinator:\n" << coordinator->err();
+  ASSERT_TRUE(interrupted.Wait(std::chrono::seconds(60)));
+  EXPECT_NE(interrupted.exit_code(), 0);
+
+  auto jobs = RunTokenmeter({"status", "--coordinator", listen, "--json"}, dir.path(), std::chrono::seconds(20));
+  int failed_by_restart = 0, succeeded = 0;
+  for (const auto& row : ParseJsonLines(jobs.out)) {
+    if (Str(row, "kind") != "job") continue;
+    succeeded += Str(row, "state") == "JOB_SUCCEEDED";
+    if (Str(row, "state") == "JOB_FAILED") {
+      ++failed_by_restart;
+      EXPECT_EQ(Str(row, "workload"), "collective/all-reduce");
+      EXPECT_THAT(Str(row, "error"), HasSubstr("the coordinator restarted while the job was running"));
+    }
+  }
+  EXPECT_EQ(failed_by_restart, 1) << jobs.out;
+  EXPECT_EQ(succeeded, 2) << jobs.out;
+  auto results = RunTokenmeter({"results", "--store", store, "--json"}, dir.path());
+  EXPECT_EQ(ParseJsonLines(results.out).size(), 2u) << "the result stored before the kill, and the queued job's";
+  EXPECT_TRUE(w1->Running());
+  EXPECT_TRUE(w2->Running());
+}
+
 }  // namespace
 }  // namespace tokenmeter::testing
