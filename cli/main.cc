@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "cli/commands.h"
 
 namespace {
@@ -32,6 +33,12 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? kExitUsage : kExitOk;
   }
+  // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock —
+  // gRPC takes several per call — walks a lock-order graph looking for
+  // deadlock cycles. The unit tests keep that check; the binary serving a
+  // fleet does not pay for it (bench/fleet_load.sh measured it in the
+  // coordinator's profile at 16,384 workers).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const std::string command = argv[1];
   const Args args(argv + 2, argv + argc);
   if (command == "coordinator") return CoordinatorCommand(args);

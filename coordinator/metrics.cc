@@ -97,11 +97,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
 
 int CoordinatorMetrics::port() const { return server_->port(); }
 
-void CoordinatorMetrics::SetWorkers(const std::vector<v1::WorkerStatus>& workers) {
+void CoordinatorMetrics::SetWorkers(const std::vector<WorkerAge>& workers) {
   std::array<double, std::size(kStates)> counts{};
   for (const auto& w : workers) {
     for (size_t i = 0; i < std::size(kStates); ++i) {
-      if (w.state() == kStates[i]) counts[i] += 1;
+      if (w.state == kStates[i]) counts[i] += 1;
     }
   }
   for (size_t i = 0; i < counts.size(); ++i) workers_by_state_[i]->Set(counts[i]);
@@ -109,14 +109,14 @@ void CoordinatorMetrics::SetWorkers(const std::vector<v1::WorkerStatus>& workers
   absl::MutexLock lock(&mu_);
   std::set<std::string> live;
   for (const auto& w : workers) {
-    if (!Live(w.state())) continue;
-    live.insert(w.worker_id());
-    auto it = heartbeat_children_.find(w.worker_id());
+    if (!Live(w.state)) continue;
+    live.insert(w.worker_id);
+    auto it = heartbeat_children_.find(w.worker_id);
     if (it == heartbeat_children_.end()) {
-      auto* g = &heartbeat_age_->Add({{m::kLabelWorker, w.worker_id()}, {m::kLabelHostname, w.inventory().hostname()}});
-      it = heartbeat_children_.emplace(w.worker_id(), g).first;
+      auto* g = &heartbeat_age_->Add({{m::kLabelWorker, w.worker_id}, {m::kLabelHostname, w.hostname}});
+      it = heartbeat_children_.emplace(w.worker_id, g).first;
     }
-    it->second->Set(w.heartbeat_age_seconds());
+    it->second->Set(w.heartbeat_age_seconds);
   }
   // A worker that is lost or gone no longer carries an age.
   for (auto it = heartbeat_children_.begin(); it != heartbeat_children_.end();) {

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics_server.h"
+#include "coordinator/worker_registry.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -37,7 +38,7 @@ class CoordinatorMetrics {
   // counts by state, and the heart-beat age of each live worker. Series of
   // workers no longer live are removed, so the label set stays bounded by
   // the live fleet.
-  void SetWorkers(const std::vector<v1::WorkerStatus>& workers);
+  void SetWorkers(const std::vector<WorkerAge>& workers);
   // A job reached a final state (with its result when it succeeded).
   void JobFinished(const v1::JobStatus& job);
   // Publishes the figures of a stored result (also at start, for stored

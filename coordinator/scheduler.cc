@@ -438,6 +438,11 @@ std::vector<v1::WorkerStatus> Scheduler::ListWorkers(bool include_lost) {
   return registry_.List(clock_->Now(), include_lost);
 }
 
+std::vector<WorkerAge> Scheduler::WorkerAges() {
+  absl::MutexLock lock(&mu_);
+  return registry_.Ages(clock_->Now());
+}
+
 std::vector<v1::JobStatus> Scheduler::ListJobs(int limit) {
   absl::MutexLock lock(&mu_);
   std::vector<v1::JobStatus> out;

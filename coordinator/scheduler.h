@@ -99,6 +99,8 @@ class Scheduler {
   void CancelAsync(const std::string& job_id, StatusCallback done);
   absl::Status Cancel(const std::string& job_id);
   std::vector<v1::WorkerStatus> ListWorkers(bool include_lost);
+  // Every worker's state and heart-beat age (the metrics' per-worker series).
+  std::vector<WorkerAge> WorkerAges();
   std::vector<v1::JobStatus> ListJobs(int limit);
 
   // ---- worker side

@@ -134,9 +134,15 @@ void CoordinatorServer::Monitor() {
   // worker is noticed within lost_after plus a fraction of a period.
   const absl::Duration period =
       std::min(absl::Milliseconds(250), options_.registry.heartbeat_interval / 2);
+  // The per-worker metrics are refreshed once a second: fresher than any
+  // scrape needs, and a fleet-wide walk under the scheduler's lock.
+  absl::Time metrics_due = absl::InfinitePast();
   while (!stopping_.WaitForNotificationWithTimeout(period)) {
     scheduler_->CheckLiveness();
-    if (metrics_) metrics_->SetWorkers(scheduler_->ListWorkers(/*include_lost=*/true));
+    if (metrics_ && absl::Now() >= metrics_due) {
+      metrics_->SetWorkers(scheduler_->WorkerAges());
+      metrics_due = absl::Now() + absl::Seconds(1);
+    }
   }
 }
 

@@ -113,6 +113,15 @@ std::vector<v1::WorkerStatus> WorkerRegistry::List(absl::Time now, bool include_
   return out;
 }
 
+std::vector<WorkerAge> WorkerRegistry::Ages(absl::Time now) const {
+  std::vector<WorkerAge> out;
+  out.reserve(workers_.size());
+  for (const auto& [id, e] : workers_) {
+    out.push_back({id, e.status.inventory().hostname(), e.status.state(), absl::ToDoubleSeconds(now - e.last_heartbeat)});
+  }
+  return out;
+}
+
 std::string WorkerRegistry::Describe(const std::string& worker_id) const {
   const auto* s = Find(worker_id);
   if (s == nullptr) return absl::StrCat("worker ", worker_id);

@@ -16,6 +16,14 @@
 
 namespace tokenmeter::coordinator {
 
+// What the metrics need of a worker, without copying its inventory.
+struct WorkerAge {
+  std::string worker_id;
+  std::string hostname;
+  v1::WorkerState state = v1::WORKER_STATE_UNSPECIFIED;
+  double heartbeat_age_seconds = 0;
+};
+
 struct RegistryOptions {
   // Workers send a heart-beat this often.
   absl::Duration heartbeat_interval = absl::Seconds(1);
@@ -60,6 +68,9 @@ class WorkerRegistry {
 
   // A snapshot with heart-beat ages as of now.
   std::vector<v1::WorkerStatus> List(absl::Time now, bool include_lost) const;
+  // Every worker's state and heart-beat age as of now, in no order: cheap
+  // enough to take often under the scheduler's lock at fleet scale.
+  std::vector<WorkerAge> Ages(absl::Time now) const;
 
   // Human name for errors: "worker <id> (<host>, pid <pid>)".
   std::string Describe(const std::string& worker_id) const;

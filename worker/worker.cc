@@ -10,7 +10,10 @@ namespace tokenmeter::worker {
 namespace {
 
 constexpr absl::Duration kCallTimeout = absl::Seconds(5);
-constexpr absl::Duration kPollWait = absl::Seconds(2);
+// As long as the coordinator holds a poll (its kMaxLongPoll): a parked poll
+// costs it no thread, and each re-poll is a call it serves. Stop() cancels a
+// poll at once, and the coordinator answers it early when this worker is lost.
+constexpr absl::Duration kPollWait = absl::Seconds(10);
 constexpr absl::Duration kRetryPause = absl::Milliseconds(200);
 
 bool IsTransient(grpc::StatusCode code) {
