@@ -191,9 +191,8 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
         least.work, options_.limits.max_job_seconds));
   }
   // Jobs whose row is still being written count: they queue next.
-  const int queued = awaiting_row_ + static_cast<int>(std::count_if(queue_.begin(), queue_.end(), [&](const std::string& id) {
-    return jobs_.at(id).status.state() == v1::JOB_QUEUED;
-  }));
+  int queued = awaiting_row_;
+  for (const auto& id : queue_) queued += jobs_.at(id).status.state() == v1::JOB_QUEUED;
   if (queued >= options_.limits.max_queued_jobs) {
     return absl::ResourceExhaustedError(absl::StrCat("the queue holds ", queued, " jobs; the bound is --max-queued-jobs ",
                                                      options_.limits.max_queued_jobs));

@@ -1,6 +1,8 @@
 // Heart-beat expiry with an injected clock.
 #include "coordinator/worker_registry.h"
 
+#include <map>
+
 #include "coordinator/clock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_inventory.h"
@@ -50,6 +52,30 @@ TEST(WorkerRegistry, ListsAgesAndStates) {
   registry.Deregister(a);
   EXPECT_TRUE(registry.List(clock.Now(), false).empty());
   EXPECT_EQ(registry.List(clock.Now(), true)[0].state(), v1::WORKER_GONE);
+}
+
+// The metrics' per-worker record: the same ages and states as List, without
+// the inventories.
+TEST(WorkerRegistry, AgesMatchTheListWithoutCopyingInventories) {
+  ManualClock clock;
+  WorkerRegistry registry({absl::Seconds(1), absl::Seconds(5)});
+  auto a = *registry.Register(TestInventory("host-a", 8), clock.Now());
+  clock.Advance(absl::Seconds(2));
+  auto b = *registry.Register(TestInventory("host-b", 8), clock.Now());
+  registry.SetBusy(b, "job-1");
+  clock.Advance(absl::Milliseconds(500));
+  std::map<std::string, WorkerAge> ages;
+  for (auto& w : registry.Ages(clock.Now())) ages[w.worker_id] = w;
+  ASSERT_EQ(ages.size(), 2u);
+  EXPECT_EQ(ages[a].hostname, "host-a");
+  EXPECT_DOUBLE_EQ(ages[a].heartbeat_age_seconds, 2.5);
+  EXPECT_EQ(ages[a].state, v1::WORKER_IDLE);
+  EXPECT_DOUBLE_EQ(ages[b].heartbeat_age_seconds, 0.5);
+  EXPECT_EQ(ages[b].state, v1::WORKER_BUSY);
+  for (const auto& listed : registry.List(clock.Now(), true)) {
+    EXPECT_DOUBLE_EQ(ages[listed.worker_id()].heartbeat_age_seconds, listed.heartbeat_age_seconds());
+    EXPECT_EQ(ages[listed.worker_id()].state, listed.state());
+  }
 }
 
 TEST(WorkerRegistry, RefusesAnInventoryWithoutDevices) {
