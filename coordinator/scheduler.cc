@@ -445,9 +445,16 @@ std::vector<WorkerAge> Scheduler::WorkerAges() {
 std::vector<v1::JobStatus> Scheduler::ListJobs(int limit) {
   absl::MutexLock lock(&mu_);
   std::vector<v1::JobStatus> out;
-  for (const auto& [id, job] : jobs_) {
+  out.reserve(jobs_.size());
+  for (auto& [id, job] : jobs_) {
+    // Without its result, which can be megabytes: the result is set aside
+    // (a pointer swap) while the status is copied, under the lock.
+    v1::JobResult result;
+    const bool has_result = job.status.has_result();
+    if (has_result) result.Swap(job.status.mutable_result());
     out.push_back(job.status);
     out.back().clear_result();
+    if (has_result) job.status.mutable_result()->Swap(&result);
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return TimeUtil::TimestampToNanoseconds(a.submitted_at()) > TimeUtil::TimestampToNanoseconds(b.submitted_at());

@@ -122,6 +122,12 @@ TEST_F(SchedulerTest, JobWaitsForWorkersThenRunsAndStoresItsResult) {
   EXPECT_DOUBLE_EQ(job->result().gemm(0).timing().median_seconds(), 0.002);  // the slower rank
   EXPECT_EQ(store_->ListResults({})->size(), 1u);
   EXPECT_FALSE(scheduler_->IsPlaced(*id, a));  // rendezvous access ends with the job
+  // Listing jobs leaves their results out, and in place.
+  auto listed = scheduler_->ListJobs(0);
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].state(), v1::JOB_SUCCEEDED);
+  EXPECT_FALSE(listed[0].has_result());
+  EXPECT_EQ(Job(*id).result().world_size(), 2);
 }
 
 TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
