@@ -306,6 +306,15 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
     Persist(job.status, stored);
   }
   rendezvous_->CloseJob(id);
+  StopUnreported(job);
+  job.unreported.clear();
+  job.rank_results.clear();
+  Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
+      job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
+}
+
+void Scheduler::StopUnreported(const Job& job) {
+  const std::string& id = job.status.job_id();
   for (const auto& worker : job.unreported) {
     // A worker that has not taken its task yet is simply freed; one that is
     // running it is told to abort on its next heart-beat.
@@ -317,10 +326,6 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
       aborts_[worker].insert(id);
     }
   }
-  job.unreported.clear();
-  job.rank_results.clear();
-  Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
-      job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
 }
 
 void Scheduler::EndOrRetry(Job& job, const std::string& error) {
@@ -341,15 +346,7 @@ void Scheduler::EndOrRetry(Job& job, const std::string& error) {
   // wait of theirs ends at once. The next attempt meets in a fresh
   // namespace, under keys its tasks' attempt number sets apart.
   rendezvous_->CloseJob(id);
-  for (const auto& worker : job.unreported) {
-    auto pending = pending_tasks_.find(worker);
-    if (pending != pending_tasks_.end() && pending->second.job_id() == id) {
-      pending_tasks_.erase(pending);
-      registry_.SetIdle(worker);
-    } else if (registry_.IsAlive(worker)) {
-      aborts_[worker].insert(id);
-    }
-  }
+  StopUnreported(job);
   job.shares.clear();
   job.unreported.clear();
   job.reported.clear();

@@ -182,6 +182,9 @@ class Scheduler {
   void FinishJob(Job& job, v1::JobState state, const std::string& error, const v1::JobResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the job's row; `done` as StoreWriter's (null = log a failure).
+  // Frees the job's placed workers that have not taken their task, and tells
+  // those running it to abort (on their next heart-beat).
+  void StopUnreported(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A worker of the running job was lost or left: the job queues again
   // (first in line) while attempts remain, else fails with `error`.
   void EndOrRetry(Job& job, const std::string& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

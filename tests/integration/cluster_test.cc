@@ -125,12 +125,8 @@ TEST(Cluster, WorkerKilledMidJobFailsTheJobNamingItWithinBoundedTime) {
   ASSERT_TRUE(Eventually([&] { return CountInState(address, dir.path(), "WORKER_BUSY") == 2; }, std::chrono::seconds(20)));
   // Evidence that the collective sweep is under way on the victim: it has
   // exported the bus bandwidth of a finished size, and the run goes on.
-  ASSERT_TRUE(Eventually(
-      [&] {
-        return metrics_test::HttpGet(victim_metrics, "/metrics").body.find(
-                   "tokenmeter_collective_bus_bandwidth_bytes_per_second{") != std::string::npos;
-      },
-      std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      Eventually([&] { return metrics_test::CollectiveSweepUnderWay(victim_metrics); }, std::chrono::seconds(30)))
       << w2->err();
   ASSERT_TRUE(run.Running()) << run.err();
   const pid_t victim = w2->pid();
@@ -298,12 +294,8 @@ TEST(Cluster, ACoordinatorKilledMidCollectiveRestartsOnItsStoreLosingNothing) {
                       {"run", "--coordinator", listen, "--workload", "collective/all-reduce", "--iterations", "1000",
                        "--warmup", "1", "--max-bytes", "1M", "--ranks", "2"},
                       dir.path(), "run-interrupted");
-  ASSERT_TRUE(Eventually(
-      [&] {
-        return metrics_test::HttpGet(victim_metrics, "/metrics").body.find(
-                   "tokenmeter_collective_bus_bandwidth_bytes_per_second{") != std::string::npos;
-      },
-      std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      Eventually([&] { return metrics_test::CollectiveSweepUnderWay(victim_metrics); }, std::chrono::seconds(30)))
       << w2->err();
   Process queued(TOKENMETER_BINARY,
                  {"run", "--coordinator", listen, "--workload", "gemm", "--iterations", "1", "--warmup", "0",

@@ -141,10 +141,7 @@ TEST(Retries, AJobWhoseWorkerIsKilledRunsAgainOnTheSurvivorsAndASpare) {
   ASSERT_TRUE(Eventually(
       [&] {
         for (int i = 0; i < 4 && victim < 0; ++i) {
-          if (metrics_test::HttpGet(metrics_ports[i], "/metrics")
-                  .body.find("tokenmeter_collective_bus_bandwidth_bytes_per_second{") != std::string::npos) {
-            victim = i;
-          }
+          if (metrics_test::CollectiveSweepUnderWay(metrics_ports[i])) victim = i;
         }
         return victim >= 0;
       },

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/metric_names.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "tests/support/subprocess.h"
@@ -75,6 +76,13 @@ inline HttpResponse HttpGet(int port, const std::string& path, milliseconds time
   r.status = std::atoi(raw.c_str() + raw.find(' ') + 1);
   r.body = raw.substr(header_end + 4);
   return r;
+}
+
+// Evidence that a worker's collective sweep is under way: it has exported the
+// bus bandwidth of a size it finished (the gauge appears with its first size).
+inline bool CollectiveSweepUnderWay(int worker_metrics_port) {
+  return HttpGet(worker_metrics_port, "/metrics").body.find(std::string(::tokenmeter::metrics::kBusBandwidth) + "{") !=
+         std::string::npos;
 }
 
 inline std::string UrlEncode(const std::string& s) {
