@@ -371,6 +371,8 @@ struct Counters {
   int64_t reports = 0;
   int64_t report_errors = 0;
   int64_t told_unknown = 0;  // NOT_FOUND: the coordinator forgot (lost) this worker
+  int64_t heartbeat_interval_ms = 0;  // the longest cadence a reply told
+  int64_t lost_after_ms = 0;
   std::map<std::string, int64_t> errors;  // "method: code message" -> count
 };
 
@@ -518,6 +520,11 @@ class WorkerShard final : public EventLoop {
       return;
     }
     if (!call.status.ok() && !stopping()) NoteError("Heartbeat", call.status);
+    if (call.status.ok() && call.response.heartbeat_interval_ms() > 0) {  // the cadence grows with the fleet
+      w.heartbeat_interval = milliseconds(std::max<int64_t>(50, call.response.heartbeat_interval_ms()));
+      counters_.heartbeat_interval_ms = std::max(counters_.heartbeat_interval_ms, call.response.heartbeat_interval_ms());
+      counters_.lost_after_ms = std::max(counters_.lost_after_ms, call.response.lost_after_ms());
+    }
     After(now + w.heartbeat_interval, [this, &w] { Heartbeat(w); });
   }
 
@@ -1047,6 +1054,8 @@ Totals Merge(const Fleet& fleet) {
     total.reports += c.reports;
     total.report_errors += c.report_errors;
     total.told_unknown += c.told_unknown;
+    total.heartbeat_interval_ms = std::max(total.heartbeat_interval_ms, c.heartbeat_interval_ms);
+    total.lost_after_ms = std::max(total.lost_after_ms, c.lost_after_ms);
     for (const auto& [k, n] : c.errors) total.errors[k] += n;
     t.heartbeat_ns.insert(t.heartbeat_ns.end(), s->heartbeat_ns().begin(), s->heartbeat_ns().end());
     t.completed += s->completed_in_window();
@@ -1131,6 +1140,8 @@ std::string ToJson(const Options& opt, const Registration& reg, const WindowRead
       .Add("tasks", c.tasks)
       .Add("report_errors", c.report_errors)
       .Add("told_unknown", c.told_unknown)
+      .Add("heartbeat_interval_ms", c.heartbeat_interval_ms)
+      .Add("lost_after_ms", c.lost_after_ms)
       .Add("listed", w.fleet.ours)
       .Add("idle", w.fleet.idle)
       .Add("busy", w.fleet.busy)

@@ -21,6 +21,9 @@ int CoordinatorCommand(const Args& args) {
               "of its role");
   flags.Value("heartbeat-interval", "SECONDS", "how often workers heart-beat", "1");
   flags.Value("lost-after", "SECONDS", "a worker silent this long is lost and its job fails", "5");
+  flags.Value("max-heartbeats-per-second", "N",
+              "the fleet's heart-beat rate; beyond it the interval and --lost-after are doubled until it fits",
+              "4000");
   flags.Value("collective-timeout", "SECONDS", "bound on every rendezvous wait and collective in a job", "30");
   flags.Value("catalogue", "FILE", "device catalogue overrides (JSON): peaks and prices for train-step figures");
   flags.Value("max-message-bytes", "BYTES", "the largest gRPC request accepted (e.g. 64M)", "64M");
@@ -46,10 +49,13 @@ int CoordinatorCommand(const Args& args) {
   if (!heartbeat.ok()) return Fail("coordinator", heartbeat.status(), kExitUsage);
   auto lost = GetSeconds(flags, "lost-after", 0.02, 86400);
   if (!lost.ok()) return Fail("coordinator", lost.status(), kExitUsage);
+  auto heartbeat_rate = flags.GetDouble("max-heartbeats-per-second", 1, 1e6);
+  if (!heartbeat_rate.ok()) return Fail("coordinator", heartbeat_rate.status(), kExitUsage);
   auto collective = GetSeconds(flags, "collective-timeout", 0.1, 86400);
   if (!collective.ok()) return Fail("coordinator", collective.status(), kExitUsage);
   options.registry.heartbeat_interval = *heartbeat;
   options.registry.lost_after = *lost;
+  options.registry.max_heartbeats_per_second = *heartbeat_rate;
   options.collective_timeout = *collective;
   auto message = ParseBytes(*flags.Get("max-message-bytes"), "--max-message-bytes", 4 << 20, int64_t{1} << 30);
   if (!message.ok()) return Fail("coordinator", message.status(), kExitUsage);

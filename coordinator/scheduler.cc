@@ -474,20 +474,24 @@ absl::StatusOr<v1::RegisterResponse> Scheduler::AddWorker(const v1::WorkerInvent
       inventory.devices(0).model(), " (", inventory.backend(), ", setup ", inventory.setup(), ")");
   v1::RegisterResponse response;
   response.set_worker_id(*id);
-  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(registry_.options().heartbeat_interval));
-  response.set_lost_after_ms(absl::ToInt64Milliseconds(registry_.options().lost_after));
+  const HeartbeatCadence cadence = registry_.Cadence();
+  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(cadence.interval));
+  response.set_lost_after_ms(absl::ToInt64Milliseconds(cadence.lost_after));
   TrySchedule();
   return response;
 }
 
-absl::StatusOr<std::vector<std::string>> Scheduler::Heartbeat(const std::string& worker_id) {
+absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const std::string& worker_id) {
   absl::MutexLock lock(&mu_);
-  if (auto s = registry_.Heartbeat(worker_id, clock_->Now()); !s.ok()) return s;
-  std::vector<std::string> aborts;
+  auto cadence = registry_.Heartbeat(worker_id, clock_->Now());
+  if (!cadence.ok()) return cadence.status();
+  v1::HeartbeatResponse response;
   if (auto it = aborts_.find(worker_id); it != aborts_.end()) {
-    aborts.assign(it->second.begin(), it->second.end());
+    for (const auto& id : it->second) response.add_abort_job_ids(id);
   }
-  return aborts;
+  response.set_heartbeat_interval_ms(absl::ToInt64Milliseconds(cadence->interval));
+  response.set_lost_after_ms(absl::ToInt64Milliseconds(cadence->lost_after));
+  return response;
 }
 
 void Scheduler::PollTaskAsync(const std::string& worker_id, absl::Time deadline, TaskCallback done) {
@@ -665,15 +669,15 @@ void Scheduler::CheckLiveness() {
     const absl::Time now = clock_->Now();
     for (const auto& worker : registry_.ExpireSilent(now)) {
       const std::string who = registry_.Describe(worker);
-      Log("coordinator", who, " lost: no heart-beat for ",
-          absl::FormatDuration(registry_.options().lost_after));
+      const std::string silence = absl::FormatDuration(registry_.LostAfter(worker));
+      Log("coordinator", who, " lost: no heart-beat for ", silence);
       ReleaseTaskWaits(worker);
       pending_tasks_.erase(worker);
       aborts_.erase(worker);
       for (auto& [id, job] : jobs_) {
         if (job.status.state() == v1::JOB_RUNNING && job.unreported.count(worker)) {
           std::string error =
-              absl::StrCat(who, " lost: no heart-beat for ", absl::FormatDuration(registry_.options().lost_after));
+              absl::StrCat(who, " lost: no heart-beat for ", silence);
           if (!job.held_error.empty()) absl::StrAppend(&error, "; then ", job.held_error);
           EndOrRetry(job, error);
         }
@@ -689,7 +693,7 @@ void Scheduler::ReleaseHeldErrors() {
   const absl::Time now = clock_->Now();
   for (auto& [id, job] : jobs_) {
     if (job.status.state() == v1::JOB_RUNNING && !job.held_error.empty() &&
-        now - job.held_since > registry_.options().lost_after) {
+        now - job.held_since > registry_.Cadence().lost_after) {
       FinishJob(job, v1::JOB_FAILED, job.held_error, nullptr);
     }
   }

@@ -105,8 +105,9 @@ class Scheduler {
 
   // ---- worker side
   absl::StatusOr<v1::RegisterResponse> RegisterWorker(const v1::WorkerInventory& inventory);
-  // Returns the jobs the worker must abort. NotFound: register again.
-  absl::StatusOr<std::vector<std::string>> Heartbeat(const std::string& worker_id);
+  // The jobs the worker must abort and its cadence from now on. NotFound:
+  // register again.
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& worker_id);
   // The worker's next task as soon as one is placed; nullopt at the
   // deadline, when the worker is lost, or when a newer poll of the same
   // worker replaces this one. NotFound for an unknown worker: register again.

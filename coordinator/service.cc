@@ -125,9 +125,9 @@ Reactor* WorkerServiceImpl::Heartbeat(Context* context, const v1::HeartbeatReque
   if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Heartbeat"); !s.ok()) {
     return Finished(context, s);
   }
-  auto aborts = scheduler_->Heartbeat(request->worker_id());
-  if (!aborts.ok()) return Finished(context, aborts.status());
-  for (auto& id : *aborts) response->add_abort_job_ids(std::move(id));
+  auto reply = scheduler_->Heartbeat(request->worker_id());
+  if (!reply.ok()) return Finished(context, reply.status());
+  *response = *std::move(reply);
   return Finished(context, grpc::Status::OK);
 }
 

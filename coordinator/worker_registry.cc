@@ -24,25 +24,38 @@ absl::StatusOr<std::string> WorkerRegistry::Register(const v1::WorkerInventory& 
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
   e.last_heartbeat = now;
   e.order = next_order_++;
+  ++live_count_;
+  e.lost_after = Cadence().lost_after;
   return id;
 }
 
-absl::Status WorkerRegistry::Heartbeat(const std::string& worker_id, absl::Time now) {
+absl::StatusOr<HeartbeatCadence> WorkerRegistry::Heartbeat(const std::string& worker_id, absl::Time now) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end() || it->second.status.state() == v1::WORKER_LOST ||
       it->second.status.state() == v1::WORKER_GONE) {
     return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, ": register again"));
   }
+  const HeartbeatCadence cadence = Cadence();
   it->second.last_heartbeat = now;
-  return absl::OkStatus();
+  it->second.lost_after = cadence.lost_after;
+  return cadence;
+}
+
+HeartbeatCadence WorkerRegistry::Cadence() const {
+  const double per_second_at_base =
+      static_cast<double>(live_count_) / absl::ToDoubleSeconds(options_.heartbeat_interval);
+  int64_t factor = 1;
+  while (per_second_at_base / static_cast<double>(factor) > options_.max_heartbeats_per_second) factor *= 2;
+  return {options_.heartbeat_interval * factor, options_.lost_after * factor};
 }
 
 std::vector<std::string> WorkerRegistry::ExpireSilent(absl::Time now) {
   std::vector<std::string> lost;
   for (auto& [id, e] : workers_) {
     const auto state = e.status.state();
-    if ((state == v1::WORKER_IDLE || state == v1::WORKER_BUSY) && now - e.last_heartbeat > options_.lost_after) {
+    if ((state == v1::WORKER_IDLE || state == v1::WORKER_BUSY) && now - e.last_heartbeat > e.lost_after) {
       e.status.set_state(v1::WORKER_LOST);
+      --live_count_;
       lost.push_back(id);
     }
   }
@@ -50,7 +63,10 @@ std::vector<std::string> WorkerRegistry::ExpireSilent(absl::Time now) {
 }
 
 void WorkerRegistry::Deregister(const std::string& worker_id) {
-  if (auto it = workers_.find(worker_id); it != workers_.end()) it->second.status.set_state(v1::WORKER_GONE);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;
+  if (IsAlive(worker_id)) --live_count_;
+  it->second.status.set_state(v1::WORKER_GONE);
 }
 
 void WorkerRegistry::SetBusy(const std::string& worker_id, const std::string& job_id) {
@@ -120,6 +136,11 @@ std::vector<WorkerAge> WorkerRegistry::Ages(absl::Time now) const {
     out.push_back({id, e.status.inventory().hostname(), e.status.state(), absl::ToDoubleSeconds(now - e.last_heartbeat)});
   }
   return out;
+}
+
+absl::Duration WorkerRegistry::LostAfter(const std::string& worker_id) const {
+  auto it = workers_.find(worker_id);
+  return it == workers_.end() ? absl::ZeroDuration() : it->second.lost_after;
 }
 
 std::string WorkerRegistry::Describe(const std::string& worker_id) const {

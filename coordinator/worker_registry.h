@@ -1,7 +1,14 @@
 // The registry of workers: who is registered, what they have, whether they are
 // alive (heart-beats), and which job each runs. As Ray's GcsNodeManager and
-// GcsHealthCheckManager together: a worker silent for longer than lost_after
-// is marked lost.
+// GcsHealthCheckManager together: a worker silent for longer than the
+// lost_after it was last told is marked lost.
+//
+// The fleet's heart-beat rate is bounded: with more live workers than
+// max_heartbeats_per_second × heartbeat_interval, the cadence told to workers
+// (interval and lost_after together) is doubled until they fit, as a
+// Kubernetes node lease trades detection time for API load. Each worker is
+// held to the lost_after of its last reply, so a fleet that shrinks never
+// declares lost a worker still beating at the longer interval it was given.
 #ifndef TOKENMETER_COORDINATOR_WORKER_REGISTRY_H_
 #define TOKENMETER_COORDINATOR_WORKER_REGISTRY_H_
 
@@ -25,10 +32,19 @@ struct WorkerAge {
 };
 
 struct RegistryOptions {
-  // Workers send a heart-beat this often.
+  // Workers send a heart-beat this often (at most; see the file comment).
   absl::Duration heartbeat_interval = absl::Seconds(1);
-  // A worker silent for this long is lost; its job fails.
+  // A worker silent for this long is lost; its job fails (scaled with the
+  // interval).
   absl::Duration lost_after = absl::Seconds(5);
+  // The fleet's heart-beats per second the cadence is scaled to stay under.
+  double max_heartbeats_per_second = 4000;
+};
+
+// What a worker is told in each register and heart-beat reply.
+struct HeartbeatCadence {
+  absl::Duration interval;
+  absl::Duration lost_after;
 };
 
 // Not thread-safe: the Coordinator calls it under its own mutex.
@@ -39,15 +55,20 @@ class WorkerRegistry {
   const RegistryOptions& options() const { return options_; }
 
   // Adds a worker; returns its new id. InvalidArgument when the inventory has
-  // no device or no backend.
+  // no device or no backend. The worker is held to Cadence() as of after it.
   absl::StatusOr<std::string> Register(const v1::WorkerInventory& inventory, absl::Time now);
 
-  // Records a heart-beat. NotFound for an unknown worker (the coordinator
-  // restarted, or it was lost): the worker must register again.
-  absl::Status Heartbeat(const std::string& worker_id, absl::Time now);
+  // Records a heart-beat and returns the cadence the worker is now held to.
+  // NotFound for an unknown worker (the coordinator restarted, or it was
+  // lost): the worker must register again.
+  absl::StatusOr<HeartbeatCadence> Heartbeat(const std::string& worker_id, absl::Time now);
 
-  // Marks workers silent since before now - lost_after as lost and returns
-  // their ids (only those that became lost by this call).
+  // The cadence for the fleet as it is now: the configured one, doubled until
+  // the live workers' heart-beats fit under max_heartbeats_per_second.
+  HeartbeatCadence Cadence() const;
+
+  // Marks workers silent for longer than the lost_after each was told as lost
+  // and returns their ids (only those that became lost by this call).
   std::vector<std::string> ExpireSilent(absl::Time now);
 
   // Removes a worker that said goodbye. Its status stays listed as gone.
@@ -72,6 +93,9 @@ class WorkerRegistry {
   // enough to take often under the scheduler's lock at fleet scale.
   std::vector<WorkerAge> Ages(absl::Time now) const;
 
+  // The lost_after the worker was last told; zero when unknown.
+  absl::Duration LostAfter(const std::string& worker_id) const;
+
   // Human name for errors: "worker <id> (<host>, pid <pid>)".
   std::string Describe(const std::string& worker_id) const;
 
@@ -79,10 +103,12 @@ class WorkerRegistry {
   struct Entry {
     v1::WorkerStatus status;
     absl::Time last_heartbeat;
+    absl::Duration lost_after;  // as told in the worker's last reply
     uint64_t order = 0;
   };
   RegistryOptions options_;
   std::map<std::string, Entry> workers_;
+  int64_t live_count_ = 0;  // idle or busy
   uint64_t next_order_ = 0;
 };
 

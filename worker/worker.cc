@@ -188,6 +188,12 @@ void Worker::HeartbeatLoop() {
       absl::MutexLock lock(&mu_);
       if (s.ok()) {
         last_contact_ = absl::Now();
+        const absl::Duration told = absl::Milliseconds(std::max<int64_t>(50, response.heartbeat_interval_ms()));
+        if (response.heartbeat_interval_ms() > 0 && told != heartbeat_interval_) {
+          heartbeat_interval_ = told;
+          Log("worker", "the coordinator asks for a heart-beat every ", absl::FormatDuration(told), " (lost after ",
+              absl::FormatDuration(absl::Milliseconds(response.lost_after_ms())), ")");
+        }
         for (const auto& id : response.abort_job_ids()) {
           if (id == running_job_ && !abort_task_) {
             Log("worker", "the coordinator ended job ", id, "; aborting it");

@@ -148,8 +148,8 @@ TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
   // The surviving worker is told to abort, and is free once it reports.
   auto aborts = scheduler_->Heartbeat(a);
   ASSERT_TRUE(aborts.ok());
-  ASSERT_EQ(aborts->size(), 1u);
-  EXPECT_EQ((*aborts)[0], id);
+  ASSERT_EQ(aborts->abort_job_ids_size(), 1);
+  EXPECT_EQ(aborts->abort_job_ids(0), id);
   v1::ReportResultRequest failed;
   failed.set_worker_id(a);
   failed.set_job_id(id);
@@ -361,7 +361,7 @@ TEST_F(SchedulerTest, AHeldErrorEndsTheJobWhenItsPeerNeverReports) {
   EXPECT_EQ(Job(id).state(), v1::JOB_RUNNING);
   auto aborts = scheduler_->Heartbeat(b);
   ASSERT_TRUE(aborts.ok());
-  EXPECT_THAT(*aborts, ::testing::ElementsAre(id));
+  EXPECT_THAT(aborts->abort_job_ids(), ::testing::ElementsAre(id));
   // b keeps beating but never reports: after lost_after (5 s) the held error
   // is the job's.
   for (int i = 0; i < 3; ++i) {
@@ -386,7 +386,7 @@ TEST_F(SchedulerTest, AHeldErrorEndsTheJobWhenItsPeerNeverReports) {
   EXPECT_TRUE(scheduler_->ReportResult(late).ok());
   EXPECT_EQ(Job(id).error(), job.error());  // a late report changes nothing
   for (const auto& w : scheduler_->ListWorkers(false)) EXPECT_EQ(w.state(), v1::WORKER_IDLE) << w.worker_id();
-  EXPECT_TRUE(scheduler_->Heartbeat(b)->empty());
+  EXPECT_TRUE(scheduler_->Heartbeat(b)->abort_job_ids().empty());
   (void)ta;
 }
 
@@ -401,7 +401,7 @@ TEST_F(SchedulerTest, GoodbyeWhileRunningFailsTheJobNamingTheWorkerAndAbortsTheP
   EXPECT_EQ(job.state(), v1::JOB_FAILED);
   EXPECT_THAT(job.error(), HasSubstr("host-b"));
   EXPECT_THAT(job.error(), HasSubstr("left while running"));
-  EXPECT_THAT(*scheduler_->Heartbeat(a), ::testing::ElementsAre(id));
+  EXPECT_THAT(scheduler_->Heartbeat(a)->abort_job_ids(), ::testing::ElementsAre(id));
   EXPECT_EQ(scheduler_->Heartbeat(b).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
 }
@@ -426,7 +426,7 @@ TEST_F(SchedulerTest, CancelOfARunningJobAbortsThroughTheHeartbeatAndFreesTheWor
   auto next = *scheduler_->Submit(Gemm(), 1, "");
   ASSERT_TRUE(scheduler_->Cancel(id).ok());
   EXPECT_EQ(Job(id).state(), v1::JOB_CANCELLED);
-  EXPECT_THAT(*scheduler_->Heartbeat(a), ::testing::ElementsAre(id));
+  EXPECT_THAT(scheduler_->Heartbeat(a)->abort_job_ids(), ::testing::ElementsAre(id));
   // Still running the cancelled job until it says it stopped.
   EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_BUSY);
   EXPECT_EQ(Job(next).state(), v1::JOB_QUEUED);
@@ -436,7 +436,7 @@ TEST_F(SchedulerTest, CancelOfARunningJobAbortsThroughTheHeartbeatAndFreesTheWor
   stopped.set_error("aborted by the coordinator");
   EXPECT_TRUE(scheduler_->ReportResult(stopped).ok());
   EXPECT_EQ(Job(id).state(), v1::JOB_CANCELLED);
-  EXPECT_TRUE(scheduler_->Heartbeat(a)->empty());
+  EXPECT_TRUE(scheduler_->Heartbeat(a)->abort_job_ids().empty());
   EXPECT_EQ(Job(next).state(), v1::JOB_RUNNING);  // the freed worker takes the next job
 }
 
@@ -700,7 +700,7 @@ TEST_F(SchedulerTest, ALostWorkerGivesTheJobAnotherAttemptOnTheSurvivorsAndASpar
   ASSERT_EQ(job.attempt_errors_size(), 1);
   EXPECT_THAT(job.attempt_errors(0), HasSubstr("attempt 1: worker w-c-"));
   // The survivors are told to stop, and are busy until they report attempt 1.
-  EXPECT_THAT(*scheduler_->Heartbeat(a), ::testing::ElementsAre(id));
+  EXPECT_THAT(scheduler_->Heartbeat(a)->abort_job_ids(), ::testing::ElementsAre(id));
   EXPECT_FALSE(scheduler_->IsPlaced(id, a)) << "attempt 1's rendezvous is closed";
   for (const auto& w : {a, b}) {
     v1::ReportResultRequest aborted;

@@ -31,8 +31,51 @@ TEST(WorkerRegistry, SilentWorkerIsLostAfterLostAfterAndNotBefore) {
   EXPECT_TRUE(registry.ExpireSilent(clock.Now()).empty());  // reported once
 
   // A lost worker must register again.
-  EXPECT_EQ(registry.Heartbeat(*a, clock.Now()).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(registry.Heartbeat("nobody", clock.Now()).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry.Heartbeat(*a, clock.Now()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(registry.Heartbeat("nobody", clock.Now()).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A fleet beyond max_heartbeats_per_second × interval is told a cadence
+// doubled until its beats fit; lost_after stretches with it.
+TEST(WorkerRegistry, CadenceDoublesUntilTheFleetsBeatsFitTheRate) {
+  ManualClock clock;
+  WorkerRegistry registry({absl::Seconds(1), absl::Seconds(5), /*max_heartbeats_per_second=*/4});
+  std::vector<std::string> ids;
+  auto add = [&] { ids.push_back(*registry.Register(TestInventory("w", 1), clock.Now())); };
+  for (int i = 0; i < 4; ++i) add();  // 4 beats/s: fits
+  EXPECT_EQ(registry.Cadence().interval, absl::Seconds(1));
+  EXPECT_EQ(registry.Cadence().lost_after, absl::Seconds(5));
+  add();  // 5 beats/s at 1 s -> 2.5 at 2 s
+  EXPECT_EQ(registry.Cadence().interval, absl::Seconds(2));
+  EXPECT_EQ(registry.Cadence().lost_after, absl::Seconds(10));
+  for (int i = 0; i < 12; ++i) add();  // 17 workers: 17/4 = 4.25 beats/s at 4 s -> 8 s
+  EXPECT_EQ(registry.Cadence().interval, absl::Seconds(8));
+  auto told = registry.Heartbeat(ids[0], clock.Now());
+  ASSERT_TRUE(told.ok());
+  EXPECT_EQ(told->interval, absl::Seconds(8));
+  EXPECT_EQ(told->lost_after, absl::Seconds(40));
+  // Leaving workers shrink it again.
+  for (int i = 1; i < 17; ++i) registry.Deregister(ids[i]);
+  EXPECT_EQ(registry.Cadence().interval, absl::Seconds(1));
+}
+
+// Each worker is held to the lost_after of its last reply: a fleet that
+// shrinks does not declare lost a worker still beating at the longer interval
+// it was given.
+TEST(WorkerRegistry, AWorkerIsHeldToTheLostAfterItWasTold) {
+  ManualClock clock;
+  WorkerRegistry registry({absl::Seconds(1), absl::Seconds(5), /*max_heartbeats_per_second=*/1});
+  auto a = *registry.Register(TestInventory("a", 1), clock.Now());
+  auto b = *registry.Register(TestInventory("b", 1), clock.Now());
+  ASSERT_EQ(registry.Heartbeat(a, clock.Now())->lost_after, absl::Seconds(10));  // 2 workers at 1/s: 2 s, 10 s
+  registry.Deregister(b);
+  EXPECT_EQ(registry.Cadence().lost_after, absl::Seconds(5));
+  clock.Advance(absl::Seconds(9));
+  EXPECT_TRUE(registry.ExpireSilent(clock.Now()).empty());  // told 10 s
+  EXPECT_EQ(registry.Heartbeat(a, clock.Now())->lost_after, absl::Seconds(5));
+  clock.Advance(absl::Seconds(5) + absl::Milliseconds(1));
+  EXPECT_EQ(registry.ExpireSilent(clock.Now()), std::vector<std::string>{a});
+  EXPECT_EQ(registry.Cadence().interval, absl::Seconds(1));  // nobody live
 }
 
 TEST(WorkerRegistry, ListsAgesAndStates) {

@@ -151,6 +151,16 @@ TEST(BadInput, ClaimDtypeTheDeviceHasNoPeakFor) {
   EXPECT_EQ(unknown.out, "");
 }
 
+TEST(BadInput, AHeartBeatRateOutOfBoundsIsRefusedNamingTheFlag) {
+  TempDir dir;
+  auto r = RunTokenmeter({"coordinator", "--listen", "127.0.0.1:0", "--store", dir.File("s.db"),
+                          "--max-heartbeats-per-second", "0"},
+                         dir.path());
+  ExpectRefused(r, "--max-heartbeats-per-second", 5);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir.File("s.db")));
+}
+
 TEST(BadInput, RawIterationsNeedOneJob) {
   TempDir dir;
   auto r = RunTokenmeter({"results", "--store", dir.File("results.db"), "--iterations"}, dir.path());
