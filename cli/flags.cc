@@ -36,6 +36,10 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
       help_requested_ = true;
       continue;
     }
+    if (!absl::StartsWith(arg, "--") && !positional_name_.empty() && !positional_) {
+      positional_ = arg;
+      continue;
+    }
     if (!absl::StartsWith(arg, "--")) {
       return absl::InvalidArgumentError(
           absl::StrCat("unexpected argument '", arg, "' (see tokenmeter ", command_, " --help)"));
@@ -78,8 +82,16 @@ std::string FlagSet::Help() const {
     if (!f.fallback.empty()) absl::StrAppend(&out, " (default: ", f.fallback, ")");
     absl::StrAppend(&out, "\n");
   }
+  if (!positional_name_.empty()) {
+    absl::StrAppend(&out, absl::StrFormat("%-34s %s\n", absl::StrCat("  ", positional_name_), positional_help_));
+  }
   absl::StrAppend(&out, absl::StrFormat("%-34s %s\n", "  --help", "show this help"));
   return out;
+}
+
+void FlagSet::Positional(std::string value_name, std::string help) {
+  positional_name_ = std::move(value_name);
+  positional_help_ = std::move(help);
 }
 
 bool FlagSet::Has(absl::string_view name) const { return values_.find(name) != values_.end(); }

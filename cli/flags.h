@@ -28,6 +28,9 @@ class FlagSet {
   void Value(std::string name, std::string value_name, std::string help, std::string fallback = "");
   // Declares a boolean switch ("--name").
   void Switch(std::string name, std::string help);
+  // Declares the one positional argument the command takes ("FILE"); without
+  // it a positional argument is an error. "-" is a positional, not a flag.
+  void Positional(std::string value_name, std::string help);
 
   // Parses args (without the program and subcommand names). InvalidArgument
   // for an unknown flag, a missing value or a stray positional argument.
@@ -38,6 +41,8 @@ class FlagSet {
   std::string Help() const;
 
   bool Has(absl::string_view name) const;  // given on the command line
+  // The positional argument; nullopt when none was given.
+  const std::optional<std::string>& positional() const { return positional_; }
   bool GetSwitch(absl::string_view name) const;
   // The value given, else the fallback; nullopt when neither.
   std::optional<std::string> Get(absl::string_view name) const;
@@ -64,6 +69,8 @@ class FlagSet {
   std::string synopsis_;
   std::vector<Flag> flags_;
   std::map<std::string, std::string, std::less<>> values_;
+  std::string positional_name_, positional_help_;  // empty name: none declared
+  std::optional<std::string> positional_;
   bool help_requested_ = false;
 };
 

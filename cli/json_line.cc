@@ -3,7 +3,10 @@
 #include "absl/strings/str_cat.h"
 #include "cli/output.h"
 #include "google/protobuf/struct.pb.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/type_resolver_util.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -15,6 +18,26 @@ std::string Json(const google::protobuf::Value& value) {
 }
 
 }  // namespace
+
+std::string CanonicalJson(const google::protobuf::Message& message) {
+  std::string binary;
+  {
+    google::protobuf::io::StringOutputStream stream(&binary);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    message.SerializeToCodedStream(&out);
+  }
+  const google::protobuf::DescriptorPool* pool = message.GetDescriptor()->file()->pool();
+  static const std::string kPrefix = "type.googleapis.com";
+  // One resolver per pool for the life of the process (the generated pool, in practice).
+  static auto* resolver = google::protobuf::util::NewTypeResolverForDescriptorPool(kPrefix, pool);
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  (void)google::protobuf::util::BinaryToJsonString(
+      resolver, absl::StrCat(kPrefix, "/", message.GetDescriptor()->full_name()), binary, &json, options);
+  return json;
+}
 
 JsonLine::JsonLine() { Add("schema", static_cast<double>(kJsonSchema)); }
 

@@ -11,7 +11,17 @@
 #include <string>
 #include <vector>
 
+namespace google::protobuf {
+class Message;
+}
+
 namespace tokenmeter::cli {
+
+// `message` in protobuf's JSON mapping with its .proto field names, one line,
+// the same text every time for the same content (maps in key order: the
+// plain printer follows the hash order of the message at hand, so a message
+// read back from its own line could print differently).
+std::string CanonicalJson(const google::protobuf::Message& message);
 
 class JsonLine {
  public:

@@ -22,7 +22,10 @@ constexpr char kUsage[] =
     "  status        the coordinator's workers and jobs\n"
     "  results       stored results\n"
     "  compare       one workload across setups, with ratios to a baseline\n"
-    "  claim         check a training-cost claim against the FLOPs model and measurements\n";
+    "  claim         check a training-cost claim against the FLOPs model and measurements\n"
+    "stores:\n"
+    "  export        a store's finished jobs as JSON Lines, for import elsewhere\n"
+    "  import        merge exported JSON Lines into a store (twice adds nothing)\n";
 
 }  // namespace
 
@@ -51,4 +54,6 @@ int main(int argc, char** argv) {
   if (command == "claim") return ClaimCommand(args);
   std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
+  if (command == "export") return ExportCommand(args);
+  if (command == "import") return ImportCommand(args);
 }

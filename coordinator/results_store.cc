@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 
 namespace tokenmeter::coordinator {
 namespace {
@@ -128,18 +129,95 @@ absl::Status ResultsStore::SaveFinishedJob(const v1::JobStatus& job, const v1::J
     return s;
   };
   if (auto s = PutJob(job); !s.ok()) return fail(s);
+  if (auto s = PutResult(result); !s.ok()) return fail(s);
+  return Exec("COMMIT");
+}
+
+absl::Status ResultsStore::PutResult(const v1::JobResult& result) {
   Statement st(db_,
                "INSERT OR REPLACE INTO results(job_id, workload, setup, device_model, finished_at, result) "
                "VALUES(?, ?, ?, ?, ?, ?)");
-  if (!st.ok()) return fail(SqlError(db_, "prepare result insert"));
+  if (!st.ok()) return SqlError(db_, "prepare result insert");
   st.Text(1, result.job_id());
   st.Text(2, result.spec().name());
   st.Text(3, result.setup());
   st.Text(4, result.device_model());
   st.Int(5, result.finished_at().seconds() * 1000000000LL + result.finished_at().nanos());
   st.Blob(6, result.SerializeAsString());
-  if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(SqlError(db_, absl::StrCat("save result ", job.job_id())));
-  return Exec("COMMIT");
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return SqlError(db_, absl::StrCat("save result ", result.job_id()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::JobStatus>> ResultsStore::FindJob(const std::string& job_id) {
+  Statement st(db_,
+               "SELECT jobs.status, results.result FROM jobs LEFT JOIN results ON jobs.job_id = results.job_id "
+               "WHERE jobs.job_id = ?");
+  if (!st.ok()) return SqlError(db_, "prepare job lookup");
+  st.Text(1, job_id);
+  const int rc = sqlite3_step(st.get());
+  if (rc == SQLITE_DONE) return std::nullopt;
+  if (rc != SQLITE_ROW) return SqlError(db_, absl::StrCat("look up job ", job_id));
+  v1::JobStatus job;
+  if (!job.ParseFromString(st.ColumnBlob(0)) ||
+      (sqlite3_column_type(st.get(), 1) != SQLITE_NULL && !job.mutable_result()->ParseFromString(st.ColumnBlob(1)))) {
+    return absl::DataLossError(absl::StrCat("results store: job ", job_id, " does not parse"));
+  }
+  return job;
+}
+
+namespace {
+
+absl::Status CheckImportable(const v1::JobStatus& job) {
+  const auto state = job.state();
+  if (job.job_id().empty()) return absl::InvalidArgumentError("job.job_id is empty");
+  if (state != v1::JOB_SUCCEEDED && state != v1::JOB_FAILED && state != v1::JOB_CANCELLED) {
+    return absl::InvalidArgumentError(absl::StrCat("job ", job.job_id(), " is ", v1::JobState_Name(state),
+                                                   ": only finished jobs are imported"));
+  }
+  if ((state == v1::JOB_SUCCEEDED) != job.has_result()) {
+    return absl::InvalidArgumentError(absl::StrCat("job ", job.job_id(), " is ", v1::JobState_Name(state),
+                                                   job.has_result() ? " but has a result" : " but has no result"));
+  }
+  if (job.has_result() && job.result().job_id() != job.job_id()) {
+    return absl::InvalidArgumentError(absl::StrCat("job ", job.job_id(), " carries the result of job ",
+                                                   job.result().job_id()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ImportCounts> ResultsStore::ImportJobs(const std::vector<v1::JobStatus>& jobs) {
+  for (const auto& job : jobs) {
+    if (auto s = CheckImportable(job); !s.ok()) return s;
+  }
+  absl::MutexLock lock(&mu_);
+  if (auto s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [&](absl::Status s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Exec("ROLLBACK").IgnoreError();
+    return s;
+  };
+  ImportCounts counts;
+  for (const auto& job : jobs) {
+    auto stored = FindJob(job.job_id());
+    if (!stored.ok()) return fail(stored.status());
+    if (stored->has_value()) {
+      // Compared as messages: a map's serialized order is not stable.
+      if (!google::protobuf::util::MessageDifferencer::Equals(**stored, job)) {
+        return fail(absl::InvalidArgumentError(
+            absl::StrCat("job ", job.job_id(), " is already stored with other content; nothing was imported")));
+      }
+      ++counts.already_stored;
+      continue;
+    }
+    if (auto s = PutJob(job); !s.ok()) return fail(s);
+    if (job.has_result()) {
+      if (auto s = PutResult(job.result()); !s.ok()) return fail(s);
+    }
+    ++counts.added;
+  }
+  if (auto s = Exec("COMMIT"); !s.ok()) return fail(s);
+  return counts;
 }
 
 absl::StatusOr<std::vector<v1::JobStatus>> ResultsStore::LoadJobs() {

@@ -6,6 +6,7 @@
 #define TOKENMETER_COORDINATOR_RESULTS_STORE_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,12 @@ struct ResultFilter {
   std::string workload;  // "" = all
   std::string setup;     // "" = all
   int limit = 0;         // 0 = all; newest first
+};
+
+// What an import added and what it found already stored.
+struct ImportCounts {
+  int added = 0;
+  int already_stored = 0;
 };
 
 // Safe for concurrent use from several threads.
@@ -53,10 +60,21 @@ class ResultsStore {
   // Stored results matching filter, newest first.
   absl::StatusOr<std::vector<v1::JobResult>> ListResults(const ResultFilter& filter);
 
+  // Adds finished jobs from another store (each with its result attached when
+  // it succeeded, as LoadJobs returns them) in one transaction. A job already
+  // stored with the same content is skipped, so importing twice adds nothing.
+  // InvalidArgument, and nothing added, when a job is not finished, a
+  // succeeded job has no result (or another job a result), or a job id is
+  // stored with other content.
+  absl::StatusOr<ImportCounts> ImportJobs(const std::vector<v1::JobStatus>& jobs);
+
  private:
   ResultsStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PutJob(const v1::JobStatus& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PutResult(const v1::JobResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stored job (result attached), or nullopt when the id is not stored.
+  absl::StatusOr<std::optional<v1::JobStatus>> FindJob(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string path_;
   absl::Mutex mu_;

@@ -45,6 +45,22 @@ TEST(Flags, ErrorsNameTheFlag) {
   EXPECT_THAT(Flags().Require("name").status().message(), HasSubstr("--name is required"));
 }
 
+// One positional argument where the command declares it ("-" included);
+// a second, or one where none is declared, is an error.
+TEST(Flags, OnePositionalWhereDeclared) {
+  auto none = Flags();
+  EXPECT_THAT(none.Parse({"file.jsonl"}).message(), HasSubstr("unexpected argument 'file.jsonl'"));
+  auto f = Flags();
+  f.Positional("FILE", "the input");
+  ASSERT_TRUE(f.Parse({"--name", "x", "-"}).ok());
+  EXPECT_EQ(f.positional(), "-");
+  EXPECT_EQ(*f.Get("name"), "x");
+  auto two = Flags();
+  two.Positional("FILE", "the input");
+  EXPECT_THAT(two.Parse({"a", "b"}).message(), HasSubstr("unexpected argument 'b'"));
+  EXPECT_THAT(two.Help(), HasSubstr("FILE"));
+}
+
 TEST(Flags, HelpListsEveryFlag) {
   auto f = Flags();
   ASSERT_TRUE(f.Parse({"--help"}).ok());

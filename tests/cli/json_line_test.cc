@@ -13,6 +13,7 @@
 #include "cli/output.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "tokenmeter/v1/inventory.pb.h"
 
 namespace tokenmeter::cli {
 namespace {
@@ -69,6 +70,24 @@ TEST(JsonLine, NestedRecordsKeepTheirOrderAndDropTheSchema) {
                             ",\"readings\":[{\"dtype\":\"bf16\",\"implied_mfu\":0.5},"
                             "{\"dtype\":\"fp16\",\"implied_mfu\":0.25}],\"after\":false,\"none\":[]}");
   Parse(line.str());
+}
+
+
+// A message read back from its own canonical line prints the same line,
+// maps included, whatever order their entries were inserted in.
+TEST(CanonicalJson, TheSameContentPrintsTheSameLine) {
+  tokenmeter::v1::WorkerInventory a, b;
+  for (const char* k : {"openblas", "gloo", "cuda", "nccl", "tokenmeter", "driver"}) (*a.mutable_software_versions())[k] = k;
+  for (const char* k : {"driver", "tokenmeter", "nccl", "cuda", "gloo", "openblas"}) (*b.mutable_software_versions())[k] = k;
+  a.set_hostname("h");
+  b.set_hostname("h");
+  const std::string line = CanonicalJson(a);
+  EXPECT_EQ(CanonicalJson(b), line);
+  EXPECT_NE(line.find("\"software_versions\":{\"cuda\":\"cuda\",\"driver\""), std::string::npos) << line;
+  tokenmeter::v1::WorkerInventory back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(line, &back).ok());
+  EXPECT_EQ(CanonicalJson(back), line);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
 }
 
 }  // namespace

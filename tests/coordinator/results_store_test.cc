@@ -58,6 +58,73 @@ TEST(ResultsStore, ResultsSurviveReopening) {
   EXPECT_EQ(with_result, 2);
 }
 
+v1::JobStatus Finished(const std::string& id, v1::JobState state) {
+  v1::JobStatus job;
+  job.set_job_id(id);
+  job.set_state(state);
+  job.mutable_spec()->set_name("gemm");
+  if (state == v1::JOB_SUCCEEDED) {
+    *job.mutable_result() = Result(id, "gemm", "a", 100);
+    (*job.mutable_result()->add_inventory()->mutable_software_versions())["openblas"] = "0.3.21";
+  } else {
+    job.set_error("worker lost");
+  }
+  return job;
+}
+
+// Import adds finished jobs as they were; the same jobs again add nothing.
+TEST(ResultsStore, ImportAddsFinishedJobsOnceAndTheirResultsWithThem) {
+  testing::TempDir dir;
+  auto store = ResultsStore::Open(dir.File("r.db"));
+  ASSERT_TRUE(store.ok());
+  const std::vector<v1::JobStatus> jobs = {Finished("j1", v1::JOB_SUCCEEDED), Finished("j2", v1::JOB_FAILED)};
+  auto first = (*store)->ImportJobs(jobs);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->added, 2);
+  EXPECT_EQ(first->already_stored, 0);
+  auto again = (*store)->ImportJobs(jobs);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->added, 0);
+  EXPECT_EQ(again->already_stored, 2);
+  auto loaded = (*store)->LoadJobs();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), 2u);
+  EXPECT_EQ((*store)->ListResults({})->size(), 1u);
+  EXPECT_EQ((*store)->ListResults({})->at(0).inventory(0).software_versions().at("openblas"), "0.3.21");
+}
+
+// A bad job anywhere in the batch (unfinished, inconsistent, or an id stored
+// with other content) refuses all of it: the store keeps what it had.
+TEST(ResultsStore, ImportIsAllOrNothing) {
+  testing::TempDir dir;
+  auto store = ResultsStore::Open(dir.File("r.db"));
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->ImportJobs({Finished("j1", v1::JOB_SUCCEEDED)}).ok());
+
+  v1::JobStatus other = Finished("j1", v1::JOB_SUCCEEDED);
+  other.mutable_result()->set_mamf_tflops(99);
+  auto conflict = (*store)->ImportJobs({Finished("j2", v1::JOB_SUCCEEDED), other});
+  EXPECT_EQ(conflict.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(conflict.status().message(), HasSubstr("job j1 is already stored with other content"));
+
+  v1::JobStatus running = Finished("j3", v1::JOB_SUCCEEDED);
+  running.set_state(v1::JOB_RUNNING);
+  running.clear_result();
+  EXPECT_THAT((*store)->ImportJobs({Finished("j2", v1::JOB_SUCCEEDED), running}).status().message(),
+              HasSubstr("job j3 is JOB_RUNNING: only finished jobs are imported"));
+  v1::JobStatus no_result = Finished("j4", v1::JOB_SUCCEEDED);
+  no_result.clear_result();
+  EXPECT_THAT((*store)->ImportJobs({no_result}).status().message(), HasSubstr("JOB_SUCCEEDED but has no result"));
+  v1::JobStatus wrong_result = Finished("j5", v1::JOB_SUCCEEDED);
+  wrong_result.mutable_result()->set_job_id("j6");
+  EXPECT_THAT((*store)->ImportJobs({wrong_result}).status().message(), HasSubstr("carries the result of job j6"));
+
+  auto loaded = (*store)->LoadJobs();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), 1u);  // j2 of the refused batches was rolled back
+  EXPECT_DOUBLE_EQ(loaded->at(0).result().mamf_tflops(), 1.5);
+}
+
 TEST(ResultsStore, RefusesANewerSchemaWithoutTouchingIt) {
   testing::TempDir dir;
   const std::string path = dir.File("new.db");
