@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/util/message_differencer.h"
 
 namespace tokenmeter::coordinator {
@@ -27,6 +29,26 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_by_workload ON results(workload, setup, finished_at);
 )sql";
+
+// Schema v2: the store's own history — which tokenmeter created it and which
+// migrated it, and when — so that a store merged from several clusters and
+// versions says where its schema came from.
+constexpr char kSchemaV2[] = R"sql(
+CREATE TABLE IF NOT EXISTS schema_history (
+  version             INTEGER PRIMARY KEY,
+  tokenmeter_version  TEXT NOT NULL,
+  applied_at          INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_time ON results(finished_at);
+)sql";
+
+// Each step takes a store of the version before it to `version`. A new
+// schema is a new step at the end; no step is ever edited.
+struct Migration {
+  int version;
+  const char* sql;
+};
+constexpr Migration kMigrations[] = {{1, kSchemaV1}, {2, kSchemaV2}};
 
 class Statement {
  public:
@@ -77,15 +99,64 @@ absl::StatusOr<std::unique_ptr<ResultsStore>> ResultsStore::Open(const std::stri
     return absl::InvalidArgumentError(absl::StrCat("results store '", path, "' has schema version ", version,
                                                    ", newer than this tokenmeter's ", kSchemaVersion));
   }
+  if (version == 0) {
+    // An SQLite file that holds tables but no tokenmeter schema is someone
+    // else's database: refused before anything is written to it.
+    auto tables = store->TableNames();
+    if (!tables.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", path, "' is not a tokenmeter results store: ", sqlite3_errmsg(db)));
+    }
+    if (!tables->empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("'", path,
+                                                     "' is an SQLite database but not a tokenmeter results store "
+                                                     "(it has tables ",
+                                                     absl::StrJoin(*tables, ", "), "); it was left as it is"));
+    }
+  }
   // WAL keeps readers off the writer and survives a killed process.
   if (auto s = store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"); !s.ok()) return s;
-  if (auto s = store->Exec(kSchemaV1); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("'", path, "' is not a tokenmeter results store: ", s.message()));
-  }
   if (version < kSchemaVersion) {
-    if (auto s = store->Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str()); !s.ok()) return s;
+    if (auto s = store->Migrate(version); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("migrating results store '", path, "' from schema version ",
+                                                 version, ": ", s.message()));
+    }
   }
   return store;
+}
+
+absl::StatusOr<std::vector<std::string>> ResultsStore::TableNames() {
+  Statement st(db_, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  if (!st.ok()) return SqlError(db_, "list tables");
+  std::vector<std::string> names;
+  int rc;
+  while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {
+    names.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.get(), 0)));
+  }
+  if (rc != SQLITE_DONE) return SqlError(db_, "list tables");
+  return names;
+}
+
+absl::Status ResultsStore::Migrate(int from_version) {
+  if (auto s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  auto fail = [&](absl::Status s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Exec("ROLLBACK").IgnoreError();
+    return s;
+  };
+  for (const Migration& m : kMigrations) {
+    if (m.version <= from_version) continue;
+    if (auto s = Exec(m.sql); !s.ok()) return fail(s);
+  }
+  // Recorded from v2 on, when the history table exists: the version this
+  // tokenmeter brought the store to.
+  Statement st(db_, "INSERT OR REPLACE INTO schema_history(version, tokenmeter_version, applied_at) VALUES(?, ?, ?)");
+  if (!st.ok()) return fail(SqlError(db_, "prepare history insert"));
+  st.Int(1, kSchemaVersion);
+  st.Text(2, TOKENMETER_VERSION);
+  st.Int(3, absl::ToUnixNanos(absl::Now()));
+  if (sqlite3_step(st.get()) != SQLITE_DONE) return fail(SqlError(db_, "record the migration"));
+  if (auto s = Exec(absl::StrCat("PRAGMA user_version = ", kSchemaVersion).c_str()); !s.ok()) return fail(s);
+  return Exec("COMMIT");
 }
 
 ResultsStore::~ResultsStore() {

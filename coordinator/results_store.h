@@ -1,7 +1,9 @@
 // The results store: every job and every result, in one SQLite file that
 // survives restarts. The schema is created and versioned by the program
-// (PRAGMA user_version); a file from a newer tokenmeter is refused, not
-// rewritten.
+// (PRAGMA user_version) and migrated forward, step by step, when an older
+// store is opened; a file from a newer tokenmeter, a file that is not SQLite,
+// or an SQLite database with other tables is refused and left untouched
+// (docs/stores.md).
 #ifndef TOKENMETER_COORDINATOR_RESULTS_STORE_H_
 #define TOKENMETER_COORDINATOR_RESULTS_STORE_H_
 
@@ -34,7 +36,7 @@ struct ImportCounts {
 // Safe for concurrent use from several threads.
 class ResultsStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (creating if absent) the store at path. InvalidArgument when the
   // file is not a tokenmeter store or is from a newer schema; Unavailable
@@ -71,6 +73,9 @@ class ResultsStore {
  private:
   ResultsStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
   absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<std::vector<std::string>> TableNames() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies every migration after from_version in one transaction.
+  absl::Status Migrate(int from_version) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PutJob(const v1::JobStatus& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PutResult(const v1::JobResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stored job (result attached), or nullopt when the id is not stored.

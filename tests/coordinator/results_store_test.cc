@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "gmock/gmock.h"
@@ -137,6 +138,75 @@ TEST(ResultsStore, RefusesANewerSchemaWithoutTouchingIt) {
   EXPECT_THAT(store.status().message(), HasSubstr("schema version 99"));
 }
 
+int64_t IntQuery(const std::string& path, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    v = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+// tests/coordinator/testdata/results-v1.db was written by tokenmeter 0.1.0's
+// schema v1 (a one-rank gemm run on setup schema-v1-fixture): it opens,
+// migrates to the current schema once, and keeps its result bit for bit.
+TEST(ResultsStore, AStoreOfThePreviousSchemaMigratesKeepingItsResults) {
+  testing::TempDir dir;
+  const std::string path = dir.File("v1.db");
+  std::filesystem::copy_file(TOKENMETER_SOURCE_DIR "/tests/coordinator/testdata/results-v1.db", path);
+  ASSERT_EQ(IntQuery(path, "PRAGMA user_version"), 1);
+  std::string v1_blob;
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT result FROM results", -1, &st, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+    v1_blob.assign(static_cast<const char*>(sqlite3_column_blob(st, 0)), sqlite3_column_bytes(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  }
+  {
+    auto store = ResultsStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto results = (*store)->ListResults({});
+    ASSERT_TRUE(results.ok());
+    ASSERT_EQ(results->size(), 1u);
+    EXPECT_EQ(results->at(0).setup(), "schema-v1-fixture");
+    EXPECT_GT(results->at(0).mamf_tflops(), 0);
+    v1::JobResult before;
+    ASSERT_TRUE(before.ParseFromString(v1_blob));
+    EXPECT_EQ(results->at(0).SerializeAsString(), v1_blob);
+    EXPECT_EQ((*store)->LoadJobs()->size(), 1u);
+  }
+  EXPECT_EQ(IntQuery(path, "PRAGMA user_version"), ResultsStore::kSchemaVersion);
+  EXPECT_EQ(IntQuery(path, "SELECT version FROM schema_history"), ResultsStore::kSchemaVersion);
+  ASSERT_TRUE(ResultsStore::Open(path).ok());  // opening again migrates nothing
+  EXPECT_EQ(IntQuery(path, "SELECT count(*) FROM schema_history"), 1);
+}
+
+// Someone else's SQLite database is not made into a store.
+TEST(ResultsStore, RefusesAnotherSQLiteDatabaseWithoutTouchingIt) {
+  testing::TempDir dir;
+  const std::string path = dir.File("other.db");
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "CREATE TABLE invoices(id INTEGER); INSERT INTO invoices VALUES(7);", nullptr, nullptr,
+                         nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const std::string before = testing::ReadFile(path);
+  auto store = ResultsStore::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(store.status().message(), HasSubstr("not a tokenmeter results store (it has tables invoices)"));
+  EXPECT_EQ(testing::ReadFile(path), before);
+  EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+}
+
 TEST(ResultsStore, RefusesAFileThatIsNotADatabase) {
   testing::TempDir dir;
   const std::string path = dir.File("text.db");
@@ -144,7 +214,7 @@ TEST(ResultsStore, RefusesAFileThatIsNotADatabase) {
   auto store = ResultsStore::Open(path);
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.status().message(), HasSubstr(path));
-  EXPECT_THAT(testing::ReadFile(path), HasSubstr("this is not sqlite"));
+  EXPECT_EQ(testing::ReadFile(path), "this is not sqlite, but it is long enough to have a header of sorts..........\n");
 }
 
 TEST(ResultsStore, UnwritablePathIsAnError) {

@@ -161,6 +161,24 @@ TEST(BadInput, AHeartBeatRateOutOfBoundsIsRefusedNamingTheFlag) {
   EXPECT_FALSE(std::filesystem::exists(dir.File("s.db")));
 }
 
+// A store file that is not a tokenmeter store is refused by every command
+// that opens one, and left exactly as it was.
+TEST(BadInput, ACorruptStoreIsRefusedByEveryCommandAndUnchanged) {
+  TempDir dir;
+  const std::string path = dir.File("corrupt.db");
+  std::ofstream(path) << std::string(4096, 'x');
+  const std::string before = ReadFile(path);
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"results", "--store", path},
+           {"compare", "--workload", "gemm", "--store", path},
+           {"export", "--store", path},
+           {"coordinator", "--listen", "127.0.0.1:0", "--store", path}}) {
+    auto r = RunTokenmeter(args, dir.path(), std::chrono::seconds(20));
+    ExpectRefused(r, "is not a tokenmeter results store", 10);
+    EXPECT_EQ(ReadFile(path), before) << args[0];
+  }
+}
+
 TEST(BadInput, RawIterationsNeedOneJob) {
   TempDir dir;
   auto r = RunTokenmeter({"results", "--store", dir.File("results.db"), "--iterations"}, dir.path());
