@@ -1,69 +1,158 @@
-// tokenmeter compare: one workload across setups, side by side — each setup's
-// newest result, its headline figures, and each figure as a ratio of the
-// baseline setup's. Only results of the same measurement compare: the
-// baseline's workload version and (for a train step) framework profile; a
-// setup whose results are all of another is left out, and said so.
-#include <map>
+// tokenmeter compare: one workload across setups, side by side (each setup's
+// newest result, or --all of them), each figure with its ratio to a baseline
+// setup and the fastest and cheapest marked; or --scaling, one setup's
+// figure across rank counts with its scaling efficiency. Only results of the
+// same measurement compare (cli/comparison.h); a setup whose results are all
+// of another is left out, and said so.
+#include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/common_flags.h"
-#include "cli/results_source.h"
+#include "cli/comparison.h"
 #include "cli/json_line.h"
+#include "cli/results_source.h"
 #include "common/log.h"
-#include "workload/figures.h"
 
 namespace tokenmeter::cli {
 namespace {
 
-// The figures a setup is compared on; which ones depend on the workload.
-struct Headline {
-  std::string setup, device_model, job_id;
-  int ranks = 0;
-  std::vector<std::pair<std::string, double>> figures;  // name (JSON key), value
-};
-
-Headline HeadlineOf(const v1::JobResult& r) {
-  Headline h{r.setup(), r.device_model(), r.job_id(), r.world_size(), {}};
-  if (r.has_train_step()) {
-    const auto& t = r.train_step();
-    h.figures = {{"tokens_per_second", t.tokens_per_second()},
-                 {"step_seconds_median", t.step().median_seconds()},
-                 {"mfu", t.mfu()},
-                 {"cost_per_million_tokens_dollars", t.cost_per_million_tokens_dollars()},
-                 {"energy_per_token_joules", t.energy_per_token_joules()}};
-  } else if (r.gemm_size() > 0) {
-    h.figures = {{"mamf_tflops", r.mamf_tflops()}};
-  } else if (r.collective_size() > 0) {
-    double best = 0;
-    for (const auto& c : r.collective()) best = std::max(best, c.busbw_gbps());
-    // The largest size of the sweep: where bandwidth, not latency, decides.
-    h.figures = {{"busbw_gbps_max", best}, {"busbw_gbps_largest", r.collective(r.collective_size() - 1).busbw_gbps()}};
-  }
-  return h;
+std::string Marks(const ComparedResult& row) {
+  if (row.fastest && row.cheapest) return "fastest, cheapest";
+  if (row.fastest) return "fastest";
+  if (row.cheapest) return "cheapest";
+  return "";
 }
 
-// What makes two results of one workload name the same measurement.
-std::string IdentityOf(const v1::JobResult& r) {
-  std::string id = absl::StrCat("version ", r.spec().version());
-  if (r.spec().has_train_step()) {
-    absl::StrAppend(&id, ", profile ", workload::FrameworkProfileName(r.spec().train_step().profile()));
+std::string FinishedAt(const v1::JobResult& r) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(r.finished_at().seconds()), absl::UTCTimeZone());
+}
+
+// The table shows the speed figure's and the cost's ratios; JSON and CSV
+// every figure's.
+bool RatioInTable(const Comparison& c, const std::string& figure) {
+  return figure == SpeedFigure(*c.baseline_result) || figure == kCostFigure;
+}
+
+void PrintTable(const Comparison& c, bool every_result) {
+  std::cout << absl::StrFormat("# %s (%s): %s; ratios against %s\n", c.workload, c.identity,
+                               every_result ? "every result" : "newest result per setup", c.baseline);
+  std::string header = absl::StrFormat("# %-24s %-28s %5s %-20s", "setup", "device", "ranks", "finished");
+  for (const auto& f : c.rows.front().figures) {
+    absl::StrAppend(&header, absl::StrFormat(" %15s", f.label));
+    if (RatioInTable(c, f.name)) absl::StrAppend(&header, absl::StrFormat(" %7s", "ratio"));
   }
-  return id;
+  std::cout << "# ratio: the figure / the baseline's; mark: the highest speed figure (fastest), the lowest $ (cheapest)\n";
+  std::cout << header << "  mark\n";
+  for (const auto& row : c.rows) {
+    const auto& r = *row.result;
+    std::string line = absl::StrFormat("  %-24s %-28s %5d %-20s", r.setup(), r.device_model().substr(0, 28),
+                                       r.world_size(), FinishedAt(r));
+    for (size_t i = 0; i < row.figures.size(); ++i) {
+      absl::StrAppend(&line, absl::StrFormat(" %15.6g", row.figures[i].value));
+      if (RatioInTable(c, row.figures[i].name)) {
+        absl::StrAppend(&line, absl::StrFormat(" %7s", row.ratios[i] ? absl::StrFormat("%.3f", *row.ratios[i]) : "-"));
+      }
+    }
+    std::cout << line << "  " << Marks(row) << "\n";
+  }
+}
+
+void PrintJson(const Comparison& c) {
+  for (const auto& row : c.rows) {
+    const auto& r = *row.result;
+    JsonLine line;
+    line.Add("workload", c.workload)
+        .Add("setup", r.setup())
+        .Add("baseline", c.baseline)
+        .Add("device_model", r.device_model())
+        .Add("job_id", r.job_id())
+        .Add("ranks", r.world_size());
+    for (size_t i = 0; i < row.figures.size(); ++i) {
+      line.Add(row.figures[i].name, row.figures[i].value);
+      if (row.ratios[i]) line.Add(row.figures[i].name + "_ratio", *row.ratios[i]);
+    }
+    line.Add("finished_at", FinishedAt(r)).Add("fastest", row.fastest).Add("cheapest", row.cheapest);
+    line.WriteTo(std::cout);
+  }
+}
+
+void PrintCsv(const Comparison& c) {
+  std::cout << "setup,device_model,ranks,job_id,finished_at";
+  for (const auto& f : c.rows.front().figures) std::cout << "," << f.name << "," << f.name << "_ratio";
+  std::cout << ",fastest,cheapest\n";
+  for (const auto& row : c.rows) {
+    const auto& r = *row.result;
+    std::cout << r.setup() << "," << r.device_model() << "," << r.world_size() << "," << r.job_id() << ","
+              << FinishedAt(r);
+    for (size_t i = 0; i < row.figures.size(); ++i) {
+      std::cout << absl::StrFormat(",%.9g,%s", row.figures[i].value,
+                                   row.ratios[i] ? absl::StrFormat("%.6g", *row.ratios[i]) : "");
+    }
+    std::cout << "," << (row.fastest ? "true" : "false") << "," << (row.cheapest ? "true" : "false") << "\n";
+  }
+}
+
+void PrintScaling(const std::vector<ScalingSeries>& all, const std::string& workload, const std::string& identity,
+                  Format format) {
+  if (format == Format::kCsv) std::cout << "setup,ranks,job_id,figure,value,per_rank,efficiency\n";
+  for (const auto& s : all) {
+    if (format == Format::kTable) {
+      std::cout << absl::StrFormat("# %s (%s) on %s: %s by rank count; efficiency = per rank / per rank at %d ranks\n",
+                                   workload, identity, s.setup, s.figure, s.points.front().ranks);
+      std::cout << absl::StrFormat("# %5s %-28s %16s %16s %10s\n", "ranks", "job", s.figure.substr(0, 16), "per rank",
+                                   "efficiency");
+    }
+    for (const auto& p : s.points) {
+      if (format == Format::kJson) {
+        JsonLine line;
+        line.Add("workload", workload)
+            .Add("setup", s.setup)
+            .Add("kind", "scaling")
+            .Add("ranks", p.ranks)
+            .Add("job_id", p.result->job_id())
+            .Add("figure", s.figure)
+            .Add(s.figure, p.speed)
+            .Add("per_rank", p.per_rank)
+            .Add("efficiency", p.efficiency);
+        line.WriteTo(std::cout);
+      } else if (format == Format::kCsv) {
+        std::cout << absl::StrFormat("%s,%d,%s,%s,%.9g,%.9g,%.6g\n", s.setup, p.ranks, p.result->job_id(), s.figure,
+                                     p.speed, p.per_rank, p.efficiency);
+      } else {
+        std::cout << absl::StrFormat("  %5d %-28s %16.6g %16.6g %10.3f\n", p.ranks, p.result->job_id(), p.speed,
+                                     p.per_rank, p.efficiency);
+      }
+    }
+  }
 }
 
 }  // namespace
 
 int CompareCommand(const Args& args) {
-  FlagSet flags("compare", "--workload NAME [--baseline SETUP] (--store FILE.db | --coordinator HOST:PORT) [flags]");
+  FlagSet flags("compare", "--workload NAME [--baseline SETUP] [--all | --scaling [--setup NAME]] "
+                           "(--store FILE.db | --coordinator HOST:PORT) [flags]");
   flags.Value("workload", "NAME", "the workload to compare setups on (required)");
-  flags.Value("baseline", "SETUP", "the setup ratios are taken against", "the first setup in name order");
+  flags.Value("baseline", "SETUP", "the setup ratios are taken against (its newest result)",
+              "the first setup in name order");
+  flags.Switch("latest", "each setup's newest result (the default)");
+  flags.Switch("all", "every result of every setup, oldest first per setup");
+  flags.Switch("scaling", "each setup's newest result per rank count, with scaling efficiency against the fewest ranks");
+  flags.Value("setup", "NAME", "with --scaling: only this setup");
   DeclareResultsSourceFlags(flags);
   DeclareClientTlsFlags(flags);
   DeclareFormatFlags(flags, /*csv=*/true);
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   auto workload = flags.Require("workload");
   if (!workload.ok()) return Fail("compare", workload.status(), kExitUsage);
+  const bool all = flags.GetSwitch("all"), scaling = flags.GetSwitch("scaling");
+  if (static_cast<int>(all) + scaling + flags.GetSwitch("latest") > 1) {
+    return Fail("compare", absl::InvalidArgumentError("give at most one of --latest, --all and --scaling"), kExitUsage);
+  }
+  if (flags.Has("setup") && !scaling) {
+    return Fail("compare", absl::InvalidArgumentError("--setup goes with --scaling (compare is across setups)"),
+                kExitUsage);
+  }
   auto results = LoadResults(flags, *workload, "", 0);
   if (!results.ok()) {
     return Fail("compare", results.status(),
@@ -72,71 +161,30 @@ int CompareCommand(const Args& args) {
   if (results->empty()) {
     return Fail("compare", absl::NotFoundError(absl::StrCat("no stored result of workload '", *workload, "'")));
   }
-  // Newest first: the first result seen per setup is its newest.
-  std::map<std::string, const v1::JobResult*> newest;
-  for (const auto& r : *results) newest.try_emplace(r.setup(), &r);
-  std::string baseline = flags.Has("baseline") ? *flags.Get("baseline") : newest.begin()->first;
-  if (!newest.count(baseline)) {
-    return Fail("compare", absl::NotFoundError(absl::StrCat("--baseline: no stored ", *workload, " result of setup '",
-                                                            baseline, "'")),
-                kExitUsage);
+  auto c = Compare(*results, flags.Has("baseline") ? *flags.Get("baseline") : "", all);
+  if (!c.ok()) return Fail("compare", c.status(), kExitUsage);
+  for (const auto& [setup, identity] : c->left_out) {
+    Log("compare", "left out setup ", setup, ": its ", c->workload, " results are ", identity, ", the baseline's ",
+        c->identity, " (not the same measurement)");
   }
-  const std::string identity = IdentityOf(*newest.at(baseline));
-  std::map<std::string, Headline> by_setup;
-  for (const auto& r : *results) {
-    if (IdentityOf(r) == identity) by_setup.try_emplace(r.setup(), HeadlineOf(r));
-  }
-  for (const auto& [setup, r] : newest) {
-    if (by_setup.count(setup) == 0) {
-      Log("compare", "left out setup ", setup, ": its ", r->spec().name(), " results are ", IdentityOf(*r),
-          ", the baseline's ", identity, " (not the same measurement)");
-    }
-  }
-  const Headline& base = by_setup.at(baseline);
   const Format format = OutputFormat(flags);
-
-  if (format == Format::kTable) {
-    std::cout << absl::StrFormat("# %s (%s): newest result per setup; ratios against %s\n",
-                                 newest.at(baseline)->spec().name(), identity, baseline);
-    std::string header = absl::StrFormat("# %-24s %-30s %5s", "setup", "device", "ranks");
-    for (const auto& [name, v] : base.figures) absl::StrAppend(&header, absl::StrFormat(" %22s %7s", name, "ratio"));
-    std::cout << header << "\n";
-  } else if (format == Format::kCsv) {
-    std::cout << "setup,device_model,ranks,job_id";
-    for (const auto& [name, v] : base.figures) std::cout << "," << name << "," << name << "_ratio";
-    std::cout << "\n";
+  if (scaling) {
+    const std::string setup = flags.Get("setup").value_or("");
+    auto series = Scaling(*results, c->identity, setup);
+    if (series.empty()) {
+      return Fail("compare", absl::NotFoundError(absl::StrCat(
+                                 "--scaling: no setup", setup.empty() ? "" : " '" + setup + "'", " has ", c->workload,
+                                 " results (", c->identity, ") at two or more rank counts")));
+    }
+    PrintScaling(series, c->workload, c->identity, format);
+    return kExitOk;
   }
-  for (const auto& [setup, h] : by_setup) {
-    if (format == Format::kJson) {
-      JsonLine row;
-      row.Add("workload", newest.at(baseline)->spec().name())
-          .Add("setup", setup)
-          .Add("baseline", baseline)
-          .Add("device_model", h.device_model)
-          .Add("job_id", h.job_id)
-          .Add("ranks", static_cast<double>(h.ranks));
-      for (size_t i = 0; i < h.figures.size(); ++i) {
-        row.Add(h.figures[i].first, h.figures[i].second);
-        if (i < base.figures.size() && base.figures[i].second > 0) {
-          row.Add(h.figures[i].first + "_ratio", h.figures[i].second / base.figures[i].second);
-        }
-      }
-      row.WriteTo(std::cout);
-      continue;
-    }
-    std::string line = format == Format::kCsv
-                           ? absl::StrCat(setup, ",", h.device_model, ",", h.ranks, ",", h.job_id)
-                           : absl::StrFormat("  %-24s %-30s %5d", setup, h.device_model.substr(0, 30), h.ranks);
-    for (size_t i = 0; i < h.figures.size(); ++i) {
-      const double v = h.figures[i].second;
-      const double b = i < base.figures.size() ? base.figures[i].second : 0;
-      if (format == Format::kCsv) {
-        absl::StrAppend(&line, absl::StrFormat(",%.9g,%s", v, b > 0 ? absl::StrFormat("%.6g", v / b) : ""));
-      } else {
-        absl::StrAppend(&line, absl::StrFormat(" %22.6g %7s", v, b > 0 ? absl::StrFormat("%.3f", v / b) : "-"));
-      }
-    }
-    std::cout << line << "\n";
+  if (format == Format::kJson) {
+    PrintJson(*c);
+  } else if (format == Format::kCsv) {
+    PrintCsv(*c);
+  } else {
+    PrintTable(*c, all);
   }
   return kExitOk;
 }
