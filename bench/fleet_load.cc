@@ -520,12 +520,17 @@ class WorkerShard final : public EventLoop {
       return;
     }
     if (!call.status.ok() && !stopping()) NoteError("Heartbeat", call.status);
-    if (call.status.ok() && call.response.heartbeat_interval_ms() > 0) {  // the cadence grows with the fleet
-      w.heartbeat_interval = milliseconds(std::max<int64_t>(50, call.response.heartbeat_interval_ms()));
+    Clock::duration next = w.heartbeat_interval;
+    const milliseconds told(std::max<int64_t>(50, call.response.heartbeat_interval_ms()));
+    if (call.status.ok() && call.response.heartbeat_interval_ms() > 0 && told != w.heartbeat_interval) {
+      // The cadence grows with the fleet; as worker/worker.cc, the first beat
+      // at the new one comes at a random phase of it.
+      w.heartbeat_interval = told;
+      next = FirstBeatDelay(w);
       counters_.heartbeat_interval_ms = std::max(counters_.heartbeat_interval_ms, call.response.heartbeat_interval_ms());
       counters_.lost_after_ms = std::max(counters_.lost_after_ms, call.response.lost_after_ms());
     }
-    After(now + w.heartbeat_interval, [this, &w] { Heartbeat(w); });
+    After(now + next, [this, &w] { Heartbeat(w); });
   }
 
   void Poll(SimWorker& w) {
@@ -997,6 +1002,8 @@ struct WindowReadings {
 // The measured window: jobs on a schedule, scrapes spread over it, CPU
 // read at both ends, then the coordinator's count of the fleet (still
 // heart-beating: any simulated worker it lists as lost, it lost wrongly).
+constexpr auto kCountGrace = std::chrono::seconds(3);
+
 WindowReadings MeasureWindow(const Options& opt, Fleet& fleet) {
   WindowReadings w;
   w.start = Clock::now();
@@ -1022,6 +1029,10 @@ WindowReadings MeasureWindow(const Options& opt, Fleet& fleet) {
   if (opt.coordinator_pid > 0) w.coordinator_cpu1 = ReadCpu(opt.coordinator_pid);
   w.self_cpu1 = SelfCpuSeconds();
   w.machine1 = ReadMachine();
+  // Listing the whole fleet copies every worker's status under the
+  // scheduler's lock (a ~1 s stall at 16,384): wait until the beats sent in
+  // the window have been answered, so that the window reads steady state.
+  SleepUntil(w.start + window + kCountGrace);
   w.fleet = CountWorkers(*fleet.coordinator);
   return w;
 }

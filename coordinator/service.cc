@@ -1,6 +1,7 @@
 #include "coordinator/service.h"
 
 #include <algorithm>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 
@@ -20,6 +21,19 @@ absl::Time PollDeadline(const Context* context, int64_t wait_ms) {
     deadline = std::min(deadline, absl::FromChrono(client) - absl::Milliseconds(50));
   }
   return deadline;
+}
+
+// A task poll's deadline: as PollDeadline, but a wait of over a second ends
+// at a random 75-100% of it. Workers poll again at once, so polls that began
+// together (a fleet registering in a burst, or re-registering after a
+// restart) would otherwise expire together every 10 s, each time in one burst
+// of RPCs that heart-beats queue behind (bench/fleet_load at 16,384 workers).
+absl::Time TaskPollDeadline(const Context* context, int64_t wait_ms) {
+  const absl::Time now = absl::Now();
+  const absl::Time deadline = PollDeadline(context, wait_ms);
+  if (deadline - now <= absl::Seconds(1)) return deadline;
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return now + (deadline - now) * std::uniform_real_distribution<double>(0.75, 1.0)(rng);
 }
 
 // Ends a call that was answered without waiting.
@@ -137,7 +151,7 @@ Reactor* WorkerServiceImpl::PollTask(Context* context, const v1::PollTaskRequest
     return Finished(context, s);
   }
   Reactor* reactor = context->DefaultReactor();
-  scheduler_->PollTaskAsync(request->worker_id(), PollDeadline(context, request->wait_ms()),
+  scheduler_->PollTaskAsync(request->worker_id(), TaskPollDeadline(context, request->wait_ms()),
                             [reactor, response](absl::StatusOr<std::optional<v1::Task>> task) {
                               if (task.ok() && task->has_value()) *response->mutable_task() = std::move(**task);
                               reactor->Finish(ToGrpc(task.status()));

@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "kernels/backend.h"
@@ -165,6 +167,15 @@ absl::Status Worker::Run() {
   return exit_status;
 }
 
+namespace {
+
+absl::Duration RandomPhase(absl::Duration interval) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  return interval * std::uniform_real_distribution<double>(0, 1)(rng);
+}
+
+}  // namespace
+
 void Worker::HeartbeatLoop() {
   while (!stopping_) {
     std::string worker_id, job;
@@ -191,6 +202,12 @@ void Worker::HeartbeatLoop() {
         const absl::Duration told = absl::Milliseconds(std::max<int64_t>(50, response.heartbeat_interval_ms()));
         if (response.heartbeat_interval_ms() > 0 && told != heartbeat_interval_) {
           heartbeat_interval_ = told;
+          // A fleet that registered in a burst is told its new cadence in the
+          // same second; without a fresh random phase every worker would keep
+          // beating in that second (bench/fleet_load found beats bunched into
+          // 4 s of every 8). One beat up to one interval late is well inside
+          // lost_after.
+          interval = RandomPhase(told);
           Log("worker", "the coordinator asks for a heart-beat every ", absl::FormatDuration(told), " (lost after ",
               absl::FormatDuration(absl::Milliseconds(response.lost_after_ms())), ")");
         }
