@@ -133,14 +133,9 @@ absl::StatusOr<std::vector<v1::JobStatus>> CoordinatorClient::ListJobs(int limit
   return std::vector<v1::JobStatus>(response.jobs().begin(), response.jobs().end());
 }
 
-absl::StatusOr<std::vector<v1::JobResult>> CoordinatorClient::ListResults(const std::string& workload,
-                                                                         const std::string& setup, int limit) {
+absl::StatusOr<std::vector<v1::JobResult>> CoordinatorClient::ListResults(const v1::ListResultsRequest& request) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kCallTimeout));
-  v1::ListResultsRequest request;
-  request.set_workload(workload);
-  request.set_setup(setup);
-  request.set_limit(limit);
   v1::ListResultsResponse response;
   grpc::Status s = stub_->ListResults(&context, request, &response);
   if (!s.ok()) return Error(s, "listing results");

@@ -35,8 +35,7 @@ class CoordinatorClient {
   absl::Status Cancel(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerStatus>> ListWorkers(bool include_lost);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs(int limit);
-  absl::StatusOr<std::vector<v1::JobResult>> ListResults(const std::string& workload, const std::string& setup,
-                                                         int limit);
+  absl::StatusOr<std::vector<v1::JobResult>> ListResults(const v1::ListResultsRequest& filter);
   // Waits until at least `workers` live workers are registered; returns the
   // devices they offer in all.
   absl::StatusOr<int> WaitForWorkers(int workers, absl::Duration timeout);

@@ -9,12 +9,12 @@
 namespace tokenmeter::cli {
 
 int ResultsCommand(const Args& args) {
-  FlagSet flags("results", "(--store FILE.db | --coordinator HOST:PORT) [--workload NAME] [--setup NAME] [flags]");
+  FlagSet flags("results",
+                "(--store FILE.db | --coordinator HOST:PORT) [--workload NAME] [--setup NAME] [--device TEXT] "
+                "[--since DATE] [--until DATE] [--job ID] [flags]");
   DeclareResultsSourceFlags(flags);
-  flags.Value("workload", "NAME", "only results of this workload");
-  flags.Value("setup", "NAME", "only results of this setup");
+  DeclareResultFilterFlags(flags);
   flags.Value("limit", "N", "at most this many, newest first; 0 = all", "0");
-  flags.Value("job", "JOB_ID", "print one result in full (its tables)");
   flags.Switch("detail", "print every result in full, not one line each");
   flags.Switch("iterations", "with --job: every timed iteration of every rank, one row each (the raw times behind the medians)");
   DeclareClientTlsFlags(flags);
@@ -27,23 +27,24 @@ int ResultsCommand(const Args& args) {
     return Fail("results", absl::InvalidArgumentError("--iterations needs --job JOB_ID (one result's raw times)"),
                 kExitUsage);
   }
-  auto results = LoadResults(flags, flags.Get("workload").value_or(""), flags.Get("setup").value_or(""),
-                             static_cast<int>(*limit));
+  auto filter = ResultFilterFromFlags(flags);
+  if (!filter.ok()) return Fail("results", filter.status(), kExitUsage);
+  filter->limit = static_cast<int>(*limit);
+  auto results = LoadResults(flags, *filter);
   if (!results.ok()) return Fail("results", results.status(), results.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitFailed);
   const Format format = OutputFormat(flags);
   if (flags.Has("job")) {
-    const std::string id = *flags.Get("job");
-    for (const auto& r : *results) {
-      if (r.job_id() == id) {
-        if (iterations) {
-          PrintIterations(r, format, std::cout);
-        } else {
-          PrintJobResult(r, format, std::cout);
-        }
-        return kExitOk;
-      }
+    // One job: its result in full (its tables), or its raw iterations.
+    if (results->empty()) {
+      return Fail("results", absl::NotFoundError(absl::StrCat("no stored result of job ", *flags.Get("job"),
+                                                              " matches")));
     }
-    return Fail("results", absl::NotFoundError(absl::StrCat("no stored result of job ", id)));
+    if (iterations) {
+      PrintIterations(results->front(), format, std::cout);
+    } else {
+      PrintJobResult(results->front(), format, std::cout);
+    }
+    return kExitOk;
   }
   if (flags.GetSwitch("detail")) {
     for (const auto& r : *results) PrintJobResult(r, format, std::cout);

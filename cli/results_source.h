@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "cli/flags.h"
+#include "coordinator/results_store.h"
 #include "tokenmeter/v1/result.pb.h"
 
 namespace tokenmeter::cli {
@@ -22,6 +23,19 @@ void DeclareResultsSourceFlags(FlagSet& flags);
 // never created by a reader).
 absl::StatusOr<std::vector<v1::JobResult>> LoadResults(const FlagSet& flags, const std::string& workload,
                                                        const std::string& setup, int limit);
+// The same with every filter of a listing (coordinator/results_store.h).
+absl::StatusOr<std::vector<v1::JobResult>> LoadResults(const FlagSet& flags, coordinator::ResultFilter filter);
+
+// --workload, --setup, --device, --since, --until and --job, the filters of
+// a listing, declared and read in one place. InvalidArgument naming the flag
+// for a date that does not parse. --until of a date alone means the end of
+// that day (UTC).
+void DeclareResultFilterFlags(FlagSet& flags);
+absl::StatusOr<coordinator::ResultFilter> ResultFilterFromFlags(const FlagSet& flags);
+
+// "2026-12-04" (midnight UTC) or an RFC 3339 time ("2026-12-04T21:45:51Z",
+// "...+01:00"); `day_end` moves a date alone to the next midnight.
+absl::StatusOr<absl::Time> ParseDateFlag(const std::string& text, absl::string_view flag, bool day_end);
 
 // Whether a source was given at all (claim works without one).
 bool HasResultsSource(const FlagSet& flags);

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -311,15 +313,67 @@ absl::StatusOr<std::vector<v1::JobStatus>> ResultsStore::LoadJobs() {
   return jobs;
 }
 
+namespace {
+
+int64_t UnixNanosOrBound(absl::Time t) {
+  if (t == absl::InfinitePast()) return std::numeric_limits<int64_t>::min();
+  if (t == absl::InfiniteFuture()) return std::numeric_limits<int64_t>::max();
+  return absl::ToUnixNanos(t);
+}
+
+absl::Time TimeOrBound(const google::protobuf::Timestamp& t, absl::Time unset) {
+  if (t.seconds() == 0 && t.nanos() == 0) return unset;
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t nanos = absl::ToUnixNanos(t);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+}
+
+}  // namespace
+
+ResultFilter FilterFromRequest(const v1::ListResultsRequest& request) {
+  ResultFilter f;
+  f.workload = request.workload();
+  f.setup = request.setup();
+  f.limit = request.limit();
+  f.device_model = request.device_model();
+  f.job_id = request.job_id();
+  f.finished_after = TimeOrBound(request.finished_after(), absl::InfinitePast());
+  f.finished_before = TimeOrBound(request.finished_before(), absl::InfiniteFuture());
+  return f;
+}
+
+v1::ListResultsRequest RequestFromFilter(const ResultFilter& filter) {
+  v1::ListResultsRequest r;
+  r.set_workload(filter.workload);
+  r.set_setup(filter.setup);
+  r.set_limit(filter.limit);
+  r.set_device_model(filter.device_model);
+  r.set_job_id(filter.job_id);
+  if (filter.finished_after != absl::InfinitePast()) SetTimestamp(filter.finished_after, r.mutable_finished_after());
+  if (filter.finished_before != absl::InfiniteFuture()) SetTimestamp(filter.finished_before, r.mutable_finished_before());
+  return r;
+}
+
 absl::StatusOr<std::vector<v1::JobResult>> ResultsStore::ListResults(const ResultFilter& filter) {
   absl::MutexLock lock(&mu_);
+  // instr over lower() rather than LIKE: a model name may hold % or _.
   Statement st(db_,
                "SELECT result FROM results WHERE (?1 = '' OR workload = ?1) AND (?2 = '' OR setup = ?2) "
+               "AND (?4 = '' OR instr(lower(device_model), lower(?4)) > 0) AND (?5 = '' OR job_id = ?5) "
+               "AND finished_at >= ?6 AND finished_at < ?7 "
                "ORDER BY finished_at DESC, job_id DESC LIMIT ?3");
   if (!st.ok()) return SqlError(db_, "prepare result query");
   st.Text(1, filter.workload);
   st.Text(2, filter.setup);
   st.Int(3, filter.limit > 0 ? filter.limit : -1);
+  st.Text(4, filter.device_model);
+  st.Text(5, filter.job_id);
+  st.Int(6, UnixNanosOrBound(filter.finished_after));
+  st.Int(7, UnixNanosOrBound(filter.finished_before));
   std::vector<v1::JobResult> results;
   int rc;
   while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) {

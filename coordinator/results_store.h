@@ -15,17 +15,25 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "tokenmeter/v1/coordinator.pb.h"
 
 struct sqlite3;
 
 namespace tokenmeter::coordinator {
 
+// Which stored results a listing returns (the fields of v1::ListResultsRequest).
 struct ResultFilter {
   std::string workload;  // "" = all
   std::string setup;     // "" = all
   int limit = 0;         // 0 = all; newest first
+  std::string device_model;  // contained in the result's device model, ASCII case-insensitive; "" = all
+  std::string job_id;        // "" = all
+  absl::Time finished_after = absl::InfinitePast();    // inclusive
+  absl::Time finished_before = absl::InfiniteFuture();  // exclusive
 };
+ResultFilter FilterFromRequest(const v1::ListResultsRequest& request);
+v1::ListResultsRequest RequestFromFilter(const ResultFilter& filter);
 
 // What an import added and what it found already stored.
 struct ImportCounts {

@@ -115,7 +115,7 @@ Reactor* CoordinatorService::ListResults(Context* context, const v1::ListResults
     return Finished(context, s);
   }
   if (request->limit() < 0) return Finished(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "limit must be >= 0"));
-  auto results = store_->ListResults({request->workload(), request->setup(), request->limit()});
+  auto results = store_->ListResults(FilterFromRequest(*request));
   if (!results.ok()) return Finished(context, results.status());
   for (auto& r : *results) *response->add_results() = std::move(r);
   return Finished(context, grpc::Status::OK);

@@ -13,6 +13,15 @@
 namespace tokenmeter::coordinator {
 namespace {
 
+ResultFilter Filter(const std::string& workload, const std::string& setup, int limit = 0) {
+  ResultFilter f;
+  f.workload = workload;
+  f.setup = setup;
+  f.limit = limit;
+  return f;
+}
+
+
 using ::testing::HasSubstr;
 
 v1::JobResult Result(const std::string& id, const std::string& workload, const std::string& setup, int64_t t) {
@@ -48,15 +57,57 @@ TEST(ResultsStore, ResultsSurviveReopening) {
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].job_id(), "j2");  // newest first
   EXPECT_DOUBLE_EQ((*all)[1].mamf_tflops(), 1.5);
-  EXPECT_EQ((*store)->ListResults({"gemm", "", 0})->size(), 1u);
-  EXPECT_EQ((*store)->ListResults({"", "b", 0})->size(), 1u);
-  EXPECT_EQ((*store)->ListResults({"", "", 1})->size(), 1u);
+  EXPECT_EQ((*store)->ListResults(Filter("gemm", ""))->size(), 1u);
+  EXPECT_EQ((*store)->ListResults(Filter("", "b"))->size(), 1u);
+  EXPECT_EQ((*store)->ListResults(Filter("", "", 1))->size(), 1u);
   auto jobs = (*store)->LoadJobs();
   ASSERT_TRUE(jobs.ok());
   ASSERT_EQ(jobs->size(), 3u);
   int with_result = 0;
   for (const auto& j : *jobs) with_result += j.has_result();
   EXPECT_EQ(with_result, 2);
+}
+
+// Every filter of a listing, alone and together, and through the request
+// that carries them to a coordinator and back.
+TEST(ResultsStore, ListsByDeviceJobAndFinishTime) {
+  testing::TempDir dir;
+  auto store = ResultsStore::Open(dir.File("r.db"));
+  ASSERT_TRUE(store.ok());
+  v1::JobStatus job;
+  job.set_state(v1::JOB_SUCCEEDED);
+  const std::vector<std::pair<std::string, std::string>> rows = {
+      {"j1", "NVIDIA H100 80GB HBM3"}, {"j2", "NVIDIA H200"}, {"j3", "AMD EPYC 9654"}};
+  int64_t t = 1000;
+  for (const auto& [id, model] : rows) {
+    job.set_job_id(id);
+    auto r = Result(id, "gemm", "a", t += 100);  // j1 at 1100, j2 1200, j3 1300
+    r.set_device_model(model);
+    ASSERT_TRUE((*store)->SaveFinishedJob(job, r).ok());
+  }
+  auto ids = [&](const ResultFilter& f) {
+    std::vector<std::string> out;
+    auto listed = (*store)->ListResults(FilterFromRequest(RequestFromFilter(f)));
+    EXPECT_TRUE(listed.ok()) << listed.status();
+    if (!listed.ok()) return out;
+    for (const auto& r : *listed) out.push_back(r.job_id());
+    return out;
+  };
+  ResultFilter f;
+  f.device_model = "nvidia h";  // contained, case-insensitive
+  EXPECT_EQ(ids(f), (std::vector<std::string>{"j2", "j1"}));
+  f.device_model = "100%";  // no wildcard
+  EXPECT_TRUE(ids(f).empty());
+  f = ResultFilter();
+  f.job_id = "j3";
+  EXPECT_EQ(ids(f), std::vector<std::string>{"j3"});
+  f = ResultFilter();
+  f.finished_after = absl::FromUnixSeconds(1200);   // inclusive
+  f.finished_before = absl::FromUnixSeconds(1300);  // exclusive
+  EXPECT_EQ(ids(f), std::vector<std::string>{"j2"});
+  f.device_model = "EPYC";
+  EXPECT_TRUE(ids(f).empty());
+  EXPECT_EQ(ids(ResultFilter()).size(), 3u);
 }
 
 v1::JobStatus Finished(const std::string& id, v1::JobState state) {

@@ -16,6 +16,15 @@
 namespace tokenmeter::coordinator {
 namespace {
 
+ResultFilter Filter(const std::string& workload, const std::string& setup, int limit = 0) {
+  ResultFilter f;
+  f.workload = workload;
+  f.setup = setup;
+  f.limit = limit;
+  return f;
+}
+
+
 using ::testing::HasSubstr;
 
 class SchedulerTest : public ::testing::Test {
@@ -225,11 +234,11 @@ TEST_F(SchedulerTest, AJobForOneSetupIsPlacedOnlyOnItAtOnce) {
   ASSERT_EQ(job.state(), v1::JOB_SUCCEEDED) << job.error();
   EXPECT_EQ(job.result().setup(), "cpu-a");
   // The stored result is the setup's, found by it.
-  auto stored = store_->ListResults({"", "cpu-a", 0});
+  auto stored = store_->ListResults(Filter("", "cpu-a"));
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_EQ((*stored)[0].job_id(), *id);
-  EXPECT_TRUE(store_->ListResults({"", "cpu-b", 0})->empty());
+  EXPECT_TRUE(store_->ListResults(Filter("", "cpu-b"))->empty());
   (void)b1;
   (void)b2;
 }
@@ -246,7 +255,7 @@ TEST_F(SchedulerTest, AQueuedJobForABusySetupWaitsForItNotForAnIdleOne) {
   EXPECT_THAT(Placed(second), ::testing::ElementsAre(a));
   RunToTheEnd(second);
   EXPECT_EQ(Job(second).result().setup(), "cpu-a");
-  EXPECT_EQ(store_->ListResults({"", "cpu-a", 0})->size(), 2u);
+  EXPECT_EQ(store_->ListResults(Filter("", "cpu-a"))->size(), 2u);
   (void)b;
 }
 
