@@ -22,6 +22,7 @@ constexpr char kUsage[] =
     "  status        the coordinator's workers and jobs\n"
     "  results       stored results\n"
     "  compare       one workload across setups, with ratios to a baseline\n"
+    "  report        stored results as one self-contained HTML page (tables, SVG charts)\n"
     "  claim         check a training-cost claim against the FLOPs model and measurements\n"
     "stores:\n"
     "  export        a store's finished jobs as JSON Lines, for import elsewhere\n"
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
   if (command == "status") return StatusCommand(args);
   if (command == "results") return ResultsCommand(args);
   if (command == "compare") return CompareCommand(args);
+  if (command == "report") return ReportCommand(args);
   if (command == "workloads") return WorkloadsCommand(args);
   if (command == "claim") return ClaimCommand(args);
   std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);

@@ -10,6 +10,7 @@ packages=(
   prometheus-cpp-dev libmicrohttpd-dev libgloo-dev libopenblas-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
+  chromium  # headless, for tests/integration/report_chromium_test.cc
   "$@"
 )
 

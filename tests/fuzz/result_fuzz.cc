@@ -2,13 +2,14 @@
 // result as a serialized JobResult; `results`, `compare` and `run` decode
 // and print it. A corrupt or hostile row must decode to an error or to a
 // result that every printer (table, JSON Lines, CSV; figures, iterations,
-// summaries) handles without crashing.
+// summaries; the HTML report) handles without crashing.
 #include <cstddef>
 #include <cstdint>
 #include <ostream>
 #include <streambuf>
 
 #include "cli/output.h"
+#include "cli/report/report_builder.h"
 
 namespace {
 
@@ -33,5 +34,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     cli::PrintIterations(result, format, out);
     cli::PrintResultSummaries({result, result}, format, out);
   }
+  out << cli::report::BuildReport({result, result}, {});  // the HTML report (tokenmeter report)
   return 0;
 }
