@@ -54,8 +54,8 @@ int main(int argc, char** argv) {
   if (command == "report") return ReportCommand(args);
   if (command == "workloads") return WorkloadsCommand(args);
   if (command == "claim") return ClaimCommand(args);
-  std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);
-  return kExitUsage;
   if (command == "export") return ExportCommand(args);
   if (command == "import") return ImportCommand(args);
+  std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  return kExitUsage;
 }
