@@ -49,8 +49,11 @@ absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& sp
   return response.job_id();
 }
 
-absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& job_id, absl::Duration timeout,
-                                                            const std::atomic<bool>* interrupted) {
+absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(
+    const std::string& job_id, absl::Duration timeout, const std::atomic<bool>* interrupted,
+    const std::function<void(const v1::JobStatus&)>& on_update) {
+  // Progress comes with heart-beats, about once a second: poll as often.
+  const absl::Duration poll = on_update ? absl::Seconds(1) : kLongPoll;
   constexpr absl::Duration kReconnectPause = absl::Milliseconds(500);
   constexpr absl::Duration kReconnectWindow = absl::Seconds(60);
   const absl::Time deadline = absl::Now() + timeout;
@@ -61,10 +64,10 @@ absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& j
       return absl::CancelledError(absl::StrCat("interrupted while waiting for job ", job_id));
     }
     grpc::ClientContext context;
-    context.set_deadline(DeadlineIn(kLongPoll + kCallTimeout));
+    context.set_deadline(DeadlineIn(poll + kCallTimeout));
     v1::GetJobRequest request;
     request.set_job_id(job_id);
-    request.set_wait_ms(absl::ToInt64Milliseconds(std::min(kLongPoll, std::max(deadline - absl::Now(), absl::ZeroDuration()))));
+    request.set_wait_ms(absl::ToInt64Milliseconds(std::min(poll, std::max(deadline - absl::Now(), absl::ZeroDuration()))));
     v1::JobStatus status;
     grpc::Status s = stub_->GetJob(&context, request, &status);
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE && absl::Now() < deadline) {
@@ -87,6 +90,7 @@ absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(const std::string& j
         status.state() == v1::JOB_CANCELLED) {
       return status;
     }
+    if (on_update) on_update(status);
     // A queued job says once why it waits (e.g. for devices of one setup).
     if (status.waiting_for() != waiting_for) {
       waiting_for = status.waiting_for();

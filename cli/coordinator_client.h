@@ -4,6 +4,7 @@
 #define TOKENMETER_CLI_COORDINATOR_CLIENT_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,8 +31,11 @@ class CoordinatorClient {
   // (DeadlineExceeded naming the job when it did not end in time). Stops early
   // when *interrupted becomes true (Cancelled). A coordinator that becomes
   // unreachable (restarting on its store) is waited for up to 60 s.
+  // With `on_update`, each answer of a job not yet ended is passed to it,
+  // about once a second (the progress line).
   absl::StatusOr<v1::JobStatus> WaitForJob(const std::string& job_id, absl::Duration timeout,
-                                           const std::atomic<bool>* interrupted);
+                                           const std::atomic<bool>* interrupted,
+                                           const std::function<void(const v1::JobStatus&)>& on_update = nullptr);
   absl::Status Cancel(const std::string& job_id);
   absl::StatusOr<std::vector<v1::WorkerStatus>> ListWorkers(bool include_lost);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs(int limit);

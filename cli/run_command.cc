@@ -7,6 +7,7 @@
 #include "cli/common_flags.h"
 #include "cli/coordinator_client.h"
 #include "cli/local_cluster.h"
+#include "cli/progress_line.h"
 #include "cli/signals.h"
 #include "common/log.h"
 #include "workload/spec.h"
@@ -226,7 +227,12 @@ int RunCommand(const Args& args) {
       break;
     }
     Log("run", "job ", *job_id, ": ", spec.name(), " on ", ranks, " ranks");
-    auto job = (*client)->WaitForJob(*job_id, *timeout, &interrupted);
+    absl::StatusOr<v1::JobStatus> job;
+    {
+      ProgressLine progress(*job_id, isatty(STDERR_FILENO) != 0);
+      job = (*client)->WaitForJob(*job_id, *timeout, &interrupted,
+                                  [&progress](const v1::JobStatus& status) { progress.Show(status); });
+    }
     if (!job.ok()) {
       (*client)->Cancel(*job_id).IgnoreError();
       exit_code = Fail("run", job.status());

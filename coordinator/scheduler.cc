@@ -294,6 +294,7 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
   const std::string& id = job.status.job_id();
   job.status.set_state(state);
   job.status.clear_waiting_for();
+  job.status.clear_progress();
   job.status.set_error(error);
   *job.status.mutable_finished_at() = NowProto();
   auto stored = [this, id](absl::Status s) { FinalStateStored(id, s); };
@@ -311,6 +312,17 @@ void Scheduler::FinishJob(Job& job, v1::JobState state, const std::string& error
   job.rank_results.clear();
   Log("coordinator", "job ", id, " ", v1::JobState_Name(job.status.state()),
       job.status.error().empty() ? "" : absl::StrCat(": ", job.status.error()));
+}
+
+void Scheduler::NoteProgress(const std::string& worker_id, const std::string& job_id,
+                             const v1::JobProgress& progress) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end() || it->second.status.state() != v1::JOB_RUNNING) return;
+  // The job's first rank runs on its first placed worker; only that one's
+  // progress is the job's.
+  const auto& workers = it->second.status.worker_ids();
+  if (workers.empty() || workers[0] != worker_id) return;
+  *it->second.status.mutable_progress() = progress;
 }
 
 void Scheduler::StopUnreported(const Job& job) {
@@ -357,6 +369,7 @@ void Scheduler::EndOrRetry(Job& job, const std::string& error) {
   job.status.set_state(v1::JOB_QUEUED);
   job.status.clear_worker_ids();
   job.status.clear_started_at();
+  job.status.clear_progress();
   Persist(job.status);
   queue_.push_front(id);  // it was running: ahead of the jobs queued behind it
 }
@@ -481,10 +494,12 @@ absl::StatusOr<v1::RegisterResponse> Scheduler::AddWorker(const v1::WorkerInvent
   return response;
 }
 
-absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const std::string& worker_id) {
+absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(const v1::HeartbeatRequest& beat) {
+  const std::string& worker_id = beat.worker_id();
   absl::MutexLock lock(&mu_);
   auto cadence = registry_.Heartbeat(worker_id, clock_->Now());
   if (!cadence.ok()) return cadence.status();
+  if (beat.has_progress()) NoteProgress(worker_id, beat.job_id(), beat.progress());
   v1::HeartbeatResponse response;
   if (auto it = aborts_.find(worker_id); it != aborts_.end()) {
     for (const auto& id : it->second) response.add_abort_job_ids(id);

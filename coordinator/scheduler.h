@@ -107,7 +107,9 @@ class Scheduler {
   absl::StatusOr<v1::RegisterResponse> RegisterWorker(const v1::WorkerInventory& inventory);
   // The jobs the worker must abort and its cadence from now on. NotFound:
   // register again.
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const std::string& worker_id);
+  // A running job's progress (docs/architecture.md, "Progress") is taken
+  // from the beats of the worker of its first rank.
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& beat);
   // The worker's next task as soon as one is placed; nullopt at the
   // deadline, when the worker is lost, or when a newer poll of the same
   // worker replaces this one. NotFound for an unknown worker: register again.
@@ -186,6 +188,8 @@ class Scheduler {
   // Frees the job's placed workers that have not taken their task, and tells
   // those running it to abort (on their next heart-beat).
   void StopUnreported(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NoteProgress(const std::string& worker_id, const std::string& job_id, const v1::JobProgress& progress)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A worker of the running job was lost or left: the job queues again
   // (first in line) while attempts remain, else fails with `error`.
   void EndOrRetry(Job& job, const std::string& error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -139,7 +139,7 @@ Reactor* WorkerServiceImpl::Heartbeat(Context* context, const v1::HeartbeatReque
   if (grpc::Status s = auth_->Check(*context, TokenRole::kWorker, "WorkerService.Heartbeat"); !s.ok()) {
     return Finished(context, s);
   }
-  auto reply = scheduler_->Heartbeat(request->worker_id());
+  auto reply = scheduler_->Heartbeat(*request);
   if (!reply.ok()) return Finished(context, reply.status());
   *response = *std::move(reply);
   return Finished(context, grpc::Status::OK);

@@ -59,12 +59,21 @@ struct BackendOptions {
   //         its own stop request (the job's every rank gets one) or `timeout`.
   // Not owned; must outlive the backend.
   const std::atomic<bool>* stop = nullptr;
+  // The caller's progress counter, or null: "cpu" adds one as each warm-up
+  // or timed call or step iteration begins (the worker's progress line reads
+  // it). "cuda" queues an entry's iterations at once, so it does not count.
+  // Not owned; must outlive the backend.
+  std::atomic<int64_t>* iterations_begun = nullptr;
 };
 
 // Whether BackendOptions::stop is set and reads true; cheap enough to call
 // between any two iterations.
 inline bool StopRequested(const std::atomic<bool>* stop) {
   return stop != nullptr && stop->load(std::memory_order_relaxed);
+}
+// Counts one iteration begun on BackendOptions::iterations_begun, if set.
+inline void NoteIterationBegun(std::atomic<int64_t>* counter) {
+  if (counter != nullptr) counter->fetch_add(1, std::memory_order_relaxed);
 }
 // The Aborted status a run returns when it stops on request before `where`.
 inline absl::Status StoppedError(const std::string& where) {

@@ -25,15 +25,27 @@ absl::Status CheckAbort(const TaskEnvironment& env) {
   return absl::OkStatus();
 }
 
+// The first rank's sweep tells `progress` (null for the others) each entry
+// as it begins and ends.
+void BeginEntry(TaskProgress* progress, int index, int count, std::string label, const kernels::IterationPlan& plan) {
+  if (progress != nullptr) progress->BeginEntry(index, count, std::move(label), plan.warmup + plan.timed);
+}
+void EndEntry(TaskProgress* progress, double median_seconds) {
+  if (progress != nullptr) progress->EndEntry(median_seconds);
+}
+
 absl::Status RunGemmSweep(kernels::Backend& backend, int device, const v1::WorkloadSpec& spec,
-                          const TaskEnvironment& env, v1::RankResult* out) {
+                          const TaskEnvironment& env, TaskProgress* progress, v1::RankResult* out) {
   const kernels::IterationPlan plan{spec.warmup_iterations(), spec.timed_iterations()};
+  const int entries = spec.gemm().dtypes_size() * spec.gemm().shapes_size();
+  int entry = 0;
   for (int d : spec.gemm().dtypes()) {
     const auto dtype = static_cast<v1::DType>(d);
     auto kd = ToKernels(dtype);
     if (!kd.ok()) return kd.status();
     for (const auto& shape : spec.gemm().shapes()) {
       if (auto s = CheckAbort(env); !s.ok()) return s;
+      BeginEntry(progress, ++entry, entries, absl::StrCat("gemm ", shape.name(), " ", workload::DTypeName(dtype)), plan);
       auto run = backend.RunGemm({shape.m(), shape.n(), shape.k(), *kd}, plan);
       if (!run.ok()) {
         return Annotate(run.status(), absl::StrCat("gemm ", shape.name(), " in ", workload::DTypeName(dtype)));
@@ -46,6 +58,7 @@ absl::Status RunGemmSweep(kernels::Backend& backend, int device, const v1::Workl
       m->set_max_error(run->max_error);
       m->set_wrong_elements(run->wrong_elements);
       workload::CompleteGemmMeasurement(m);
+      EndEntry(progress, m->timing().median_seconds());
       if (env.observer) env.observer->OnGemm(device, *m);
       if (backend.rank() == 0) {
         Log("worker", absl::StrFormat("gemm %-26s %-8s %9.3f TFLOP/s  %s", shape.name(), workload::DTypeName(dtype),
@@ -57,17 +70,24 @@ absl::Status RunGemmSweep(kernels::Backend& backend, int device, const v1::Workl
 }
 
 absl::Status RunCollectiveSweep(kernels::Backend& backend, int device, const v1::WorkloadSpec& spec,
-                                const TaskEnvironment& env, v1::RankResult* out) {
+                                const TaskEnvironment& env, TaskProgress* progress, v1::RankResult* out) {
   const kernels::IterationPlan plan{spec.warmup_iterations(), spec.timed_iterations()};
   const auto& sweep = spec.collective();
   auto kd = ToKernels(sweep.dtype());
   if (!kd.ok()) return kd.status();
+  int entries = 0, entry = 0;
+  for (int o : sweep.ops()) {
+    entries += static_cast<int>(
+        workload::CollectiveSizes(sweep, static_cast<v1::CollectiveOp>(o), backend.world_size()).size());
+  }
   for (int o : sweep.ops()) {
     const auto op = static_cast<v1::CollectiveOp>(o);
     auto kop = ToKernels(op);
     if (!kop.ok()) return kop.status();
     for (const auto& size : workload::CollectiveSizes(sweep, op, backend.world_size())) {
       if (auto s = CheckAbort(env); !s.ok()) return s;
+      BeginEntry(progress, ++entry, entries,
+                 absl::StrCat(workload::CollectiveOpName(op), " ", size.size_bytes, " B"), plan);
       auto run = backend.RunCollective(*kop, size.count, *kd, plan);
       if (!run.ok()) {
         return Annotate(run.status(), absl::StrCat(workload::CollectiveOpName(op), " of ", size.size_bytes, " bytes"));
@@ -80,6 +100,7 @@ absl::Status RunCollectiveSweep(kernels::Backend& backend, int device, const v1:
       for (double t : run->iteration_seconds) m->add_iteration_seconds(t);
       m->set_wrong_elements(run->wrong_elements);
       workload::CompleteCollectiveMeasurement(m, backend.world_size());
+      EndEntry(progress, m->timing().median_seconds());
       if (env.observer) env.observer->OnCollective(device, *m);
     }
     if (backend.rank() == 0) Log("worker", workload::CollectiveOpName(op), " sweep done");
@@ -88,7 +109,7 @@ absl::Status RunCollectiveSweep(kernels::Backend& backend, int device, const v1:
 }
 
 absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssignment& assignment,
-                                       const TaskEnvironment& env) {
+                                       const TaskEnvironment& env, TaskProgress* progress) {
   kernels::BackendOptions options;
   options.rank = assignment.rank();
   options.world_size = task.world_size();
@@ -102,6 +123,7 @@ absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssig
   options.collective_host = env.collective_host;
   options.sysfs_root = env.sysfs_root;
   options.stop = env.abort;
+  options.iterations_begun = progress != nullptr ? progress->iterations_begun() : nullptr;
   auto backend = kernels::Backend::Create(env.backend, options);
   if (!backend.ok()) return Annotate(backend.status(), "connecting the ranks");
 
@@ -116,10 +138,14 @@ absl::StatusOr<v1::RankResult> RunRank(const v1::Task& task, const v1::RankAssig
   auto energy_before = (*backend)->EnergyJoules();
   absl::Status status;
   switch (task.spec().kind_case()) {
-    case v1::WorkloadSpec::kGemm: status = RunGemmSweep(**backend, assignment.device_index(), task.spec(), env, &result); break;
-    case v1::WorkloadSpec::kCollective: status = RunCollectiveSweep(**backend, assignment.device_index(), task.spec(), env, &result); break;
+    case v1::WorkloadSpec::kGemm:
+      status = RunGemmSweep(**backend, assignment.device_index(), task.spec(), env, progress, &result);
+      break;
+    case v1::WorkloadSpec::kCollective:
+      status = RunCollectiveSweep(**backend, assignment.device_index(), task.spec(), env, progress, &result);
+      break;
     case v1::WorkloadSpec::kTrainStep:
-      status = RunTrainStep(**backend, task.spec(), env.abort, result.mutable_train_step());
+      status = RunTrainStep(**backend, task.spec(), env.abort, progress, result.mutable_train_step());
       if (status.ok() && env.observer) {
         for (double t : result.train_step().iteration_seconds()) env.observer->OnStep(assignment.device_index(), t);
       }
@@ -140,7 +166,8 @@ absl::StatusOr<std::vector<v1::RankResult>> RunTask(const v1::Task& task, const 
   std::vector<absl::StatusOr<v1::RankResult>> results(n, absl::UnknownError("rank did not run"));
   std::vector<std::thread> threads;
   for (int i = 0; i < n; ++i) {
-    threads.emplace_back([&, i] { results[i] = RunRank(task, task.ranks(i), env); });
+    // The first rank speaks for the task's progress.
+    threads.emplace_back([&, i] { results[i] = RunRank(task, task.ranks(i), env, i == 0 ? env.progress : nullptr); });
   }
   for (auto& t : threads) t.join();
   std::vector<v1::RankResult> out;

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "kernels/store.h"
+#include "worker/task_progress.h"
 #include "tokenmeter/v1/coordinator.pb.h"
 
 namespace tokenmeter::worker {
@@ -40,6 +41,7 @@ struct TaskEnvironment {
   kernels::Store* store = nullptr;          // the job's rendezvous
   const std::atomic<bool>* abort = nullptr; // set when the job must stop
   MeasurementObserver* observer = nullptr;  // may be null
+  TaskProgress* progress = nullptr;         // told by the task's first rank; may be null
 };
 
 // Runs every rank of `task` in parallel and returns their results in rank

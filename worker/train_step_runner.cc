@@ -96,7 +96,7 @@ absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
 }
 
 absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const std::atomic<bool>* abort,
-                          v1::TrainStepMeasurement* out) {
+                          TaskProgress* progress, v1::TrainStepMeasurement* out) {
   const v1::TrainStep& step = spec.train_step();
   const int world = backend.world_size();
   auto plan = workload::PlanTrainStep(step, world);
@@ -125,8 +125,14 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   }
   if (abort != nullptr && abort->load()) return absl::AbortedError("the job was stopped by the coordinator");
 
+  // After the first calibration, whose GEMM calls the backend counts too.
+  if (progress != nullptr) {
+    progress->BeginEntry(1, 1, absl::StrCat("train step ", spec.name()),
+                         spec.warmup_iterations() + spec.timed_iterations());
+  }
   auto run = backend.RunStep(program, {spec.warmup_iterations(), spec.timed_iterations()});
   if (!run.ok()) return run.status();
+
   if (calibrate) {
     if (auto s = calibrate_once(); !s.ok()) return s;
     out->set_calibration_flops_per_second(
@@ -191,6 +197,7 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
         out->grad_sync_overlapped() ? absl::StrCat(", overlapped, ", out->grad_sync_exposed_seconds(), " s exposed")
                                     : std::string(", in line"));
   }
+  if (progress != nullptr) progress->EndEntry(out->timing().median_seconds());
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "kernels/backend.h"
 #include "kernels/step.h"
+#include "worker/task_progress.h"
 #include "tokenmeter/v1/result.pb.h"
 #include "tokenmeter/v1/workload.pb.h"
 #include "workload/step_plan.h"
@@ -30,7 +31,7 @@ absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
 // whether it overlapped compute (as the backend observed it, not as the spec
 // asked: TrainStep.overlap_grad_sync marks the ops, the backend runs them).
 absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spec, const std::atomic<bool>* abort,
-                          v1::TrainStepMeasurement* out);
+                          TaskProgress* progress, v1::TrainStepMeasurement* out);
 
 }  // namespace tokenmeter::worker
 

@@ -181,10 +181,12 @@ void Worker::HeartbeatLoop() {
     std::string worker_id, job;
     absl::Duration interval;
     bool must_register;
+    std::shared_ptr<TaskProgress> progress;
     {
       absl::MutexLock lock(&mu_);
       worker_id = worker_id_;
       job = running_job_;
+      progress = progress_;
       interval = heartbeat_interval_;
       must_register = must_register_;
     }
@@ -194,6 +196,7 @@ void Worker::HeartbeatLoop() {
       v1::HeartbeatRequest request;
       request.set_worker_id(worker_id);
       request.set_job_id(job);
+      if (progress != nullptr) *request.mutable_progress() = progress->Snapshot();
       v1::HeartbeatResponse response;
       grpc::Status s = stub_->Heartbeat(&context, request, &response);
       absl::MutexLock lock(&mu_);
@@ -228,6 +231,7 @@ void Worker::HeartbeatLoop() {
 
 void Worker::ServeTask(const v1::Task& task) {
   std::string worker_id;
+  std::shared_ptr<TaskProgress> progress;
   {
     // Reset before the job is published: the heart-beat thread sets the flag
     // for running_job_ under mu_, and an abort of this job must not be lost.
@@ -235,6 +239,8 @@ void Worker::ServeTask(const v1::Task& task) {
     abort_task_ = stopping_.load();
     running_job_ = task.job_id();
     worker_id = worker_id_;
+    progress_ = task.ranks(0).rank() == 0 ? std::make_shared<TaskProgress>() : nullptr;
+    progress = progress_;
   }
   Log("worker", "job ", task.job_id(), ": ", task.spec().name(), ", ranks ", task.ranks(0).rank(), "..",
       task.ranks(task.ranks_size() - 1).rank(), " of ", task.world_size());
@@ -249,6 +255,7 @@ void Worker::ServeTask(const v1::Task& task) {
   env.store = &store;
   env.abort = &abort_task_;
   env.observer = metrics_.get();
+  env.progress = progress.get();
   auto ranks = RunTask(task, env);
 
   v1::ReportResultRequest report;
@@ -276,6 +283,7 @@ void Worker::ServeTask(const v1::Task& task) {
   }
   absl::MutexLock lock(&mu_);
   running_job_.clear();
+  progress_.reset();
 }
 
 }  // namespace tokenmeter::worker

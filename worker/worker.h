@@ -77,6 +77,9 @@ class Worker {
   absl::Mutex mu_;
   std::string worker_id_ ABSL_GUARDED_BY(mu_);
   std::string running_job_ ABSL_GUARDED_BY(mu_);
+  // The running job's progress where this worker has its rank 0 (the one
+  // the coordinator shows), else null.
+  std::shared_ptr<TaskProgress> progress_ ABSL_GUARDED_BY(mu_);
   bool must_register_ ABSL_GUARDED_BY(mu_) = true;
   absl::Time last_contact_ ABSL_GUARDED_BY(mu_);
   // The task long-poll in flight, if any: Stop() cancels it so that a worker

@@ -52,7 +52,7 @@ class CpuBackend : public Backend {
   }
 
   absl::StatusOr<GemmRun> RunGemm(const GemmProblem& problem, const IterationPlan& plan) override {
-    return cpu::RunCpuGemm(problem, plan, threads_, options_.stop);
+    return cpu::RunCpuGemm(problem, plan, threads_, options_.stop, options_.iterations_begun);
   }
 
   absl::StatusOr<CollectiveRun> RunCollective(CollectiveOp op, int64_t count, DType dtype,

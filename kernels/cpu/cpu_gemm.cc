@@ -90,7 +90,8 @@ int64_t CpuGemmBytes(const GemmProblem& p) {
 }
 
 absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPlan& plan,
-                                   int threads, const std::atomic<bool>* stop) {
+                                   int threads, const std::atomic<bool>* stop,
+                                   std::atomic<int64_t>* iterations_begun) {
   for (auto [name, value] : {std::pair{"m", problem.m}, {"n", problem.n}, {"k", problem.k}}) {
     if (value <= 0) {
       return absl::InvalidArgumentError(
@@ -137,11 +138,13 @@ absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPl
 
   for (int i = 0; i < plan.warmup; ++i) {
     if (StopRequested(stop)) return StoppedError(absl::StrCat("GEMM warm-up call ", i));
+    NoteIterationBegun(iterations_begun);
     Sgemm(problem, a.get(), b.get(), c.get());
   }
   run.iteration_seconds.reserve(plan.timed);
   for (int i = 0; i < plan.timed; ++i) {
     if (StopRequested(stop)) return StoppedError(absl::StrCat("GEMM timed call ", i));
+    NoteIterationBegun(iterations_begun);
     const auto start = std::chrono::steady_clock::now();
     Sgemm(problem, a.get(), b.get(), c.get());
     const auto end = std::chrono::steady_clock::now();

@@ -39,9 +39,10 @@ void FillSymmetricUnit(float* data, int64_t count, uint64_t seed);
 // turn each get their own count, but ranks running GEMMs concurrently in one
 // process would share the last one set (one rank per process avoids this).
 // `stop` (BackendOptions::stop, may be null) is read before each call;
-// Aborted once it is set.
+// Aborted once it is set. `iterations_begun` (may be null) counts each call.
 absl::StatusOr<GemmRun> RunCpuGemm(const GemmProblem& problem, const IterationPlan& plan,
-                                   int threads, const std::atomic<bool>* stop = nullptr);
+                                   int threads, const std::atomic<bool>* stop = nullptr,
+                                   std::atomic<int64_t>* iterations_begun = nullptr);
 
 // One GEMM of a training step (cpu_step.h): C = op(A)·op(B) in fp32, one
 // cblas_sgemm call, with the operands stored row-major as StepOp's comment

@@ -494,6 +494,7 @@ class StepIterations {
     for (int i = 0; i < plan.warmup; ++i) {
       phase_ = absl::StrCat("warm-up iteration ", i);
       if (StopRequested(world_.options().stop)) return StoppedError(absl::StrCat("step ", phase_));
+      NoteIterationBegun(world_.options().iterations_begun);
       if (absl::Status s = Iterate(i == 0, false, {}); !s.ok()) return s;
       if (i == 0) ZeroCollectiveInputs();
     }
@@ -520,6 +521,7 @@ class StepIterations {
     for (int i = 0; i < plan.timed; ++i) {
       phase_ = absl::StrCat("timed iteration ", i);
       if (StopRequested(world_.options().stop)) return StoppedError(absl::StrCat("step ", phase_));
+      NoteIterationBegun(world_.options().iterations_begun);
       Times times{&result_.op_seconds[i],
                   layout_.any_async ? &result_.exposed_seconds[i] : nullptr,
                   &result_.step_seconds[i]};

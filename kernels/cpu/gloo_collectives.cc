@@ -211,6 +211,7 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     const std::atomic<bool>* stop = s.options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", warm-up call ", i));
+      NoteIterationBegun(s.options.iterations_begun);
       prepare(i);
       iterate();
       check();
@@ -221,6 +222,7 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
     run.iteration_seconds.reserve(plan.timed);
     for (int i = 0; i < plan.timed; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", timed call ", i));
+      NoteIterationBegun(s.options.iterations_begun);
       prepare(plan.warmup + i);
       // The untimed work between calls takes each rank its own time; without
       // re-aligning, a rank's call would time its wait for a slower peer.

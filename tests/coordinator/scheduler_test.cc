@@ -16,6 +16,12 @@
 namespace tokenmeter::coordinator {
 namespace {
 
+v1::HeartbeatRequest Beat(const std::string& worker_id) {
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker_id);
+  return beat;
+}
+
 ResultFilter Filter(const std::string& workload, const std::string& setup, int limit = 0) {
   ResultFilter f;
   f.workload = workload;
@@ -139,6 +145,35 @@ TEST_F(SchedulerTest, JobWaitsForWorkersThenRunsAndStoresItsResult) {
   EXPECT_EQ(Job(*id).result().world_size(), 2);
 }
 
+// A running job shows the progress its first rank's worker reports; another
+// rank's worker's beats do not move it, and it is gone once the job ends.
+TEST_F(SchedulerTest, ProgressComesFromTheFirstRanksWorkerWhileTheJobRuns) {
+  const std::string a = Register("a");
+  const std::string b = Register("b");
+  auto id = *scheduler_->Submit(Gemm(), 2, "");
+  v1::Task ta = TakeTask(a), tb = TakeTask(b);
+  ASSERT_EQ(ta.ranks(0).rank(), 0);
+  auto beat = [&](const std::string& worker, int entry) {
+    v1::HeartbeatRequest r = Beat(worker);
+    r.set_job_id(id);
+    r.mutable_progress()->set_entry("gemm square-512 fp32");
+    r.mutable_progress()->set_entry_index(entry);
+    r.mutable_progress()->set_entries(7);
+    ASSERT_TRUE(scheduler_->Heartbeat(r).ok());
+  };
+  EXPECT_FALSE(Job(id).has_progress());
+  beat(a, 2);
+  beat(b, 5);  // rank 1's worker: not the job's progress
+  EXPECT_EQ(Job(id).progress().entry_index(), 2);
+  EXPECT_EQ(Job(id).progress().entries(), 7);
+  ASSERT_TRUE(scheduler_->ReportResult(Report(a, ta)).ok());
+  ASSERT_TRUE(scheduler_->ReportResult(Report(b, tb)).ok());
+  EXPECT_EQ(Job(id).state(), v1::JOB_SUCCEEDED);
+  EXPECT_FALSE(Job(id).has_progress());
+  beat(a, 3);  // a late beat about an ended job changes nothing
+  EXPECT_FALSE(Job(id).has_progress());
+}
+
 TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
   const std::string a = Register("host-a");
   const std::string b = Register("host-b");
@@ -146,7 +181,7 @@ TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
   v1::Task ta = TakeTask(a);
   TakeTask(b);
   clock_.Advance(absl::Seconds(3));
-  ASSERT_TRUE(scheduler_->Heartbeat(a).ok());
+  ASSERT_TRUE(scheduler_->Heartbeat(Beat(a)).ok());
   clock_.Advance(absl::Seconds(3));  // b silent for 6 s > 5 s
   scheduler_->CheckLiveness();
   auto job = *scheduler_->GetJob(id, absl::Now());
@@ -155,7 +190,7 @@ TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
   EXPECT_THAT(job.error(), HasSubstr("host-b"));
   EXPECT_THAT(job.error(), HasSubstr("lost"));
   // The surviving worker is told to abort, and is free once it reports.
-  auto aborts = scheduler_->Heartbeat(a);
+  auto aborts = scheduler_->Heartbeat(Beat(a));
   ASSERT_TRUE(aborts.ok());
   ASSERT_EQ(aborts->abort_job_ids_size(), 1);
   EXPECT_EQ(aborts->abort_job_ids(0), id);
@@ -166,7 +201,7 @@ TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
   EXPECT_TRUE(scheduler_->ReportResult(failed).ok());
   EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
   EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_IDLE);
-  EXPECT_EQ(scheduler_->Heartbeat(b).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(scheduler_->Heartbeat(Beat(b)).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(SchedulerTest, RestartRequeuesQueuedJobsAndFailsRunningOnes) {
@@ -269,7 +304,7 @@ TEST_F(SchedulerTest, AQueuedJobKeepsItsSetupWhenTheSetupsWorkerIsLost) {
   auto queued = *scheduler_->Submit(Gemm(), 1, "cpu-a");
   TakeTask(a);
   clock_.Advance(absl::Seconds(3));
-  ASSERT_TRUE(scheduler_->Heartbeat(b).ok());
+  ASSERT_TRUE(scheduler_->Heartbeat(Beat(b)).ok());
   clock_.Advance(absl::Seconds(3));  // a silent for 6 s > 5 s
   scheduler_->CheckLiveness();
   EXPECT_EQ(Job(running).state(), v1::JOB_FAILED);
@@ -368,15 +403,15 @@ TEST_F(SchedulerTest, AHeldErrorEndsTheJobWhenItsPeerNeverReports) {
   ASSERT_TRUE(scheduler_->ReportResult(failed).ok());
   // Held: the peer may yet turn out to be the cause.
   EXPECT_EQ(Job(id).state(), v1::JOB_RUNNING);
-  auto aborts = scheduler_->Heartbeat(b);
+  auto aborts = scheduler_->Heartbeat(Beat(b));
   ASSERT_TRUE(aborts.ok());
   EXPECT_THAT(aborts->abort_job_ids(), ::testing::ElementsAre(id));
   // b keeps beating but never reports: after lost_after (5 s) the held error
   // is the job's.
   for (int i = 0; i < 3; ++i) {
     clock_.Advance(absl::Seconds(2));
-    ASSERT_TRUE(scheduler_->Heartbeat(a).ok());
-    ASSERT_TRUE(scheduler_->Heartbeat(b).ok());
+    ASSERT_TRUE(scheduler_->Heartbeat(Beat(a)).ok());
+    ASSERT_TRUE(scheduler_->Heartbeat(Beat(b)).ok());
     scheduler_->CheckLiveness();
   }
   auto job = Job(id);
@@ -395,7 +430,7 @@ TEST_F(SchedulerTest, AHeldErrorEndsTheJobWhenItsPeerNeverReports) {
   EXPECT_TRUE(scheduler_->ReportResult(late).ok());
   EXPECT_EQ(Job(id).error(), job.error());  // a late report changes nothing
   for (const auto& w : scheduler_->ListWorkers(false)) EXPECT_EQ(w.state(), v1::WORKER_IDLE) << w.worker_id();
-  EXPECT_TRUE(scheduler_->Heartbeat(b)->abort_job_ids().empty());
+  EXPECT_TRUE(scheduler_->Heartbeat(Beat(b))->abort_job_ids().empty());
   (void)ta;
 }
 
@@ -410,8 +445,8 @@ TEST_F(SchedulerTest, GoodbyeWhileRunningFailsTheJobNamingTheWorkerAndAbortsTheP
   EXPECT_EQ(job.state(), v1::JOB_FAILED);
   EXPECT_THAT(job.error(), HasSubstr("host-b"));
   EXPECT_THAT(job.error(), HasSubstr("left while running"));
-  EXPECT_THAT(scheduler_->Heartbeat(a)->abort_job_ids(), ::testing::ElementsAre(id));
-  EXPECT_EQ(scheduler_->Heartbeat(b).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(scheduler_->Heartbeat(Beat(a))->abort_job_ids(), ::testing::ElementsAre(id));
+  EXPECT_EQ(scheduler_->Heartbeat(Beat(b)).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
 }
 
@@ -435,7 +470,7 @@ TEST_F(SchedulerTest, CancelOfARunningJobAbortsThroughTheHeartbeatAndFreesTheWor
   auto next = *scheduler_->Submit(Gemm(), 1, "");
   ASSERT_TRUE(scheduler_->Cancel(id).ok());
   EXPECT_EQ(Job(id).state(), v1::JOB_CANCELLED);
-  EXPECT_THAT(scheduler_->Heartbeat(a)->abort_job_ids(), ::testing::ElementsAre(id));
+  EXPECT_THAT(scheduler_->Heartbeat(Beat(a))->abort_job_ids(), ::testing::ElementsAre(id));
   // Still running the cancelled job until it says it stopped.
   EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_BUSY);
   EXPECT_EQ(Job(next).state(), v1::JOB_QUEUED);
@@ -445,7 +480,7 @@ TEST_F(SchedulerTest, CancelOfARunningJobAbortsThroughTheHeartbeatAndFreesTheWor
   stopped.set_error("aborted by the coordinator");
   EXPECT_TRUE(scheduler_->ReportResult(stopped).ok());
   EXPECT_EQ(Job(id).state(), v1::JOB_CANCELLED);
-  EXPECT_TRUE(scheduler_->Heartbeat(a)->abort_job_ids().empty());
+  EXPECT_TRUE(scheduler_->Heartbeat(Beat(a))->abort_job_ids().empty());
   EXPECT_EQ(Job(next).state(), v1::JOB_RUNNING);  // the freed worker takes the next job
 }
 
@@ -586,7 +621,7 @@ TEST_F(SchedulerTest, AStalledStoreDelaysTheSubmittersAnswerButNotHeartbeats) {
   EXPECT_FALSE(answered.WaitForNotificationWithTimeout(absl::Milliseconds(300)));
   for (int i = 0; i < 20; ++i) {
     const absl::Time start = absl::Now();
-    ASSERT_TRUE(scheduler_->Heartbeat(w).ok());
+    ASSERT_TRUE(scheduler_->Heartbeat(Beat(w)).ok());
     EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
     EXPECT_LT(absl::Now() - start, absl::Milliseconds(100)) << "a heart-beat waited on the store";
   }
@@ -701,7 +736,7 @@ TEST_F(SchedulerTest, ALostWorkerGivesTheJobAnotherAttemptOnTheSurvivorsAndASpar
   // c goes silent; the others keep beating.
   for (int i = 0; i < 2; ++i) {
     clock_.Advance(absl::Seconds(3));
-    for (const auto& w : {a, b, spare}) ASSERT_TRUE(scheduler_->Heartbeat(w).ok());
+    for (const auto& w : {a, b, spare}) ASSERT_TRUE(scheduler_->Heartbeat(Beat(w)).ok());
   }
   scheduler_->CheckLiveness();
   v1::JobStatus job = Job(id);
@@ -709,7 +744,7 @@ TEST_F(SchedulerTest, ALostWorkerGivesTheJobAnotherAttemptOnTheSurvivorsAndASpar
   ASSERT_EQ(job.attempt_errors_size(), 1);
   EXPECT_THAT(job.attempt_errors(0), HasSubstr("attempt 1: worker w-c-"));
   // The survivors are told to stop, and are busy until they report attempt 1.
-  EXPECT_THAT(scheduler_->Heartbeat(a)->abort_job_ids(), ::testing::ElementsAre(id));
+  EXPECT_THAT(scheduler_->Heartbeat(Beat(a))->abort_job_ids(), ::testing::ElementsAre(id));
   EXPECT_FALSE(scheduler_->IsPlaced(id, a)) << "attempt 1's rendezvous is closed";
   for (const auto& w : {a, b}) {
     v1::ReportResultRequest aborted;
@@ -742,7 +777,7 @@ TEST_F(SchedulerTest, WithoutAttemptsLeftALostWorkerFailsTheJobSayingWhichAttemp
   TakeTask(a);
   TakeTask(b);
   clock_.Advance(absl::Seconds(6));
-  ASSERT_TRUE(scheduler_->Heartbeat(a).ok());
+  ASSERT_TRUE(scheduler_->Heartbeat(Beat(a)).ok());
   scheduler_->CheckLiveness();
   EXPECT_EQ(Job(id).state(), v1::JOB_FAILED);
   EXPECT_THAT(Job(id).error(), ::testing::Not(HasSubstr("attempt")));

@@ -35,7 +35,7 @@ v1::WorkloadSpec SmallStep(const std::string& preset, bool overlap) {
 std::vector<v1::TrainStepMeasurement> RunOnRanks(const v1::WorkloadSpec& spec, int ranks) {
   std::vector<v1::TrainStepMeasurement> out(ranks);
   kernels::RunRanks(ranks, [&](int rank, kernels::Backend& backend) {
-    absl::Status status = RunTrainStep(backend, spec, nullptr, &out[rank]);
+    absl::Status status = RunTrainStep(backend, spec, nullptr, nullptr, &out[rank]);
     EXPECT_TRUE(status.ok()) << "rank " << rank << ": " << status;
   });
   return out;
