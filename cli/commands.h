@@ -20,6 +20,7 @@ int CompareCommand(const Args& args);      // cli/compare_command.cc
 int WorkloadsCommand(const Args& args);    // cli/workloads_command.cc
 int ClaimCommand(const Args& args);        // cli/claim_command.cc
 int ReportCommand(const Args& args);       // cli/report_command.cc
+int SuiteCommand(const Args& args);       // cli/suite_command.cc
 int ExportCommand(const Args& args);       // cli/export_command.cc
 int ImportCommand(const Args& args);       // cli/import_command.cc
 

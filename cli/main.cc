@@ -17,6 +17,7 @@ constexpr char kUsage[] =
     "  worker        register this host's devices with a coordinator and run its tasks\n"
     "benchmarks:\n"
     "  run           run a workload (--local: on this machine) and print its result\n"
+    "  suite         the standard suite on one setup: GEMMs, every collective, the train steps that fit; a report\n"
     "  workloads     list the standard workloads and presets\n"
     "inspection:\n"
     "  status        the coordinator's workers and jobs\n"
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
   if (command == "coordinator") return CoordinatorCommand(args);
   if (command == "worker") return WorkerCommand(args);
   if (command == "run") return RunCommand(args);
+  if (command == "suite") return SuiteCommand(args);
   if (command == "status") return StatusCommand(args);
   if (command == "results") return ResultsCommand(args);
   if (command == "compare") return CompareCommand(args);

@@ -38,7 +38,7 @@ std::string DescribeProgress(const v1::JobProgress& p) {
 }
 
 void ProgressLine::Show(const v1::JobStatus& status) {
-  if (status.state() != v1::JOB_RUNNING || !status.has_progress()) return;
+  if (status.state() != v1::JOB_RUNNING || status.progress().entries() == 0) return;
   const std::string text = absl::StrCat("job ", job_id_, ": ", DescribeProgress(status.progress()));
   if (terminal_) {
     // Carriage return and erase-line: the line is redrawn where it was.
@@ -51,7 +51,7 @@ void ProgressLine::Show(const v1::JobStatus& status) {
   if (status.progress().entry() != last_entry_ || now - last_logged_ >= kLogEvery) {
     last_entry_ = status.progress().entry();
     last_logged_ = now;
-    Log("run", text);
+    Log(command_, text);
   }
 }
 

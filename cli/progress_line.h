@@ -26,18 +26,22 @@ std::string HumanSeconds(double seconds);
 
 class ProgressLine {
  public:
-  // `terminal`: stderr is a terminal (isatty).
-  ProgressLine(std::string job_id, bool terminal) : job_id_(std::move(job_id)), terminal_(terminal) {}
+  // `command` names the log lines ("run"); `terminal`: stderr is a terminal
+  // (isatty).
+  ProgressLine(std::string command, std::string job_id, bool terminal)
+      : command_(std::move(command)), job_id_(std::move(job_id)), terminal_(terminal) {}
   ~ProgressLine() { Clear(); }
   ProgressLine(const ProgressLine&) = delete;
   ProgressLine& operator=(const ProgressLine&) = delete;
 
-  // A poll's answer; shown when the job is running and has progress.
+  // A poll's answer; shown when the job is running and its first entry has
+  // begun (a train step calibrates first).
   void Show(const v1::JobStatus& status);
   // Erases the live line (terminal only), before anything else is printed.
   void Clear();
 
  private:
+  const std::string command_;
   const std::string job_id_;
   const bool terminal_;
   bool drawn_ = false;

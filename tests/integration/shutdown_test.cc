@@ -97,7 +97,8 @@ TEST(Help, EverySubcommandDescribesItsFlags) {
   TempDir dir;
   auto top = RunTokenmeter({"--help"}, dir.path());
   EXPECT_EQ(top.exit_code, 0);
-  for (const char* sub : {"coordinator", "worker", "run", "workloads", "status", "results", "compare", "claim"}) {
+  for (const char* sub : {"coordinator", "worker", "run", "suite", "workloads", "status", "results", "compare",
+                          "report", "claim", "export", "import"}) {
     EXPECT_THAT(top.out, HasSubstr(sub));
     auto h = RunTokenmeter({sub, "--help"}, dir.path());
     EXPECT_EQ(h.exit_code, 0) << sub;
