@@ -472,6 +472,8 @@ class WorkerShard final : public EventLoop {
     NoteRegistered();
     w.id = call.response.worker_id();
     w.heartbeat_interval = milliseconds(std::max<int64_t>(50, call.response.heartbeat_interval_ms()));
+    counters_.heartbeat_interval_ms = std::max(counters_.heartbeat_interval_ms, call.response.heartbeat_interval_ms());
+    counters_.lost_after_ms = std::max(counters_.lost_after_ms, call.response.lost_after_ms());
     if (next_to_register_ < workers_.size()) Register(*workers_[next_to_register_++]);
     if (options_.spread) {
       After(Clock::now() + FirstBeatDelay(w), [this, &w] { Heartbeat(w); });

@@ -1,7 +1,6 @@
 #include "coordinator/metrics.h"
 
 #include <iterator>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/metric_names.h"
@@ -107,24 +106,23 @@ void CoordinatorMetrics::SetWorkers(const std::vector<WorkerAge>& workers) {
   for (size_t i = 0; i < counts.size(); ++i) workers_by_state_[i]->Set(counts[i]);
 
   absl::MutexLock lock(&mu_);
-  std::set<std::string> live;
+  const uint64_t refresh = ++refreshes_;
   for (const auto& w : workers) {
     if (!Live(w.state)) continue;
-    live.insert(w.worker_id);
-    auto it = heartbeat_children_.find(w.worker_id);
-    if (it == heartbeat_children_.end()) {
-      auto* g = &heartbeat_age_->Add({{m::kLabelWorker, w.worker_id}, {m::kLabelHostname, w.hostname}});
-      it = heartbeat_children_.emplace(w.worker_id, g).first;
+    AgeSeries& series = heartbeat_children_[w.worker_id];
+    if (series.gauge == nullptr) {
+      series.gauge = &heartbeat_age_->Add({{m::kLabelWorker, w.worker_id}, {m::kLabelHostname, w.hostname}});
     }
-    it->second->Set(w.heartbeat_age_seconds);
+    series.seen = refresh;
+    series.gauge->Set(w.heartbeat_age_seconds);
   }
   // A worker that is lost or gone no longer carries an age.
   for (auto it = heartbeat_children_.begin(); it != heartbeat_children_.end();) {
-    if (live.count(it->first)) {
+    if (it->second.seen == refresh) {
       ++it;
     } else {
-      heartbeat_age_->Remove(it->second);
-      it = heartbeat_children_.erase(it);
+      heartbeat_age_->Remove(it->second.gauge);
+      heartbeat_children_.erase(it++);
     }
   }
 }

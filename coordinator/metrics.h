@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics_server.h"
@@ -71,7 +72,14 @@ class CoordinatorMetrics {
 
   absl::Mutex mu_;
   // Live worker id -> its heart-beat age child.
-  std::map<std::string, prometheus::Gauge*> heartbeat_children_ ABSL_GUARDED_BY(mu_);
+  // Per live worker its heart-beat-age series and the refresh that last saw
+  // it live (a fleet-wide refresh once a second: no per-refresh set or tree).
+  struct AgeSeries {
+    prometheus::Gauge* gauge = nullptr;
+    uint64_t seen = 0;
+  };
+  absl::flat_hash_map<std::string, AgeSeries> heartbeat_children_ ABSL_GUARDED_BY(mu_);
+  uint64_t refreshes_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Last, so it stops serving before anything above goes away.
   std::unique_ptr<metrics::MetricsServer> server_;
