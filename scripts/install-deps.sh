@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus
   chromium  # headless, for tests/integration/report_chromium_test.cc
+  yamllint  # tests/deploy/kubernetes_test.sh
   "$@"
 )
 
