@@ -15,6 +15,11 @@
 #include "workload/step_plan.h"
 
 namespace tokenmeter::cli {
+std::string CsvQuote(const std::string& cell) {
+  if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
+  return absl::StrCat("\"", absl::StrReplaceAll(cell, {{"\"", "\"\""}}), "\"");
+}
+
 namespace {
 
 using google::protobuf::util::TimeUtil;
@@ -38,10 +43,7 @@ void WriteJson(const Row& row, std::ostream& out) {
 }
 
 std::string CsvCell(const Value& v) {
-  if (auto* str = std::get_if<std::string>(&v)) {
-    if (str->find_first_of(",\"\n") == std::string::npos) return *str;
-    return absl::StrCat("\"", absl::StrReplaceAll(*str, {{"\"", "\"\""}}), "\"");
-  }
+  if (auto* str = std::get_if<std::string>(&v)) return CsvQuote(*str);
   if (auto* num = std::get_if<double>(&v)) return absl::StrFormat("%.9g", *num);
   return std::get<bool>(v) ? "true" : "false";
 }

@@ -5,6 +5,7 @@
 #define TOKENMETER_CLI_OUTPUT_H_
 
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "tokenmeter/v1/coordinator.pb.h"
@@ -15,6 +16,10 @@ namespace tokenmeter::cli {
 inline constexpr int kJsonSchema = 1;
 
 enum class Format { kTable, kJson, kCsv };
+
+// One CSV cell (RFC 4180): as it is, or quoted when it holds a comma, a
+// quote or a newline.
+std::string CsvQuote(const std::string& cell);
 
 // Whether every check in the result passed (GEMMs verified, no wrong
 // collective element).

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/common_flags.h"
 #include "cli/json_line.h"
 #include "workload/figures.h"
@@ -111,14 +112,16 @@ int PrintPlan(const v1::WorkloadSpec& spec, int ranks, bool json) {
 }  // namespace
 
 int WorkloadsCommand(const Args& args) {
-  FlagSet flags("workloads", "[--json] [--plan (NAME | --spec FILE) [--ranks N]]");
-  DeclareFormatFlags(flags, /*csv=*/false);
+  FlagSet flags("workloads", "[--json|--csv] [--plan (NAME | --spec FILE) [--ranks N]]");
+  DeclareFormatFlags(flags, /*csv=*/true);
   flags.Value("plan", "NAME", "print the step plan of this train-step workload (or of --spec FILE with --plan spec)");
   flags.Value("spec", "FILE", "--plan spec: the workload spec file to plan");
   flags.Value("ranks", "N", "--plan: the ranks the step is planned for", "1");
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   const bool json = flags.GetSwitch("json");
+  const bool csv = OutputFormat(flags) == Format::kCsv;
   if (flags.Has("plan")) {
+    if (csv) return Fail("workloads", absl::InvalidArgumentError("--plan prints a table or --json, not --csv"), kExitUsage);
     const std::string name = *flags.Get("plan");
     absl::StatusOr<v1::WorkloadSpec> spec =
         name == "spec" ? (flags.Has("spec") ? workload::LoadSpecFile(*flags.Get("spec"))
@@ -135,7 +138,10 @@ int WorkloadsCommand(const Args& args) {
     }
     return PrintPlan(*spec, ranks, json);
   }
-  if (!json) {
+  if (csv) {
+    std::cout << "workload,version,kind,params_total,params_active,flops_per_token,"
+                 "tokens_per_step_per_data_parallel_rank,what\n";
+  } else if (!json) {
     std::cout << absl::StrFormat("# %-30s %3s %-10s %14s %14s %16s %14s %s\n", "workload", "v", "kind", "params total",
                                  "params active", "FLOPs/token", "tokens/step", "what it runs");
     std::cout << absl::StrFormat("# %-30s %3s %-10s %14s %14s %16s %14s %s\n", "", "", "", "", "(N, matmuls)", "(6N+attention)",
@@ -162,7 +168,15 @@ int WorkloadsCommand(const Args& args) {
                              step.model().seq_len(), step.micro_batch(),
                              std::string(workload::DTypeName(step.dtype())));
     }
-    if (json) {
+    if (csv) {
+      const bool step = spec->has_train_step();
+      // 15 digits: the integer counts exactly, as the JSON has them.
+      auto number = [step](double v) { return step ? absl::StrFormat("%.15g", v) : std::string(); };
+      std::cout << absl::StrJoin({CsvQuote(name), absl::StrCat(spec->version()), std::string(Kind(*spec)), number(total),
+                                  number(active), number(flops), number(static_cast<double>(tokens)), CsvQuote(what)},
+                                 ",")
+                << "\n";
+    } else if (json) {
       JsonLine row;
       row.Add("workload", name).Add("version", spec->version()).Add("kind", std::string(Kind(*spec)));
       if (spec->has_train_step()) {

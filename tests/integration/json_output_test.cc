@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/json_lines.h"
@@ -126,6 +127,32 @@ TEST(JsonOutput, ClaimIsInAFixedOrderAndItsFiguresFollowTheDefinition) {
   EXPECT_DOUBLE_EQ(Num(bf16, "peak_flops_per_device"), 989.5e12);
   EXPECT_NEAR(Num(bf16, "implied_mfu"), flops / (2.664e6 * 3600 * 989.5e12), 1e-12);
   EXPECT_DOUBLE_EQ(Num(row, "implied_cost_dollars"), 2.664e6 * Num(row, "price_per_device_hour"));
+}
+
+// The same listing as CSV: a header, a row per workload in the JSON's order,
+// the same figures, and cells holding commas quoted.
+TEST(JsonOutput, WorkloadsAsCsvMatchTheJson) {
+  TempDir dir;
+  auto csv = RunTokenmeter({"workloads", "--csv"}, dir.path());
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  const std::vector<std::string> lines = Lines(csv.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines[0],
+            "workload,version,kind,params_total,params_active,flops_per_token,tokens_per_step_per_data_parallel_rank,"
+            "what");
+  const auto json = ParseJsonLines(RunTokenmeter({"workloads", "--json"}, dir.path()).out);
+  ASSERT_EQ(lines.size(), json.size() + 1);
+  for (size_t i = 0; i < json.size(); ++i) {
+    const std::string& line = lines[i + 1];
+    EXPECT_THAT(line, StartsWith(Str(json[i], "workload") + ","));
+    if (json[i].fields().count("flops_per_token")) {
+      const std::vector<std::string> cells = absl::StrSplit(line, ',');
+      ASSERT_GE(cells.size(), 8u) << line;
+      EXPECT_DOUBLE_EQ(std::stod(cells[5]), Num(json[i], "flops_per_token")) << line;
+      EXPECT_THAT(line, ::testing::HasSubstr(",\"")) << line;  // "2 layers, seq 128, ..." is quoted
+    }
+  }
+  EXPECT_EQ(RunTokenmeter({"workloads", "--csv", "--plan", "train-step/tiny"}, dir.path()).exit_code, 2);
 }
 
 TEST(JsonOutput, WorkloadsAreInAFixedOrderAndTheirFlopsFollowTheDefinition) {
