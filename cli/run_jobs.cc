@@ -101,7 +101,8 @@ absl::Status ApplyOverrides(const FlagSet& flags, v1::WorkloadSpec* spec) {
   return absl::OkStatus();
 }
 
-int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for, const OnJob& on_job) {
+int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for, const OnJob& on_job,
+            bool needs_device_memory) {
   const bool local = flags.GetSwitch("local");
   if (local == flags.Has("coordinator")) {
     return Fail(command, absl::InvalidArgumentError("give exactly one of --local and --coordinator HOST:PORT"),
@@ -215,16 +216,22 @@ int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for
   if (!client.ok()) return Fail(command, client.status());
   if (ranks == 0 && cluster) ranks = cluster->devices();
   if (!local_cpu) {
-    auto live = (*client)->ListWorkers(false);
-    if (!live.ok()) return Fail(command, live.status());
-    if (ranks == 0) {
-      for (const auto& w : *live) ranks += w.inventory().devices_size();
+    // The fleet is listed only when something depends on it: a job's first
+    // call otherwise is its submit, whose refusal (a worker token, say) is
+    // the one to report.
+    int64_t device_memory = 0;
+    if (ranks == 0 || needs_device_memory) {
+      auto live = (*client)->ListWorkers(false);
+      if (!live.ok()) return Fail(command, live.status());
+      device_memory = SmallestDeviceMemory(*live, flags.Get("setup").value_or(""));
       if (ranks == 0) {
-        return Fail(command, absl::FailedPreconditionError(absl::StrCat("no worker is registered with ", address)));
+        for (const auto& w : *live) ranks += w.inventory().devices_size();
+        if (ranks == 0) {
+          return Fail(command, absl::FailedPreconditionError(absl::StrCat("no worker is registered with ", address)));
+        }
       }
     }
-    auto checked = CheckedSpecs(specs_for, {ranks, SmallestDeviceMemory(*live, flags.Get("setup").value_or(""))},
-                                /*check_memory=*/false);
+    auto checked = CheckedSpecs(specs_for, {ranks, device_memory}, /*check_memory=*/false);
     if (!checked.ok()) return Fail(command, checked.status(), kExitUsage);
     specs = *std::move(checked);
   }

@@ -41,8 +41,11 @@ using OnJob = std::function<void(const v1::JobStatus& job)>;
 // then runs `specs_for`'s workloads one after the other. Returns the exit
 // code: 0, 1 when a job failed or a check in a result did not pass (it goes
 // on to the next only after a pass), 2 for bad usage, 130 when interrupted.
+// `needs_device_memory`: specs_for reads RunTarget::device_memory_bytes
+// (without it, and with --ranks given, the fleet is not listed first).
 // REQUIRES: flags were declared by DeclareRunFlags and parsed.
-int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for, const OnJob& on_job);
+int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for, const OnJob& on_job,
+            bool needs_device_memory = false);
 
 }  // namespace tokenmeter::cli
 

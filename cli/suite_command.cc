@@ -118,7 +118,8 @@ int SuiteCommand(const Args& args) {
       [&results](const v1::JobStatus& job) {
         results.push_back(job.result());
         Log("suite", job.result().spec().name(), ": ", Headline(job.result()));
-      });
+      },
+      /*needs_device_memory=*/true);
   if (results.empty()) return rc;  // nothing ran: no report, and RunJobs said why
 
   report::ReportOptions options;
