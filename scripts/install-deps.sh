@@ -12,6 +12,7 @@ packages=(
   prometheus
   chromium  # headless, for tests/integration/report_chromium_test.cc
   yamllint  # tests/deploy/kubernetes_test.sh
+  slurm-wlm munge  # a real Slurm cluster for tests/deploy/slurm_test.sh
   "$@"
 )
 

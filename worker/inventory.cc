@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -97,6 +98,9 @@ absl::StatusOr<v1::WorkerInventory> BuildInventory(const InventoryOptions& optio
   inv.set_price_per_device_hour(options.price_per_device_hour);
   inv.set_collective_host(options.collective_host);
   inv.set_pid(static_cast<int32_t>(getpid()));
+  if (const char* slurm_job = std::getenv("SLURM_JOB_ID"); slurm_job != nullptr && *slurm_job != '\0') {
+    inv.set_batch_job(absl::StrCat("slurm:", slurm_job));
+  }
   inv.set_interconnect(options.collective_host.rfind("127.", 0) == 0 ? "loopback" : "tcp");
   (*inv.mutable_software_versions())["tokenmeter"] = TOKENMETER_VERSION;
   int threads = options.cpu_threads_per_rank;
