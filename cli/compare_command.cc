@@ -24,10 +24,6 @@ std::string Marks(const ComparedResult& row) {
   return "";
 }
 
-std::string FinishedAt(const v1::JobResult& r) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(r.finished_at().seconds()), absl::UTCTimeZone());
-}
-
 // The table shows the speed figure's and the cost's ratios; JSON and CSV
 // every figure's.
 bool RatioInTable(const Comparison& c, const std::string& figure) {
@@ -47,7 +43,7 @@ void PrintTable(const Comparison& c, bool every_result) {
   for (const auto& row : c.rows) {
     const auto& r = *row.result;
     std::string line = absl::StrFormat("  %-24s %-28s %5d %-20s", r.setup(), r.device_model().substr(0, 28),
-                                       r.world_size(), FinishedAt(r));
+                                       r.world_size(), IsoTime(r.finished_at()));
     for (size_t i = 0; i < row.figures.size(); ++i) {
       absl::StrAppend(&line, absl::StrFormat(" %15.6g", row.figures[i].value));
       if (RatioInTable(c, row.figures[i].name)) {
@@ -72,7 +68,7 @@ void PrintJson(const Comparison& c) {
       line.Add(row.figures[i].name, row.figures[i].value);
       if (row.ratios[i]) line.Add(row.figures[i].name + "_ratio", *row.ratios[i]);
     }
-    line.Add("finished_at", FinishedAt(r)).Add("fastest", row.fastest).Add("cheapest", row.cheapest);
+    line.Add("finished_at", IsoTime(r.finished_at())).Add("fastest", row.fastest).Add("cheapest", row.cheapest);
     line.WriteTo(std::cout);
   }
 }
@@ -84,7 +80,7 @@ void PrintCsv(const Comparison& c) {
   for (const auto& row : c.rows) {
     const auto& r = *row.result;
     std::cout << r.setup() << "," << r.device_model() << "," << r.world_size() << "," << r.job_id() << ","
-              << FinishedAt(r);
+              << IsoTime(r.finished_at());
     for (size_t i = 0; i < row.figures.size(); ++i) {
       std::cout << absl::StrFormat(",%.9g,%s", row.figures[i].value,
                                    row.ratios[i] ? absl::StrFormat("%.6g", *row.ratios[i]) : "");

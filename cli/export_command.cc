@@ -3,12 +3,12 @@
 // every rank's iteration times inside), oldest first, so that `import` can
 // merge stores of clusters that never see each other. The same store always
 // exports the same text.
-#include <filesystem>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "cli/common_flags.h"
 #include "cli/json_line.h"
+#include "cli/results_source.h"
 #include "common/log.h"
 #include "coordinator/results_store.h"
 #include "tokenmeter/v1/export.pb.h"
@@ -37,12 +37,11 @@ int ExportCommand(const Args& args) {
   if (int rc = ParseOrExit(flags, args); rc >= 0) return rc;
   auto path = flags.Require("store");
   if (!path.ok()) return Fail("export", path.status(), kExitUsage);
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(*path, ec)) {
-    return Fail("export", absl::NotFoundError(absl::StrCat("--store: no results store at '", *path, "'")), kExitUsage);
+  auto store = OpenExistingStore(*path);
+  if (!store.ok()) {
+    return Fail("export", store.status(),
+                store.status().code() == absl::StatusCode::kNotFound ? kExitUsage : kExitFailed);
   }
-  auto store = coordinator::ResultsStore::Open(*path);
-  if (!store.ok()) return Fail("export", store.status());
   auto jobs = (*store)->LoadJobs();
   if (!jobs.ok()) return Fail("export", jobs.status());
   const std::string workload =

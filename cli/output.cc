@@ -15,6 +15,10 @@
 #include "workload/step_plan.h"
 
 namespace tokenmeter::cli {
+std::string IsoTime(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()), absl::UTCTimeZone());
+}
+
 std::string CsvQuote(const std::string& cell) {
   if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
   return absl::StrCat("\"", absl::StrReplaceAll(cell, {{"\"", "\"\""}}), "\"");
@@ -64,10 +68,6 @@ void WriteRows(const std::vector<Row>& rows, Format format, std::ostream& out) {
   }
 }
 
-std::string Iso(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()), absl::UTCTimeZone());
-}
-
 Row JobFields(const v1::JobResult& r) {
   Row row;
   row.Add("job_id", r.job_id())
@@ -76,7 +76,7 @@ Row JobFields(const v1::JobResult& r) {
       .Add("setup", r.setup())
       .Add("device_model", r.device_model())
       .Add("ranks", static_cast<double>(r.world_size()))
-      .Add("finished_at", Iso(r.finished_at()));
+      .Add("finished_at", IsoTime(r.finished_at()));
   return row;
 }
 
@@ -397,7 +397,7 @@ void PrintResultSummaries(const std::vector<v1::JobResult>& results, Format form
       headline = absl::StrFormat("max busbw %.3f GB/s", best);
     }
     if (!ResultPassed(r)) headline += " [FAILED checks]";
-    out << absl::StrFormat("  %-32s %-20s %-24s %-22s %5d %-30s %s\n", r.job_id(), Iso(r.finished_at()),
+    out << absl::StrFormat("  %-32s %-20s %-24s %-22s %5d %-30s %s\n", r.job_id(), IsoTime(r.finished_at()),
                            absl::StrCat(r.spec().name(), " v", r.spec().version()), r.setup(), r.world_size(),
                            r.device_model().substr(0, 30), headline);
   }
@@ -432,7 +432,7 @@ void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector
           .Add("workload", j.spec().name())
           .Add("ranks", static_cast<double>(j.ranks()))
           .Add("setup", j.setup())
-          .Add("submitted_at", Iso(j.submitted_at()))
+          .Add("submitted_at", IsoTime(j.submitted_at()))
           .Add("error", j.error())
           .Add("waiting_for", j.waiting_for());
       rows.push_back(std::move(row));
@@ -456,7 +456,7 @@ void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector
   for (const auto& j : jobs) {
     const std::string setup = !j.setup().empty() ? j.setup() : j.span_setups() ? "(spanning)" : "(any one)";
     out << absl::StrFormat("  %-32s %-14s %-24s %5d %-18s %-20s %s\n", j.job_id(), v1::JobState_Name(j.state()),
-                           j.spec().name(), j.ranks(), setup, Iso(j.submitted_at()),
+                           j.spec().name(), j.ranks(), setup, IsoTime(j.submitted_at()),
                            j.error().empty() ? j.waiting_for() : j.error());
   }
 }

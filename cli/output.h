@@ -17,6 +17,9 @@ inline constexpr int kJsonSchema = 1;
 
 enum class Format { kTable, kJson, kCsv };
 
+// A time as every record prints it: "2026-12-04T21:45:51Z" (UTC, seconds).
+std::string IsoTime(const google::protobuf::Timestamp& t);
+
 // One CSV cell (RFC 4180): as it is, or quoted when it holds a comma, a
 // quote or a newline.
 std::string CsvQuote(const std::string& cell);

@@ -7,8 +7,6 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
-#include "absl/time/time.h"
 #include "cli/common_flags.h"
 #include "cli/pending_file.h"
 #include "cli/report/report_builder.h"
@@ -59,10 +57,7 @@ int ReportCommand(const Args& args) {
     return Fail("report", absl::NotFoundError(absl::StrCat("no stored results", filters, " in ", SourceName(flags),
                                                            ": nothing to report, ", *out, " not written")));
   }
-  report::ReportOptions options;
-  options.source = SourceName(flags);
-  options.generated_at = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(), absl::UTCTimeZone());
-  options.tokenmeter_version = TOKENMETER_VERSION;
+  const report::ReportOptions options = report::ReportOptionsNow(SourceName(flags));
   const std::string html = report::BuildReport(*results, options);
   if (auto s = (*pending)->Commit(html); !s.ok()) return Fail("report", s);
   Log("report", "wrote ", results->size(), results->size() == 1 ? " result" : " results", " (", html.size() / 1024,

@@ -32,18 +32,21 @@ absl::StatusOr<std::vector<v1::JobResult>> LoadResults(const FlagSet& flags, coo
     return absl::InvalidArgumentError("give exactly one of --store FILE.db and --coordinator HOST:PORT");
   }
   if (flags.Has("store")) {
-    const std::string path = *flags.Get("store");
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(path, ec)) {
-      return absl::NotFoundError(absl::StrCat("--store: no results store at '", path, "'"));
-    }
-    auto store = coordinator::ResultsStore::Open(path);
+    auto store = OpenExistingStore(*flags.Get("store"));
     if (!store.ok()) return store.status();
     return (*store)->ListResults(filter);
   }
   auto client = CoordinatorClient::Connect(ClientChannelOptions(flags, *flags.Get("coordinator")), absl::Seconds(5));
   if (!client.ok()) return client.status();
   return (*client)->ListResults(coordinator::RequestFromFilter(filter));
+}
+
+absl::StatusOr<std::unique_ptr<coordinator::ResultsStore>> OpenExistingStore(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    return absl::NotFoundError(absl::StrCat("--store: no results store at '", path, "'"));
+  }
+  return coordinator::ResultsStore::Open(path);
 }
 
 void DeclareResultFilterFlags(FlagSet& flags) {

@@ -3,6 +3,7 @@
 #ifndef TOKENMETER_CLI_RESULTS_SOURCE_H_
 #define TOKENMETER_CLI_RESULTS_SOURCE_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ absl::StatusOr<coordinator::ResultFilter> ResultFilterFromFlags(const FlagSet& f
 // "2026-12-04" (midnight UTC) or an RFC 3339 time ("2026-12-04T21:45:51Z",
 // "...+01:00"); `day_end` moves a date alone to the next midnight.
 absl::StatusOr<absl::Time> ParseDateFlag(const std::string& text, absl::string_view flag, bool day_end);
+
+// The store at `path`, which must exist: NotFound naming --store otherwise
+// (a reader never creates one).
+absl::StatusOr<std::unique_ptr<coordinator::ResultsStore>> OpenExistingStore(const std::string& path);
 
 // Whether a source was given at all (claim works without one).
 bool HasResultsSource(const FlagSet& flags);

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
 #include "cli/common_flags.h"
 #include "cli/comparison.h"
 #include "cli/json_line.h"
@@ -122,11 +121,9 @@ int SuiteCommand(const Args& args) {
       /*needs_device_memory=*/true);
   if (results.empty()) return rc;  // nothing ran: no report, and RunJobs said why
 
-  report::ReportOptions options;
-  options.source = flags.GetSwitch("local") ? "tokenmeter suite --local"
-                                            : absl::StrCat("tokenmeter suite on ", *flags.Get("coordinator"));
-  options.generated_at = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(), absl::UTCTimeZone());
-  options.tokenmeter_version = TOKENMETER_VERSION;
+  const report::ReportOptions options = report::ReportOptionsNow(
+      flags.GetSwitch("local") ? "tokenmeter suite --local"
+                               : absl::StrCat("tokenmeter suite on ", *flags.Get("coordinator")));
   if (auto s = (*pending)->Commit(report::BuildReport(results, options)); !s.ok()) return Fail("suite", s);
   Log("suite", "wrote the report of ", results.size(), " results to ", out);
   PrintHeadlines(results, out, OutputFormat(flags));

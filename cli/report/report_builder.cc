@@ -1,5 +1,8 @@
 #include "cli/report/report_builder.h"
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 #include "absl/strings/str_cat.h"
 #include "cli/report/html.h"
 #include "cli/report/report_tables.h"
@@ -58,6 +61,14 @@ std::string ChartSectionHtml(const ChartSection& s) {
 }
 
 }  // namespace
+
+ReportOptions ReportOptionsNow(std::string source) {
+  ReportOptions options;
+  options.source = std::move(source);
+  options.generated_at = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(), absl::UTCTimeZone());
+  options.tokenmeter_version = TOKENMETER_VERSION;
+  return options;
+}
 
 std::string BuildReport(const std::vector<v1::JobResult>& results, const ReportOptions& options) {
   const ResultList newest_first = NewestFirst(results);

@@ -74,6 +74,9 @@ struct ReportOptions {
   ReportLimits limits;
 };
 
+// Options for a page made now, by this tokenmeter, from `source`.
+ReportOptions ReportOptionsNow(std::string source);
+
 // The whole HTML document. Results may come in any order (they are ordered
 // by finished_at here). No results give a valid page that says so.
 std::string BuildReport(const std::vector<v1::JobResult>& results, const ReportOptions& options);
