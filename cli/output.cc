@@ -414,6 +414,8 @@ void PrintStatus(const std::vector<v1::WorkerStatus>& workers, const std::vector
           .Add("state", v1::WorkerState_Name(w.state()))
           .Add("hostname", w.inventory().hostname())
           .Add("pid", static_cast<double>(w.inventory().pid()))
+          .Add("address", w.inventory().collective_host())
+          .Add("interconnect", w.inventory().interconnect())
           .Add("backend", w.inventory().backend())
           .Add("devices", static_cast<double>(w.inventory().devices_size()))
           .Add("device_model", w.inventory().devices_size() ? w.inventory().devices(0).model() : "")

@@ -146,7 +146,11 @@ absl::Duration WorkerRegistry::LostAfter(const std::string& worker_id) const {
 std::string WorkerRegistry::Describe(const std::string& worker_id) const {
   const auto* s = Find(worker_id);
   if (s == nullptr) return absl::StrCat("worker ", worker_id);
-  return absl::StrCat("worker ", worker_id, " (", s->inventory().hostname(), ", pid ", s->inventory().pid(), ")");
+  // Hosts behind one name (containers, network namespaces, a NAT) differ by
+  // the address their peers reach them on: name it too.
+  const auto& inv = s->inventory();
+  const std::string address = inv.collective_host().empty() ? "" : absl::StrCat(", ", inv.collective_host());
+  return absl::StrCat("worker ", worker_id, " (", inv.hostname(), address, ", pid ", inv.pid(), ")");
 }
 
 }  // namespace tokenmeter::coordinator

@@ -96,7 +96,8 @@ class WorkerRegistry {
   // The lost_after the worker was last told; zero when unknown.
   absl::Duration LostAfter(const std::string& worker_id) const;
 
-  // Human name for errors: "worker <id> (<host>, pid <pid>)".
+  // Human name for errors: "worker <id> (<host>, <collective address>, pid
+  // <pid>)", the address left out where the worker gave none.
   std::string Describe(const std::string& worker_id) const;
 
  private:

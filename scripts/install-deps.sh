@@ -13,6 +13,7 @@ packages=(
   chromium  # headless, for tests/integration/report_chromium_test.cc
   yamllint  # tests/deploy/kubernetes_test.sh
   slurm-wlm munge  # a real Slurm cluster for tests/deploy/slurm_test.sh
+  iproute2  # network namespaces for tests/integration/network_namespaces_test.cc
   "$@"
 )
 

@@ -3,6 +3,7 @@
 
 #include <map>
 
+#include "absl/strings/str_cat.h"
 #include "coordinator/clock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_inventory.h"
@@ -125,6 +126,21 @@ TEST(WorkerRegistry, RefusesAnInventoryWithoutDevices) {
   WorkerRegistry registry({});
   EXPECT_EQ(registry.Register(TestInventory("a", 0), absl::Now()).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Errors name a worker so that an operator finds it: by host, and by the
+// address its peers reach it on where hosts share a name.
+TEST(WorkerRegistry, DescribesAWorkerByHostAddressAndPid) {
+  WorkerRegistry registry({});
+  auto inventory = TestInventory("node7", 1);
+  inventory.set_pid(4242);
+  auto plain = registry.Register(inventory, absl::Now());
+  inventory.set_collective_host("198.18.0.3");
+  auto addressed = registry.Register(inventory, absl::Now());
+  ASSERT_TRUE(plain.ok() && addressed.ok());
+  EXPECT_EQ(registry.Describe(*plain), absl::StrCat("worker ", *plain, " (node7, pid 4242)"));
+  EXPECT_EQ(registry.Describe(*addressed), absl::StrCat("worker ", *addressed, " (node7, 198.18.0.3, pid 4242)"));
+  EXPECT_EQ(registry.Describe("nobody"), "worker nobody");
 }
 
 }  // namespace
