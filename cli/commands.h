@@ -23,6 +23,7 @@ int ReportCommand(const Args& args);       // cli/report_command.cc
 int SuiteCommand(const Args& args);       // cli/suite_command.cc
 int ExportCommand(const Args& args);       // cli/export_command.cc
 int ImportCommand(const Args& args);       // cli/import_command.cc
+int DiagnoseCommand(const Args& args);     // cli/diagnose_command.cc
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;

@@ -34,7 +34,7 @@ absl::Status CoordinatorClient::Error(const grpc::Status& s, absl::string_view w
 
 absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& spec, int ranks,
                                                       const std::string& setup, bool span_setups,
-                                                      int max_attempts) {
+                                                      int max_attempts, const std::vector<std::string>& workers) {
   grpc::ClientContext context;
   context.set_deadline(DeadlineIn(kCallTimeout));
   v1::SubmitJobRequest request;
@@ -43,6 +43,7 @@ absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& sp
   request.set_setup(setup);
   request.set_span_setups(span_setups);
   request.set_max_attempts(max_attempts);
+  for (const auto& w : workers) request.add_workers(w);
   v1::SubmitJobResponse response;
   grpc::Status s = stub_->SubmitJob(&context, request, &response);
   if (!s.ok()) return Error(s, "submitting the job");

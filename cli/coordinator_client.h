@@ -24,9 +24,11 @@ class CoordinatorClient {
                                                                     absl::Duration connect_timeout);
 
   // span_setups: the job may run across setups; max_attempts: placements
-  // allowed when a worker is lost mid-run (SubmitJobRequest).
+  // allowed when a worker is lost mid-run; workers: only on these, in this
+  // order (SubmitJobRequest).
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                     bool span_setups = false, int max_attempts = 1);
+                                     bool span_setups = false, int max_attempts = 1,
+                                     const std::vector<std::string>& workers = {});
   // Waits for the job to end, up to timeout, polling; returns its final status
   // (DeadlineExceeded naming the job when it did not end in time). Stops early
   // when *interrupted becomes true (Cancelled). A coordinator that becomes

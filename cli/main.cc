@@ -25,6 +25,7 @@ constexpr char kUsage[] =
     "  compare       one workload across setups, with ratios to a baseline\n"
     "  report        stored results as one self-contained HTML page (tables, SVG charts)\n"
     "  claim         check a training-cost claim against the FLOPs model and measurements\n"
+    "  diagnose      which devices, hosts and links of a setup fall short of the rest\n"
     "stores:\n"
     "  export        a store's finished jobs as JSON Lines, for import elsewhere\n"
     "  import        merge exported JSON Lines into a store (twice adds nothing)\n";
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   if (command == "claim") return ClaimCommand(args);
   if (command == "export") return ExportCommand(args);
   if (command == "import") return ImportCommand(args);
+  if (command == "diagnose") return DiagnoseCommand(args);
   std::fprintf(stderr, "tokenmeter: unknown command '%s'\n\n%s", command.c_str(), kUsage);
   return kExitUsage;
 }

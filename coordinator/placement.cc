@@ -40,10 +40,106 @@ std::string PlacementKey(const PlacementRequest& request, const v1::WorkerInvent
   return absl::StrCat(GroupKey(inv), "/", inv.setup());
 }
 
+// Ranks 0..ranks-1 over `workers` in order, filling each one's devices.
+PlacementPlan PlanOn(const std::vector<const v1::WorkerStatus*>& workers, int ranks) {
+  PlacementPlan plan;
+  int next_rank = 0;
+  for (const auto* w : workers) {
+    if (next_rank == ranks) break;
+    WorkerShare share;
+    share.worker_id = w->worker_id();
+    for (const auto& d : w->inventory().devices()) {
+      if (next_rank == ranks) break;
+      v1::RankAssignment a;
+      a.set_rank(next_rank++);
+      a.set_device_index(d.index());
+      share.ranks.push_back(a);
+      if (share.min_device_memory_bytes == 0 || d.memory_bytes() < share.min_device_memory_bytes) {
+        share.min_device_memory_bytes = d.memory_bytes();
+      }
+    }
+    if (plan.min_device_memory_bytes == 0 || share.min_device_memory_bytes < plan.min_device_memory_bytes) {
+      plan.min_device_memory_bytes = share.min_device_memory_bytes;
+    }
+    plan.shares.push_back(std::move(share));
+  }
+  return plan;
+}
+
+const v1::WorkerStatus* FindIn(const std::vector<const v1::WorkerStatus*>& workers, const std::string& id) {
+  for (const auto* w : workers) {
+    if (w->worker_id() == id) return w;
+  }
+  return nullptr;
+}
+
+// Why the listed workers can never run the request; "" when they can.
+std::string ListedWorkersCannot(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live) {
+  std::string key;
+  int devices = 0, before_last = 0;
+  for (const auto& id : request.workers) {
+    const auto* w = FindIn(live, id);
+    if (w == nullptr) return absl::StrCat("worker ", id, " is not registered");
+    if (w->inventory().devices().empty()) return absl::StrCat("worker ", id, " has no devices");
+    if (!request.setup.empty() && w->inventory().setup() != request.setup) {
+      return absl::StrCat("worker ", id, " is in setup '", w->inventory().setup(), "', not '", request.setup, "'");
+    }
+    if (std::string lacks = Lacks(request, w->inventory()); !lacks.empty()) {
+      return absl::StrCat("worker ", id, " (backend ", w->inventory().backend(), ") lacks ", lacks);
+    }
+    const std::string k = PlacementKey(request, w->inventory());
+    if (!key.empty() && k != key) {
+      return absl::StrCat("the listed workers are not of one backend, device model",
+                          request.span_setups ? "" : " and setup", ": ", key, " and ", k);
+    }
+    key = k;
+    before_last = devices;
+    devices += w->inventory().devices_size();
+  }
+  if (devices < request.ranks) {
+    return absl::StrCat("the listed workers have ", devices, " devices for ", request.ranks, " ranks");
+  }
+  if (before_last >= request.ranks) {
+    return absl::StrCat("the listed workers before the last already hold the ", request.ranks,
+                        " ranks: every listed worker must take one");
+  }
+  return "";
+}
+
+absl::StatusOr<PlacementPlan> PlaceOnListed(const PlacementRequest& request,
+                                            const std::vector<const v1::WorkerStatus*>& idle) {
+  std::vector<const v1::WorkerStatus*> chosen;
+  for (const auto& id : request.workers) {
+    const auto* w = FindIn(idle, id);
+    if (w == nullptr) return absl::UnavailableError(absl::StrCat("waiting for worker ", id, " to be idle"));
+    chosen.push_back(w);
+  }
+  if (std::string why = ListedWorkersCannot(request, chosen); !why.empty()) return absl::UnavailableError(why);
+  return PlanOn(chosen, request.ranks);
+}
+
 }  // namespace
 
-PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups) {
+absl::Status CheckWorkerList(const std::vector<std::string>& workers, int ranks) {
+  if (static_cast<int>(workers.size()) > ranks) {
+    return absl::InvalidArgumentError(absl::StrCat("workers lists ", workers.size(), " workers for ", ranks,
+                                                   " ranks: every listed worker takes one rank at least"));
+  }
+  for (size_t i = 0; i < workers.size(); ++i) {
+    if (workers[i].empty()) return absl::InvalidArgumentError(absl::StrCat("workers[", i, "] is empty"));
+    for (size_t j = 0; j < i; ++j) {
+      if (workers[j] == workers[i]) {
+        return absl::InvalidArgumentError(absl::StrCat("workers[", i, "] '", workers[i], "' is listed twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
+                            std::vector<std::string> workers) {
   PlacementRequest r;
+  r.workers = std::move(workers);
   r.ranks = ranks;
   r.setup = setup;
   r.span_setups = span_setups;
@@ -64,6 +160,7 @@ PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::
 }
 
 absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& idle) {
+  if (!request.workers.empty()) return PlaceOnListed(request, idle);
   // Groups in order of their first worker; each keeps registration order.
   std::vector<std::string> order;
   std::map<std::string, std::vector<const v1::WorkerStatus*>> groups;
@@ -80,29 +177,7 @@ absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::
     by_setup[GroupKey(w->inventory())][w->inventory().setup()] += w->inventory().devices_size();
   }
   for (const auto& key : order) {
-    if (devices[key] < request.ranks) continue;
-    PlacementPlan plan;
-    int next_rank = 0;
-    for (const auto* w : groups[key]) {
-      if (next_rank == request.ranks) break;
-      WorkerShare share;
-      share.worker_id = w->worker_id();
-      for (const auto& d : w->inventory().devices()) {
-        if (next_rank == request.ranks) break;
-        v1::RankAssignment a;
-        a.set_rank(next_rank++);
-        a.set_device_index(d.index());
-        share.ranks.push_back(a);
-        if (share.min_device_memory_bytes == 0 || d.memory_bytes() < share.min_device_memory_bytes) {
-          share.min_device_memory_bytes = d.memory_bytes();
-        }
-      }
-      if (plan.min_device_memory_bytes == 0 || share.min_device_memory_bytes < plan.min_device_memory_bytes) {
-        plan.min_device_memory_bytes = share.min_device_memory_bytes;
-      }
-      plan.shares.push_back(std::move(share));
-    }
-    return plan;
+    if (devices[key] >= request.ranks) return PlanOn(groups[key], request.ranks);
   }
   if (!request.span_setups && request.setup.empty()) {
     for (const auto& [group, setups] : by_setup) {
@@ -125,6 +200,10 @@ absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::
 }
 
 absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live) {
+  if (!request.workers.empty()) {
+    std::string why = ListedWorkersCannot(request, live);
+    return why.empty() ? absl::OkStatus() : absl::FailedPreconditionError(why);
+  }
   if (live.empty()) return absl::OkStatus();
   std::map<std::string, int> devices;
   std::vector<std::string> refusals;

@@ -18,13 +18,21 @@ struct PlacementRequest {
   // one setup; true lets them come from several (still one backend and one
   // device model). Meaningless with `setup` set.
   bool span_setups = false;
+  // Where set, the job goes on exactly these workers, in this order (its
+  // ranks fill each one's devices in turn, every one given at least one),
+  // and waits until all of them are idle. The setup rules still apply.
+  std::vector<std::string> workers;
   std::vector<v1::DType> gemm_dtypes;    // the dtypes its GEMMs need
   std::vector<v1::DType> collective_dtypes;
 };
 
 // The dtypes a spec needs from a backend, and where the job may go.
 PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                            bool span_setups = false);
+                            bool span_setups = false, std::vector<std::string> workers = {});
+
+// A job's list of workers, on its own: InvalidArgument for a worker listed
+// twice, an empty id, or more workers than ranks (each takes one at least).
+absl::Status CheckWorkerList(const std::vector<std::string>& workers, int ranks);
 
 struct WorkerShare {
   std::string worker_id;
@@ -43,13 +51,17 @@ struct PlacementPlan {
 // consecutively, filling each worker's devices in index order. Workers
 // lacking a needed dtype are skipped. Unavailable when the idle workers do
 // not suffice now; its message names the setups when only spanning them
-// would.
+// would. With request.workers, only those (see PlacementRequest); Unavailable
+// naming the first of them that is not idle.
 absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& idle);
 
 // OK when some group of `live` workers could ever run the job (whether busy
 // or idle now). FailedPrecondition naming what is missing when workers exist
 // but none can (a dtype no backend has, a setup with too few devices); OK
-// when no worker is registered yet, since one may still come.
+// when no worker is registered yet, since one may still come. With
+// request.workers: FailedPrecondition when one of them is not live (a
+// worker's id does not come back), lacks a dtype, is outside the setup, or
+// they are of several backends or models, or have too few devices.
 absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live);
 
 }  // namespace tokenmeter::coordinator

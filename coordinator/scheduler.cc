@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "coordinator/ids.h"
 #include "google/protobuf/util/time_util.h"
@@ -92,9 +93,8 @@ absl::Status Scheduler::Recover() {
   return absl::OkStatus();
 }
 
-void Scheduler::SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
-                            int max_attempts, SubmitCallback done) {
-  auto id = AddJob(spec, ranks, setup, span_setups, max_attempts);
+void Scheduler::SubmitAsync(const v1::SubmitJobRequest& request, SubmitCallback done) {
+  auto id = AddJob(request);
   if (!id.ok()) {
     done(id.status());
     return;
@@ -103,12 +103,20 @@ void Scheduler::SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::
   writer_.AfterQueuedWrites([this, id = *id, done = std::move(done)] { JobRowStored(id, done); });
 }
 
+absl::StatusOr<std::string> Scheduler::Submit(const v1::SubmitJobRequest& request) {
+  return BlockUntilAnswered<absl::StatusOr<std::string>>(
+      absl::InfiniteFuture(), [&](SubmitCallback done) { SubmitAsync(request, std::move(done)); }, [](absl::Time) {});
+}
+
 absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                               bool span_setups, int max_attempts) {
-  return BlockUntilAnswered<absl::StatusOr<std::string>>(
-      absl::InfiniteFuture(),
-      [&](SubmitCallback done) { SubmitAsync(spec, ranks, setup, span_setups, max_attempts, std::move(done)); },
-      [](absl::Time) {});
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = spec;
+  request.set_ranks(ranks);
+  request.set_setup(setup);
+  request.set_span_setups(span_setups);
+  request.set_max_attempts(max_attempts);
+  return Submit(request);
 }
 
 void Scheduler::JobRowStored(const std::string& job_id, const SubmitCallback& done) {
@@ -168,8 +176,13 @@ void Scheduler::ReleaseTaskWaits(const std::string& worker_id) {
   }
 }
 
-absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                              bool span_setups, int max_attempts) {
+absl::StatusOr<std::string> Scheduler::AddJob(const v1::SubmitJobRequest& request) {
+  const v1::WorkloadSpec& spec = request.spec();
+  const int ranks = request.ranks();
+  const std::string& setup = request.setup();
+  const bool span_setups = request.span_setups();
+  int max_attempts = request.max_attempts();
+  const std::vector<std::string> workers(request.workers().begin(), request.workers().end());
   absl::MutexLock lock(&mu_);
   if (max_attempts == 0) max_attempts = 1;
   if (max_attempts < 1 || max_attempts > kMaxAttempts) {
@@ -180,11 +193,12 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
     return absl::InvalidArgumentError(
         absl::StrCat("span_setups with setup '", setup, "': a job given a setup runs inside that one setup"));
   }
+  if (auto s = CheckWorkerList(workers, ranks); !s.ok()) return s;
   const auto live = registry_.LiveWorkers();
   // Bound sizes by the largest device registered now; placement checks again
   // against the devices actually chosen.
   if (auto s = workload::ValidateSpec(spec, {ranks, LargestDeviceMemory(live)}); !s.ok()) return s;
-  if (auto s = CheckSatisfiable(RequestFor(spec, ranks, setup, span_setups), live); !s.ok()) return s;
+  if (auto s = CheckSatisfiable(RequestFor(spec, ranks, setup, span_setups, workers), live); !s.ok()) return s;
   if (const auto least = workload::LeastJobTime(spec, ranks); least.seconds > options_.limits.max_job_seconds) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "%s asks for at least %.3g s of work (%s); the bound is --max-job-seconds %g", spec.name(), least.seconds,
@@ -205,6 +219,7 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
   job.status.set_setup(setup);
   job.status.set_span_setups(span_setups);
   job.status.set_max_attempts(max_attempts);
+  *job.status.mutable_pinned_workers() = request.workers();
   *job.status.mutable_submitted_at() = NowProto();
   const std::string id = job.status.job_id();
   Persist(job.status, [this, id](absl::Status s) {
@@ -213,7 +228,8 @@ absl::StatusOr<std::string> Scheduler::AddJob(const v1::WorkloadSpec& spec, int 
     jobs_.at(id).row_error = std::string(s.message());
   });
   Log("coordinator", "job ", id, " queued: ", spec.name(), " on ", ranks, " ranks",
-      setup.empty() ? "" : absl::StrCat(" in setup ", setup), span_setups ? " (may span setups)" : "");
+      setup.empty() ? "" : absl::StrCat(" in setup ", setup), span_setups ? " (may span setups)" : "",
+      workers.empty() ? "" : absl::StrCat(" on workers ", absl::StrJoin(workers, ", ")));
   jobs_.emplace(id, std::move(job));
   ++awaiting_row_;
   return id;
@@ -227,7 +243,8 @@ void Scheduler::TrySchedule() {
       continue;
     }
     const PlacementRequest request =
-        RequestFor(job.status.spec(), job.status.ranks(), job.status.setup(), job.status.span_setups());
+        RequestFor(job.status.spec(), job.status.ranks(), job.status.setup(), job.status.span_setups(),
+                   {job.status.pinned_workers().begin(), job.status.pinned_workers().end()});
     auto plan = Place(request, registry_.IdleWorkers());
     if (!plan.ok()) {
       const auto live = registry_.LiveWorkers();

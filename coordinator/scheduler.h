@@ -75,20 +75,22 @@ class Scheduler {
   absl::Status Recover();
 
   // ---- public API
-  // Validates and queues a job; returns its id. The job keeps `setup` ("" =
-  // any one setup) and `span_setups` (may run across setups) through
-  // queueing, re-queueing and a restart, and is placed accordingly.
-  // InvalidArgument naming the field for a bad spec or for span_setups with a
-  // setup; FailedPrecondition when registered workers exist but none can run
-  // it (none in `setup`, a dtype no backend has); ResourceExhausted when
-  // the queue is at JobLimits::max_queued_jobs; InvalidArgument when the
-  // spec's least time passes JobLimits::max_job_seconds. The job joins the
-  // queue, and `done` is answered, once its row is durable.
-  // `max_attempts` (0 = 1, at most kMaxAttempts): placements allowed when a
-  // worker of the job is lost or leaves mid-run.
-  void SubmitAsync(const v1::WorkloadSpec& spec, int ranks, const std::string& setup, bool span_setups,
-                   int max_attempts, SubmitCallback done);
+  // Validates and queues a job (SubmitJobRequest); returns its id. The job
+  // keeps its setup ("" = any one setup), span_setups (may run across
+  // setups) and workers (placed only on those) through queueing,
+  // re-queueing and a restart, and is placed accordingly.
+  // InvalidArgument naming the field for a bad spec, for span_setups with a
+  // setup, or for a worker listed twice; FailedPrecondition when registered
+  // workers exist but none can run it (none in `setup`, a dtype no backend
+  // has, a listed worker not registered); ResourceExhausted when the queue
+  // is at JobLimits::max_queued_jobs; InvalidArgument when the spec's least
+  // time passes JobLimits::max_job_seconds. The job joins the queue, and
+  // `done` is answered, once its row is durable. max_attempts (0 = 1, at
+  // most kMaxAttempts): placements allowed when a worker of the job is lost
+  // or leaves mid-run.
+  void SubmitAsync(const v1::SubmitJobRequest& request, SubmitCallback done);
   // The same, blocking the calling thread (tools and tests).
+  absl::StatusOr<std::string> Submit(const v1::SubmitJobRequest& request);
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                      bool span_setups = false, int max_attempts = 1);
   // The job's status once it reaches a final state, or as it is at the
@@ -160,8 +162,7 @@ class Scheduler {
   void ReleaseHeldErrors() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Validates and adds the job (not yet queued), queueing its row's write.
-  absl::StatusOr<std::string> AddJob(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
-                                     bool span_setups, int max_attempts) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<std::string> AddJob(const v1::SubmitJobRequest& request) ABSL_LOCKS_EXCLUDED(mu_);
   // The job's row is durable (or failed to be): queue it, answer the client.
   void JobRowStored(const std::string& job_id, const SubmitCallback& done) ABSL_LOCKS_EXCLUDED(mu_);
   // A job's final state is durable (or failed to be): announce it, answer its polls.

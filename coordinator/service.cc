@@ -60,11 +60,10 @@ Reactor* CoordinatorService::SubmitJob(Context* context, const v1::SubmitJobRequ
     return Finished(context, s);
   }
   Reactor* reactor = context->DefaultReactor();
-  scheduler_->SubmitAsync(request->spec(), request->ranks(), request->setup(), request->span_setups(),
-                          request->max_attempts(), [reactor, response](absl::StatusOr<std::string> id) {
-                            if (id.ok()) response->set_job_id(*std::move(id));
-                            reactor->Finish(ToGrpc(id.status()));
-                          });
+  scheduler_->SubmitAsync(*request, [reactor, response](absl::StatusOr<std::string> id) {
+    if (id.ok()) response->set_job_id(*std::move(id));
+    reactor->Finish(ToGrpc(id.status()));
+  });
   return reactor;
 }
 

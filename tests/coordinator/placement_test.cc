@@ -105,5 +105,51 @@ TEST(Placement, RequestForCollectsTheSpecsDtypes) {
   EXPECT_EQ(r.collective_dtypes[0], v1::DTYPE_FP16);
 }
 
+// A job pinned to workers runs on exactly those, in the order given, and
+// waits while one of them is busy; ones that can never run it are named.
+TEST(Placement, APinnedJobGoesOnItsWorkersInTheirOrder) {
+  auto a = Worker("a", TestInventory("ha", 1));
+  auto b = Worker("b", TestInventory("hb", 2));
+  auto c = Worker("c", TestInventory("hc", 1));
+  PlacementRequest r = Request(3);
+  r.workers = {"c", "b"};
+  auto plan = Place(r, {&a, &b, &c});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->shares.size(), 2u);
+  EXPECT_EQ(plan->shares[0].worker_id, "c");
+  EXPECT_EQ(plan->shares[0].ranks[0].rank(), 0);
+  EXPECT_EQ(plan->shares[1].worker_id, "b");
+  ASSERT_EQ(plan->shares[1].ranks.size(), 2u);
+  EXPECT_EQ(plan->shares[1].ranks[1].rank(), 2);
+
+  // b busy: the job waits for it, though a and c would do.
+  auto waiting = Place(r, {&a, &c});
+  EXPECT_EQ(waiting.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(waiting.status().message(), HasSubstr("waiting for worker b"));
+  EXPECT_TRUE(CheckSatisfiable(r, {&a, &b, &c}).ok());
+}
+
+TEST(Placement, APinnedJobTheListedWorkersCanNeverRunFails) {
+  auto a = Worker("a", TestInventory("ha", 1));
+  auto b = Worker("b", TestInventory("hb", 1, "GPU-B"));
+  PlacementRequest r = Request(2);
+  r.workers = {"a", "gone"};
+  EXPECT_THAT(CheckSatisfiable(r, {&a, &b}).message(), HasSubstr("worker gone is not registered"));
+  r.workers = {"a", "b"};
+  EXPECT_THAT(CheckSatisfiable(r, {&a, &b}).message(), HasSubstr("not of one backend, device model"));
+  r.ranks = 3;
+  r.workers = {"a"};
+  EXPECT_THAT(CheckSatisfiable(r, {&a, &b}).message(), HasSubstr("have 1 devices for 3 ranks"));
+  EXPECT_EQ(CheckSatisfiable(r, {&a, &b}).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Placement, AWorkerListIsCheckedOnItsOwn) {
+  EXPECT_TRUE(CheckWorkerList({}, 1).ok());
+  EXPECT_TRUE(CheckWorkerList({"a", "b"}, 2).ok());
+  EXPECT_THAT(CheckWorkerList({"a", "b", "a"}, 4).message(), HasSubstr("workers[2] 'a' is listed twice"));
+  EXPECT_THAT(CheckWorkerList({"a", "b"}, 1).message(), HasSubstr("lists 2 workers for 1 ranks"));
+  EXPECT_THAT(CheckWorkerList({""}, 1).message(), HasSubstr("workers[0] is empty"));
+}
+
 }  // namespace
 }  // namespace tokenmeter::coordinator

@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/coordinator/test_inventory.h"
@@ -100,6 +101,13 @@ class SchedulerTest : public ::testing::Test {
   }
 
   v1::WorkloadSpec Gemm() { return *workload::ResolveWorkload("gemm"); }
+  v1::SubmitJobRequest GemmRequest(int ranks = 1, std::vector<std::string> workers = {}) {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = Gemm();
+    request.set_ranks(ranks);
+    for (auto& w : workers) request.add_workers(std::move(w));
+    return request;
+  }
   v1::WorkloadSpec TrainStep() { return *workload::ResolveWorkload("train-step/tiny"); }
 
   // Takes every placed worker's task and reports it done.
@@ -202,6 +210,41 @@ TEST_F(SchedulerTest, LostWorkerFailsItsJobNamingItAndFreesThePeer) {
   EXPECT_EQ(scheduler_->ListWorkers(false).size(), 1u);
   EXPECT_EQ(scheduler_->ListWorkers(false)[0].state(), v1::WORKER_IDLE);
   EXPECT_EQ(scheduler_->Heartbeat(Beat(b)).status().code(), absl::StatusCode::kNotFound);
+}
+
+// A job pinned to workers (what `diagnose` submits) runs on them, in their
+// order, waiting while one is busy; it fails when one of them is lost, and
+// a list the scheduler can never place is refused at submit.
+TEST_F(SchedulerTest, APinnedJobRunsOnItsWorkersOnly) {
+  const std::string a = Register("host-a");
+  const std::string b = Register("host-b");
+  const std::string c = Register("host-c");
+  auto busy_b = *scheduler_->Submit(GemmRequest(1, {b}));
+  EXPECT_THAT(Placed(busy_b), ::testing::ElementsAre(b));
+  auto pinned = *scheduler_->Submit(GemmRequest(2, {c, b}));
+  EXPECT_EQ(Job(pinned).state(), v1::JOB_QUEUED);
+  EXPECT_THAT(Job(pinned).waiting_for(), HasSubstr(absl::StrCat("waiting for worker ", b)));
+  ASSERT_TRUE(scheduler_->ReportResult(Report(b, TakeTask(b))).ok());
+  EXPECT_EQ(Job(pinned).state(), v1::JOB_RUNNING);
+  EXPECT_THAT(Placed(pinned), ::testing::ElementsAre(c, b));
+  EXPECT_EQ(TakeTask(c).ranks(0).rank(), 0);
+  EXPECT_EQ(TakeTask(b).ranks(0).rank(), 1);
+
+  EXPECT_EQ(scheduler_->Submit(GemmRequest(2, {a, a})).status().code(), absl::StatusCode::kInvalidArgument);
+  auto unknown = scheduler_->Submit(GemmRequest(1, {"w-nobody"}));
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("worker w-nobody is not registered"));
+
+  // Queued for a, which is then lost: the job fails, naming why.
+  auto queued = *scheduler_->Submit(GemmRequest(1, {a}));
+  auto behind = *scheduler_->Submit(GemmRequest(1, {a}));
+  (void)queued;
+  clock_.Advance(absl::Seconds(6));
+  ASSERT_TRUE(scheduler_->Heartbeat(Beat(b)).ok());
+  ASSERT_TRUE(scheduler_->Heartbeat(Beat(c)).ok());
+  scheduler_->CheckLiveness();
+  EXPECT_EQ(Job(behind).state(), v1::JOB_FAILED);
+  EXPECT_THAT(Job(behind).error(), HasSubstr(absl::StrCat("worker ", a, " is not registered")));
 }
 
 TEST_F(SchedulerTest, RestartRequeuesQueuedJobsAndFailsRunningOnes) {
@@ -612,7 +655,7 @@ TEST_F(SchedulerTest, AStalledStoreDelaysTheSubmittersAnswerButNotHeartbeats) {
   absl::StatusOr<std::string> id;
   // Submitted from a thread of its own, as a gRPC thread would.
   std::thread submitter([&] {
-    scheduler_->SubmitAsync(Gemm(), 1, "", false, 1, [&](absl::StatusOr<std::string> r) {
+    scheduler_->SubmitAsync(GemmRequest(), [&](absl::StatusOr<std::string> r) {
       id = std::move(r);
       answered.Notify();
     });
