@@ -130,9 +130,10 @@ v1::WorkloadSpec AllReduceAt(std::string name, int64_t bytes, int iterations) {
 }
 }  // namespace
 
-// 4 MiB is past the latency-bound sizes of TCP between hosts and short enough
-// for a CPU to reduce in milliseconds; 256 MiB is the size nccl-tests users
-// quote bus bandwidth at.
+// 32 MiB is far past the latency-bound sizes of TCP and takes a CPU tens of
+// milliseconds, long enough that scheduling noise does not decide a 10%
+// rule (at 4 MiB, loopback pairs on a 2-core VM varied by 20% run to run);
+// 256 MiB is the size nccl-tests users quote bus bandwidth at.
 v1::WorkloadSpec FleetPairCheck(absl::string_view backend, int iterations) {
   return AllReduceAt("fleet-check/pair", IsCpu(backend) ? (int64_t{32} << 20) : (int64_t{256} << 20), iterations);
 }

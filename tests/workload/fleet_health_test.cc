@@ -222,7 +222,7 @@ TEST(Diagnose, ChecksAreSizedForTheirBackend) {
   EXPECT_EQ(cpu.timed_iterations(), 20);
   EXPECT_EQ(FleetGemmCheck("cuda", 50).gemm().dtypes(0), v1::DTYPE_BF16);
   EXPECT_EQ(FleetPairCheck("cuda", 20).collective().max_bytes(), int64_t{256} << 20);
-  EXPECT_EQ(FleetPairCheck("cpu", 20).collective().min_bytes(), int64_t{4} << 20);
+  EXPECT_EQ(FleetPairCheck("cpu", 20).collective().min_bytes(), int64_t{32} << 20);
 }
 
 }  // namespace
