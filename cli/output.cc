@@ -12,6 +12,7 @@
 #include "cli/json_line.h"
 #include "google/protobuf/util/time_util.h"
 #include "workload/figures.h"
+#include "workload/straggler.h"
 #include "workload/step_plan.h"
 
 namespace tokenmeter::cli {
@@ -303,6 +304,19 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
     if (format == Format::kJson) {
       rows.push_back(SummaryRow(result));
       WriteRows(rows, format, out);
+      if (auto s = workload::FindStraggler(result); s.applies && s.excess > workload::kStragglerBound) {
+        Row row;
+        row.Add("kind", std::string("straggler"))
+            .Add("job_id", result.job_id())
+            .Add("rank", static_cast<double>(s.rank))
+            .Add("worker_id", s.worker_id)
+            .Add("rank_seconds", s.rank_seconds)
+            .Add("median_rank_seconds", s.median_rank_seconds)
+            .Add("excess", s.excess)
+            .Add("job_seconds", s.job_seconds)
+            .Add("job_seconds_at_median", s.job_seconds_at_median);
+        WriteRows({row}, format, out);
+      }
     } else {
       // CSV rows must share columns: the detail rows of one kind per table.
       WriteRows(GemmRows(result), format, out);
@@ -314,6 +328,13 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
   if (result.gemm_size() > 0) PrintGemmTable(result, out);
   if (result.collective_size() > 0) PrintCollectiveTables(result, out);
   if (result.has_train_step()) PrintTrainStep(result, out);
+  if (auto s = workload::FindStraggler(result); s.applies && s.excess > workload::kStragglerBound) {
+    out << absl::StrFormat(
+        "# straggler: rank %d (worker %s) took %.4g s against the ranks' median %.4g s (+%.0f%%); at the median the "
+        "job would have taken %.4g s, not %.4g s\n",
+        s.rank, s.worker_id, s.rank_seconds, s.median_rank_seconds, 100 * s.excess, s.job_seconds_at_median,
+        s.job_seconds);
+  }
   if (result.attempts() > 1) {
     out << absl::StrFormat("# placed %d times: a worker was lost or left, and the job ran again from the start\n",
                            result.attempts());

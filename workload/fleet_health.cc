@@ -17,6 +17,7 @@ constexpr double kDefaultBandwidthMaxDeficit = 0.10;
 constexpr double kDefaultMaxCv = 0.25;
 constexpr double kDefaultSpikeFactor = 1.5;
 constexpr double kDefaultMaxSpikeFraction = 0.2;
+constexpr double kDefaultMinStandardErrors = 3;
 
 bool IsCpu(absl::string_view backend) { return backend == "cpu" || backend.empty(); }
 
@@ -70,11 +71,17 @@ class Judge {
     }
   }
 
-  // A finding when value is more than max_deficit below baseline.
+  // A finding when value is more than max_deficit below baseline, and
+  // more than min_standard_errors of the medians' relative standard errors
+  // (value_se of the figure, baseline_se typical of the figures the
+  // baseline came from).
   bool Short(const std::string& subject, std::vector<int> nodes, const std::string& metric, double value,
-             double baseline, double max_deficit, const std::string& rule_name, std::vector<Finding>* out) const {
+             double baseline, double max_deficit, const std::string& rule_name, double value_se, double baseline_se,
+             std::vector<Finding>* out) const {
     if (baseline <= 0 || value >= baseline * (1 - max_deficit)) return false;
-    out->push_back({subject, std::move(nodes), metric, value, baseline, value / baseline - 1,
+    const double deficit = 1 - value / baseline;
+    if (deficit <= rules_.min_standard_errors() * std::hypot(value_se, baseline_se)) return false;
+    out->push_back({subject, std::move(nodes), metric, value, baseline, -deficit,
                     absl::StrCat(rule_name, " ", Percent(max_deficit))});
     return true;
   }
@@ -199,6 +206,13 @@ double CoefficientOfVariation(const std::vector<double>& values) {
   return std::sqrt(squares / (values.size() - 1)) / mean;
 }
 
+double RelativeStandardError(const std::vector<double>& values) {
+  if (values.size() < 2) return 0;
+  // The median's standard error is sqrt(pi/2) times the mean's for normal
+  // noise; relative to the centre, as the rules' deficits are.
+  return 1.2533 * CoefficientOfVariation(values) / std::sqrt(static_cast<double>(values.size()));
+}
+
 double SpikeFraction(const std::vector<double>& values, double factor) {
   if (values.empty()) return 0;
   const double median = Median(values);
@@ -214,6 +228,7 @@ absl::StatusOr<v1::HealthRules> ResolveHealthRules(const v1::HealthRules& given)
   if (r.max_cv() == 0) r.set_max_cv(kDefaultMaxCv);
   if (r.spike_factor() == 0) r.set_spike_factor(kDefaultSpikeFactor);
   if (r.max_spike_fraction() == 0) r.set_max_spike_fraction(kDefaultMaxSpikeFraction);
+  if (r.min_standard_errors() == 0) r.set_min_standard_errors(kDefaultMinStandardErrors);
   if (!(r.gemm_max_deficit() > 0 && r.gemm_max_deficit() < 1)) {
     return Invalid("gemm_max_deficit", r.gemm_max_deficit(), "in (0, 1)");
   }
@@ -226,6 +241,9 @@ absl::StatusOr<v1::HealthRules> ResolveHealthRules(const v1::HealthRules& given)
   }
   if (!(r.max_spike_fraction() > 0 && r.max_spike_fraction() <= 1)) {
     return Invalid("max_spike_fraction", r.max_spike_fraction(), "in (0, 1]");
+  }
+  if (!(r.min_standard_errors() > 0 && r.min_standard_errors() <= 100)) {
+    return Invalid("min_standard_errors", r.min_standard_errors(), "in (0, 100]");
   }
   return r;
 }
@@ -262,33 +280,44 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
 
   // Devices: GEMM against the fleet's robust centre (or the given one).
   std::vector<double> tflops;
-  for (const auto& f : devices) tflops.push_back(f.tflops);
+  std::vector<double> gemm_errors;
+  for (const auto& f : devices) {
+    tflops.push_back(f.tflops);
+    gemm_errors.push_back(RelativeStandardError(f.iteration_seconds));
+  }
   d.baseline.set_gemm_tflops(given.gemm_tflops() > 0 ? given.gemm_tflops() : RobustBaseline(tflops));
+  const double gemm_se = given.gemm_tflops() > 0 ? 0 : Median(gemm_errors);
   for (const auto& f : devices) {
     const std::string subject = absl::StrCat("device ", f.device, " of ", judge.Node(f.node));
     const size_t before = d.findings.size();
     judge.Short(subject, {f.node}, "gemm_tflops", f.tflops, d.baseline.gemm_tflops(), rules.gemm_max_deficit(),
-                "gemm_max_deficit", &d.findings);
+                "gemm_max_deficit", RelativeStandardError(f.iteration_seconds), gemm_se, &d.findings);
     judge.Variability(subject, {f.node}, "gemm", f.iteration_seconds, &d.findings);
     judge.Wrong(subject, {f.node}, f.wrong_elements, &d.findings);
     if (d.findings.size() > before) node_short[f.node] = true;
   }
 
   // Intra-node bandwidth: against the centre of the fleet's intra-node figures.
-  std::vector<double> intra;
+  std::vector<double> intra, intra_errors, pair_errors;
   for (const auto& l : links) {
+    (l.b < 0 ? intra_errors : pair_errors).push_back(RelativeStandardError(l.iteration_seconds));
     if (l.b < 0) intra.push_back(l.busbw_gbps);
   }
+  const double intra_se = given.intra_node_busbw_gbps() > 0 ? 0 : Median(intra_errors);
+  const double pair_se = given.pair_busbw_gbps() > 0 ? 0 : Median(pair_errors);
   d.baseline.set_intra_node_busbw_gbps(given.intra_node_busbw_gbps() > 0 ? given.intra_node_busbw_gbps()
                                                                           : RobustBaseline(intra));
 
   // Between nodes: a node's network is as good as its fastest link shows.
-  std::vector<double> fastest(node_names.size(), 0);
+  std::vector<double> fastest(node_names.size(), 0), fastest_se(node_names.size(), 0);
   std::vector<int> link_count(node_names.size(), 0);
   for (const auto& l : links) {
     if (l.b < 0) continue;
     for (int n : {l.a, l.b}) {
-      fastest[n] = std::max(fastest[n], l.busbw_gbps);
+      if (l.busbw_gbps > fastest[n]) {
+        fastest[n] = l.busbw_gbps;
+        fastest_se[n] = RelativeStandardError(l.iteration_seconds);
+      }
       ++link_count[n];
     }
   }
@@ -316,7 +345,7 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
     const std::string subject = absl::StrCat("network of ", judge.Node(n));
     bool found = judge.Short(subject, {static_cast<int>(n)}, "pair_busbw_gbps", fastest[n],
                              d.baseline.pair_busbw_gbps(), rules.bandwidth_max_deficit(), "bandwidth_max_deficit",
-                             &d.findings);
+                             fastest_se[n], pair_se, &d.findings);
     if (variable_links[n] == link_count[n]) {
       for (size_t i = 0; i < links.size(); ++i) {
         if (links[i].b < 0 || (links[i].a != static_cast<int>(n) && links[i].b != static_cast<int>(n))) continue;
@@ -341,7 +370,8 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
       const size_t before = d.findings.size();
       judge.Wrong(subject, {l.a}, l.wrong_elements, &d.findings);
       judge.Short(subject, {l.a}, "intra_node_busbw_gbps", l.busbw_gbps, d.baseline.intra_node_busbw_gbps(),
-                  rules.bandwidth_max_deficit(), "bandwidth_max_deficit", &d.findings);
+                  rules.bandwidth_max_deficit(), "bandwidth_max_deficit", RelativeStandardError(l.iteration_seconds),
+                  intra_se, &d.findings);
       for (auto f : link_variability[i]) {
         f.subject = subject;
         f.nodes = {l.a};
@@ -358,7 +388,8 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
       continue;
     }
     judge.Short(subject, {l.a, l.b}, "pair_busbw_gbps", l.busbw_gbps, d.baseline.pair_busbw_gbps(),
-                rules.bandwidth_max_deficit(), "bandwidth_max_deficit", &d.findings);
+                rules.bandwidth_max_deficit(), "bandwidth_max_deficit", RelativeStandardError(l.iteration_seconds),
+                pair_se, &d.findings);
     for (auto f : link_variability[i]) {
       f.subject = subject;
       f.nodes = {l.a, l.b};

@@ -48,13 +48,17 @@ double RobustBaseline(std::vector<double> values, double floor_fraction = 0.01);
 // Coefficient of variation (sample standard deviation / mean); 0 for fewer
 // than two values.
 double CoefficientOfVariation(const std::vector<double>& values);
+// The relative standard error of the median of `values` (iteration times),
+// from their spread: 1.2533 × CV / sqrt(n); 0 for fewer than two.
+double RelativeStandardError(const std::vector<double>& values);
 // The fraction of values above factor × their median.
 double SpikeFraction(const std::vector<double>& values, double factor);
 
 // ---- the rules
 // `given` with every field left at 0 set to its default; InvalidArgument
 // naming the field and its bound for a value out of range (deficits in
-// (0, 1), max_cv and max_spike_fraction in (0, 1], spike_factor > 1).
+// (0, 1), max_cv and max_spike_fraction in (0, 1], spike_factor in (1, 100],
+// min_standard_errors in (0, 100]).
 absl::StatusOr<v1::HealthRules> ResolveHealthRules(const v1::HealthRules& given);
 // Rules and baselines from JSON files (protobuf's JSON reader; unknown fields
 // are errors naming the file). Rules are resolved as above; baselines must
@@ -99,7 +103,9 @@ struct Diagnosis {
 };
 
 // Judges the fleet. A device is short when its TFLOP/s is more than
-// gemm_max_deficit below the GEMM baseline. A node's network is short when
+// gemm_max_deficit below the GEMM baseline (and, as every deficit, by more
+// than min_standard_errors of the two medians' errors; a given baseline has
+// none). A node's network is short when
 // it has two links or more and even its fastest is more than
 // bandwidth_max_deficit below the pair baseline (a bad NIC or host link
 // slows every pair it is in); a link is short on its own when below the

@@ -1,7 +1,8 @@
 // `tokenmeter diagnose` against real processes: a coordinator and three CPU
 // workers on loopback. A healthy fleet has no findings; a worker whose CPU
 // is really capped (a cgroup quota, tests/support/cpu_quota.h) is named, and
-// only it; bad rules are refused naming the file and the field.
+// only it, and a job it takes part in names it as the straggler; bad rules
+// are refused naming the file and the field.
 #include <fstream>
 #include <map>
 #include <string>
@@ -123,6 +124,22 @@ TEST_F(DiagnoseTest, AWorkerWhoseCpuIsCappedIsNamedAndOnlyIt) {
   EXPECT_EQ(table.exit_code, 1);
   EXPECT_THAT(table.out, HasSubstr(absl::StrCat("device 0 of node ", victim)));
   EXPECT_THAT(table.out, HasSubstr("DEFECTIVE: 2 of 3 workers"));
+}
+
+// A 3-rank training step with one rank's CPU capped: the two others wait
+// for it in the gradient sync, and the job's table names it.
+TEST_F(DiagnoseTest, AJobWithASlowedRankPrintsTheStragglerLine) {
+  const auto ids = WorkerIds();
+  const int victim_pid = workers_[2]->pid();
+  ASSERT_TRUE(ids.count(victim_pid));
+  CpuQuota quota(victim_pid, 0.4);
+  if (!quota.ok()) GTEST_SKIP() << "no writable cgroup cpu controller here: " << quota.error();
+  auto r = RunTokenmeter({"run", "--coordinator", coordinator_->address(), "--workload", "train-step/tiny",
+                          "--iterations", "3", "--warmup", "1", "--ranks", "3"},
+                         dir_.path(), std::chrono::seconds(240));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(absl::StrCat("(worker ", ids.at(victim_pid), ") took")));
+  EXPECT_THAT(r.out, HasSubstr("# straggler: rank "));
 }
 
 TEST_F(DiagnoseTest, BadRulesAndAnEmptySetupAreRefused) {

@@ -3,7 +3,8 @@
 // own address on a bridge and no loopback between them. Collectives (Gloo
 // over TCP) and a training step run across the three worker addresses; a
 // worker cut off the switch mid-job fails that job, named by its address,
-// and the survivors run the next one.
+// and the survivors run the next one; a host whose link is shaped down is
+// the one `diagnose` names.
 //
 // Needs root. It skips, saying why, where namespaces cannot be made; where
 // CI is set that is a failure (CI runs as root, with iproute2 installed).
@@ -183,6 +184,35 @@ TEST_F(NetworkNamespacesTest, AWorkerCutOffMidJobFailsTheJobNamingItAndTheOthers
   auto all = Cli({"run", "--workload", "collective/all-reduce", "--iterations", "2", "--warmup", "1", "--max-bytes",
                   "64K", "--ranks", "3"});
   EXPECT_EQ(all.exit_code, 0) << all.err;
+}
+
+// One host's link shaped to 1 Gbit/s both ways (a real kernel shaper, tbf,
+// on its veth's two ends): `diagnose` names that host's network, and
+// nothing else; the unshaped pair between the other two is healthy.
+TEST_F(NetworkNamespacesTest, DiagnoseNamesTheHostWhoseLinkIsSlowed) {
+  StartFleet(3);
+  if (HasFatalFailure()) return;
+  const int slowed = 3;
+  std::string victim;
+  for (const auto& w : Workers()) {
+    if (Str(w, "address") == network_->Address(slowed)) victim = Str(w, "worker_id");
+  }
+  ASSERT_FALSE(victim.empty());
+  ASSERT_TRUE(network_->Shape(slowed, "1gbit")) << network_->error();
+
+  auto r = Cli({"diagnose", "--iterations", "5", "--json"}, std::chrono::seconds(240));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  bool network_finding = false;
+  for (const auto& row : ParseJsonLines(r.out)) {
+    if (Str(row, "kind") != "finding") continue;
+    EXPECT_EQ(Str(row, "worker_ids"), victim) << r.out;
+    if (Str(row, "metric") == "pair_busbw_gbps") {
+      network_finding = true;
+      EXPECT_THAT(Str(row, "subject"), HasSubstr(absl::StrCat("network of node ", victim)));
+      EXPECT_LT(Num(row, "deviation"), -0.5) << r.out;  // 1 Gbit/s against veth's several
+    }
+  }
+  EXPECT_TRUE(network_finding) << r.out << r.err;
 }
 
 }  // namespace

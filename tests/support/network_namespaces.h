@@ -5,7 +5,8 @@
 // networks, which no real network routes). Traffic between two hosts
 // crosses both their links and the bridge: there is no loopback shortcut.
 //
-// It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2's `ip`.
+// It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2's `ip` (and
+// `tc` to shape a link).
 // The machine's own network namespace is never touched. Every namespace is
 // deleted when the object goes away (which removes its links), and ones left
 // by a test process that died are deleted by the next one made.
@@ -99,6 +100,18 @@ class VirtualNetwork {
   bool CutOff(int host) { return Ip({"-n", SwitchNamespace(), "link", "set", SwitchPort(host), "down"}); }
   bool Reconnect(int host) { return Ip({"-n", SwitchNamespace(), "link", "set", SwitchPort(host), "up"}); }
 
+  // Slows the host's link to `rate` (tc's units: "1gbit", "400mbit") both
+  // ways, with a token-bucket shaper (tbf) on each end of it: the host's
+  // eth0 for what it sends, the switch port for what it receives.
+  bool Shape(int host, const std::string& rate) {
+    const std::vector<std::string> tbf = {"root", "tbf", "rate", rate, "burst", "256kbit", "latency", "50ms"};
+    std::vector<std::string> out = {"-n", NamespaceOf(host), "qdisc", "add", "dev", "eth0"};
+    std::vector<std::string> in = {"-n", SwitchNamespace(), "qdisc", "add", "dev", SwitchPort(host)};
+    out.insert(out.end(), tbf.begin(), tbf.end());
+    in.insert(in.end(), tbf.begin(), tbf.end());
+    return Tc(out) && Tc(in);
+  }
+
   // Bytes that crossed the host's link so far, both directions, from the
   // switch port's counters; -1 when they cannot be read.
   int64_t BytesThrough(int host) {
@@ -118,6 +131,20 @@ class VirtualNetwork {
   struct Host {
     std::string ns, address;
   };
+
+  bool Tc(const std::vector<std::string>& args) {
+    std::string tc = FindExecutable("tc");
+    if (tc.empty()) tc = FindExecutable("/usr/sbin/tc");
+    if (tc.empty()) {
+      error_ = "iproute2's tc is not installed";
+      return false;
+    }
+    std::vector<std::string> argv = {tc};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunCommand(argv, dir_, std::chrono::seconds(20));
+    if (!r.ok()) error_ = absl::StrCat("tc ", absl::StrJoin(args, " "), ": ", Tail(r.err, 3));
+    return r.ok();
+  }
 
   static std::string FindIp() {
     for (const char* candidate : {"ip", "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"}) {

@@ -86,6 +86,7 @@ TEST(HealthRules, DefaultsAndBounds) {
   EXPECT_DOUBLE_EQ(r->max_cv(), 0.25);
   EXPECT_DOUBLE_EQ(r->spike_factor(), 1.5);
   EXPECT_DOUBLE_EQ(r->max_spike_fraction(), 0.2);
+  EXPECT_DOUBLE_EQ(r->min_standard_errors(), 3);
   v1::HealthRules bad;
   bad.set_gemm_max_deficit(1.5);
   EXPECT_THAT(ResolveHealthRules(bad).status().message(), HasSubstr("gemm_max_deficit must be in (0, 1), got 1.5"));
@@ -178,6 +179,27 @@ TEST(Diagnose, ASlowLinkBetweenHealthyNodesIsNamedAsTheLink) {
   EXPECT_EQ(d.findings[0].subject, "link b - d");
   EXPECT_EQ(d.defective_links, 1);
   EXPECT_EQ(d.defective_nodes, 0);
+}
+
+// A gap inside the noise of the medians compared is no finding: a node is
+// not sent for repair on a coin toss.
+TEST(Diagnose, AGapInsideTheNoiseIsNoFinding) {
+  std::vector<double> noisy;
+  for (int i = 0; i < 20; ++i) noisy.push_back(i % 2 ? 0.013 : 0.009);  // CV ~0.2
+  Fleet fleet;
+  fleet.devices[2].tflops = 0.88;
+  fleet.devices[2].iteration_seconds = noisy;
+  fleet.devices[0].iteration_seconds = noisy;
+  fleet.devices[1].iteration_seconds = noisy;
+  auto rules = Defaults();
+  rules.set_max_cv(1);  // judge the gap alone
+  EXPECT_TRUE(Diagnose(fleet.names, fleet.devices, fleet.links, rules, {}).findings.empty());
+  // The same 12% gap measured steadily is one.
+  for (auto& f : fleet.devices) f.iteration_seconds = Steady(0.1);
+  const auto steady = Diagnose(fleet.names, fleet.devices, fleet.links, rules, {});
+  ASSERT_EQ(steady.findings.size(), 1u);
+  EXPECT_NEAR(steady.findings[0].deviation, -0.12, 1e-12);
+  EXPECT_NEAR(RelativeStandardError(noisy), 1.2533 * CoefficientOfVariation(noisy) / std::sqrt(20.0), 1e-15);
 }
 
 TEST(Diagnose, VariableIterationsAreFindings) {
