@@ -50,6 +50,20 @@ absl::StatusOr<std::string> CoordinatorClient::Submit(const v1::WorkloadSpec& sp
   return response.job_id();
 }
 
+absl::StatusOr<std::string> CoordinatorClient::RecordHealth(const std::string& setup, const v1::HealthReport& report,
+                                                            const google::protobuf::Timestamp& started_at) {
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(kCallTimeout));
+  v1::RecordHealthRequest request;
+  request.set_setup(setup);
+  *request.mutable_report() = report;
+  *request.mutable_started_at() = started_at;
+  v1::RecordHealthResponse response;
+  grpc::Status s = stub_->RecordHealth(&context, request, &response);
+  if (!s.ok()) return Error(s, "storing the diagnosis");
+  return response.job_id();
+}
+
 absl::StatusOr<v1::JobStatus> CoordinatorClient::WaitForJob(
     const std::string& job_id, absl::Duration timeout, const std::atomic<bool>* interrupted,
     const std::function<void(const v1::JobStatus&)>& on_update) {

@@ -39,6 +39,9 @@ class CoordinatorClient {
                                            const std::atomic<bool>* interrupted,
                                            const std::function<void(const v1::JobStatus&)>& on_update = nullptr);
   absl::Status Cancel(const std::string& job_id);
+  // Stores a diagnosis (Coordinator.RecordHealth); returns its record's id.
+  absl::StatusOr<std::string> RecordHealth(const std::string& setup, const v1::HealthReport& report,
+                                           const google::protobuf::Timestamp& started_at);
   absl::StatusOr<std::vector<v1::WorkerStatus>> ListWorkers(bool include_lost);
   absl::StatusOr<std::vector<v1::JobStatus>> ListJobs(int limit);
   absl::StatusOr<std::vector<v1::JobResult>> ListResults(const v1::ListResultsRequest& filter);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "cli/diagnosis.h"
 #include "cli/json_line.h"
 #include "google/protobuf/util/time_util.h"
 #include "workload/figures.h"
@@ -133,6 +134,11 @@ Row SummaryRow(const v1::JobResult& r) {
     double best = 0;
     for (const auto& c : r.collective()) best = std::max(best, c.busbw_gbps());
     row.Add("busbw_gbps_max", best);
+  }
+  if (r.has_health()) {
+    row.Add("healthy", r.health().healthy())
+        .Add("defective_workers", static_cast<double>(r.health().defective_workers()))
+        .Add("defective_links", static_cast<double>(r.health().defective_links()));
   }
   if (r.has_train_step()) {
     const auto& t = r.train_step();
@@ -298,6 +304,7 @@ bool ResultPassed(const v1::JobResult& result) {
 }
 
 void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& out) {
+  if (result.has_health()) return PrintHealthReport(result.health(), result.setup(), format, out);
   if (format != Format::kTable) {
     std::vector<Row> rows = GemmRows(result);
     for (auto& r : CollectiveRows(result)) rows.push_back(std::move(r));
@@ -416,6 +423,8 @@ void PrintResultSummaries(const std::vector<v1::JobResult>& results, Format form
       double best = 0;
       for (const auto& c : r.collective()) best = std::max(best, c.busbw_gbps());
       headline = absl::StrFormat("max busbw %.3f GB/s", best);
+    } else if (r.has_health()) {
+      headline = HealthHeadline(r.health());
     }
     if (!ResultPassed(r)) headline += " [FAILED checks]";
     out << absl::StrFormat("  %-32s %-20s %-24s %-22s %5d %-30s %s\n", r.job_id(), IsoTime(r.finished_at()),

@@ -102,7 +102,7 @@ absl::Status ApplyOverrides(const FlagSet& flags, v1::WorkloadSpec* spec) {
 }
 
 int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for, const OnJob& on_job,
-            bool needs_device_memory) {
+            bool needs_device_memory, const BeforeJobs& before) {
   const bool local = flags.GetSwitch("local");
   if (local == flags.Has("coordinator")) {
     return Fail(command, absl::InvalidArgumentError("give exactly one of --local and --coordinator HOST:PORT"),
@@ -237,6 +237,7 @@ int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for
   }
 
   int exit_code = kExitOk;
+  if (before) exit_code = before(**client, &interrupted);
   for (const auto& spec : specs) {
     if (interrupted) break;
     auto job_id =

@@ -6,10 +6,12 @@
 #ifndef TOKENMETER_CLI_RUN_JOBS_H_
 #define TOKENMETER_CLI_RUN_JOBS_H_
 
+#include <atomic>
 #include <functional>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "cli/coordinator_client.h"
 #include "cli/flags.h"
 #include "tokenmeter/v1/coordinator.pb.h"
 
@@ -37,15 +39,19 @@ using SpecsFor = std::function<absl::StatusOr<std::vector<v1::WorkloadSpec>>(con
 // Called with each succeeded job, in order.
 using OnJob = std::function<void(const v1::JobStatus& job)>;
 
+// Run once connected, before the first workload (the suite's fleet check);
+// returns an exit code (non-zero counts as a failure, the jobs still run).
+using BeforeJobs = std::function<int(CoordinatorClient& client, const std::atomic<bool>* interrupted)>;
+
 // Parses and checks the run flags, starts the local cluster or connects,
-// then runs `specs_for`'s workloads one after the other. Returns the exit
+// then runs `before`, then `specs_for`'s workloads one after the other. Returns the exit
 // code: 0, 1 when a job failed or a check in a result did not pass (it goes
 // on to the next only after a pass), 2 for bad usage, 130 when interrupted.
 // `needs_device_memory`: specs_for reads RunTarget::device_memory_bytes
 // (without it, and with --ranks given, the fleet is not listed first).
 // REQUIRES: flags were declared by DeclareRunFlags and parsed.
 int RunJobs(const FlagSet& flags, const char* command, const SpecsFor& specs_for, const OnJob& on_job,
-            bool needs_device_memory = false);
+            bool needs_device_memory = false, const BeforeJobs& before = nullptr);
 
 }  // namespace tokenmeter::cli
 

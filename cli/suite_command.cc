@@ -11,11 +11,14 @@
 #include "absl/strings/str_join.h"
 #include "cli/common_flags.h"
 #include "cli/comparison.h"
+#include "cli/diagnosis.h"
 #include "cli/json_line.h"
 #include "cli/pending_file.h"
 #include "cli/report/report_builder.h"
 #include "cli/run_jobs.h"
 #include "common/log.h"
+#include "google/protobuf/util/time_util.h"
+#include "workload/fleet_health.h"
 #include "workload/models.h"
 #include "workload/spec.h"
 
@@ -66,6 +69,7 @@ absl::StatusOr<std::vector<v1::WorkloadSpec>> SuiteSpecs(const FlagSet& flags, c
 
 // "MAMF TFLOP/s 0.0621", "busbw GB/s @max 1.23 (1048576 B)", "tokens/s 1001, MFU 0.361, $ / 1M tokens 1.11".
 std::string Headline(const v1::JobResult& r) {
+  if (r.has_health()) return HealthHeadline(r.health());
   std::vector<std::string> parts;
   for (const auto& f : ComparedFigures(r)) {
     if (f.name == "tokens_per_second" || f.name == "mfu" || f.name == kCostFigure || f.name == "mamf_tflops" ||
@@ -112,13 +116,34 @@ int SuiteCommand(const Args& args) {
   if (!pending.ok()) return Fail("suite", pending.status(), kExitUsage);
 
   std::vector<v1::JobResult> results;
+  // First the fleet check: a slow node found before the measurements is
+  // named beside them (docs/fleet-health.md). Findings fail the suite, as a
+  // failed check does, but every workload still runs.
+  auto fleet_check = [&flags, &results](CoordinatorClient& client, const std::atomic<bool>* interrupted) {
+    DiagnosisOptions options;
+    options.setup = flags.Get("setup").value_or("");
+    options.rules = *workload::ResolveHealthRules({});
+    options.iterations = flags.GetSwitch("quick") ? 5 : 20;
+    const auto started = google::protobuf::util::TimeUtil::GetCurrentTime();
+    auto report = RunDiagnosis(client, options, interrupted);
+    if (!report.ok()) return Fail("suite", report.status());
+    auto id = client.RecordHealth(options.setup, *report, started);
+    if (!id.ok()) return Fail("suite", id.status());
+    v1::ListResultsRequest filter;
+    filter.set_job_id(*id);
+    auto stored = client.ListResults(filter);
+    if (stored.ok() && !stored->empty()) results.push_back(stored->front());
+    Log("suite", "fleet check ", *id, ": ", HealthHeadline(*report));
+    for (const auto& f : report->findings()) Log("suite", "  ", f.subject(), ": ", f.metric(), " ", f.rule());
+    return report->healthy() ? kExitOk : kExitFailed;
+  };
   const int rc = RunJobs(
       flags, "suite", [&flags](const RunTarget& target) { return SuiteSpecs(flags, target); },
       [&results](const v1::JobStatus& job) {
         results.push_back(job.result());
         Log("suite", job.result().spec().name(), ": ", Headline(job.result()));
       },
-      /*needs_device_memory=*/true);
+      /*needs_device_memory=*/true, fleet_check);
   if (results.empty()) return rc;  // nothing ran: no report, and RunJobs said why
 
   const report::ReportOptions options = report::ReportOptionsNow(

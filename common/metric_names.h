@@ -36,6 +36,12 @@ inline constexpr char kResultMamf[] = "tokenmeter_result_mamf_flops_per_second";
 inline constexpr char kResultBusBandwidth[] =
     "tokenmeter_result_collective_bus_bandwidth_bytes_per_second";  // also {collective, size_bytes}
 
+// Coordinator: the latest diagnosis per setup (docs/fleet-health.md).
+inline constexpr char kNodeHealth[] = "tokenmeter_node_health";  // gauge {setup, worker, Hostname}: 1 healthy, 0 not
+inline constexpr char kLinkHealth[] = "tokenmeter_link_health";  // gauge {setup, worker, peer_worker}
+inline constexpr char kHealthDeviation[] =
+    "tokenmeter_health_deviation_ratio";  // gauge {setup, worker, peer_worker, metric}: a finding's value/baseline-1
+
 // Workers: live measurements per device {gpu, UUID, device_model, Hostname, setup}.
 inline constexpr char kStepDuration[] = "tokenmeter_step_duration_seconds";  // histogram
 inline constexpr char kGemmFlops[] = "tokenmeter_gemm_flops_per_second";     // also {shape, dtype}
@@ -56,6 +62,8 @@ inline constexpr char kLabelCollective[] = "collective";
 inline constexpr char kLabelSizeBytes[] = "size_bytes";
 inline constexpr char kLabelShape[] = "shape";
 inline constexpr char kLabelDtype[] = "dtype";
+inline constexpr char kLabelPeerWorker[] = "peer_worker";  // the other end of a link; "" for a node
+inline constexpr char kLabelMetric[] = "metric";           // a diagnosis' metric: gemm_tflops, pair_busbw_gbps, ...
 // dcgm-exporter's spelling (its metrics template: gpu="..",UUID="..",
 // device="..",modelName="..",Hostname=".."), kept exactly, capitals
 // included; `gpu` is the device index on its host, `UUID` the device's UUID

@@ -1,6 +1,8 @@
 #include "coordinator/metrics.h"
 
 #include <iterator>
+#include <set>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/metric_names.h"
@@ -90,6 +92,14 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
   metrics->busbw_ = &Gauge(*r, m::kResultBusBandwidth,
                            "Collective bus bandwidth in bytes/s (nccl-tests' busbw, a flat-fabric re-calibration) "
                            "of the latest result (slowest rank), per collective and size");
+  metrics->node_health_ = &Gauge(*r, m::kNodeHealth,
+                                 "1 when the setup's latest diagnosis found nothing wrong with the worker, 0 when it did");
+  metrics->link_health_ = &Gauge(*r, m::kLinkHealth,
+                                 "1 when the setup's latest diagnosis found the link between two workers healthy, 0 "
+                                 "when it did not");
+  metrics->health_deviation_ = &Gauge(*r, m::kHealthDeviation,
+                                      "A finding of the setup's latest diagnosis: its value over its baseline, less "
+                                      "1 (-0.4 = 40% short), the worst per worker, peer and metric");
   metrics->server_->RegisterCollectable(r);
   return metrics;
 }
@@ -146,6 +156,7 @@ void CoordinatorMetrics::JobFinished(const v1::JobStatus& job) {
 }
 
 void CoordinatorMetrics::PublishResult(const v1::JobResult& result) {
+  if (result.has_health()) return PublishHealth(result);
   const std::map<std::string, std::string> labels = {{m::kLabelSetup, result.setup()},
                                                      {m::kLabelWorkload, result.spec().name()},
                                                      {m::kLabelDeviceModel, result.device_model()}};
@@ -176,6 +187,57 @@ void CoordinatorMetrics::PublishResult(const v1::JobResult& result) {
     if (f.mfu_mamf() > 0) mfu_->Add(with_peak(m::kPeakMamf)).Set(f.mfu_mamf());
     if (f.cost_per_million_tokens_dollars() > 0) cost_->Add(labels).Set(f.cost_per_million_tokens_dollars());
     if (f.energy_per_token_joules() > 0) energy_->Add(labels).Set(f.energy_per_token_joules());
+  }
+}
+
+void CoordinatorMetrics::PublishHealth(const v1::JobResult& result) {
+  const auto& report = result.health();
+  const std::string& setup = result.setup();
+  std::map<std::string, std::string> hostname;
+  for (int i = 0; i < report.worker_ids_size() && i < report.hostnames_size(); ++i) {
+    hostname[report.worker_ids(i)] = report.hostnames(i);
+  }
+  // A finding names one worker (a device, its network) or two (a link).
+  std::set<std::string> short_nodes;
+  std::set<std::pair<std::string, std::string>> short_links;
+  std::map<std::tuple<std::string, std::string, std::string>, double> worst;
+  for (const auto& f : report.findings()) {
+    if (f.worker_ids().empty()) continue;
+    const std::string a = f.worker_ids(0), b = f.worker_ids_size() > 1 ? f.worker_ids(1) : "";
+    if (b.empty()) {
+      short_nodes.insert(a);
+    } else {
+      short_links.insert({a, b});
+    }
+    if (f.metric() == "check_failed") continue;
+    auto [it, fresh] = worst.try_emplace({a, b, f.metric()}, f.deviation());
+    if (!fresh) it->second = std::min(it->second, f.deviation());
+  }
+  absl::MutexLock lock(&mu_);
+  auto& series = health_series_[setup];
+  for (auto& [family, gauge] : series) family->Remove(gauge);
+  series.clear();
+  auto add = [&](prometheus::Family<prometheus::Gauge>* family, std::map<std::string, std::string> labels,
+                 double value) {
+    labels[m::kLabelSetup] = setup;
+    auto* gauge = &family->Add(labels);
+    gauge->Set(value);
+    series.emplace_back(family, gauge);
+  };
+  for (const auto& id : report.worker_ids()) {
+    add(node_health_, {{m::kLabelWorker, id}, {m::kLabelHostname, hostname[id]}}, short_nodes.count(id) ? 0 : 1);
+  }
+  std::set<std::pair<std::string, std::string>> links;
+  for (const auto& f : report.figures()) {
+    if (f.worker_ids_size() == 2) links.insert({f.worker_ids(0), f.worker_ids(1)});
+  }
+  for (const auto& l : short_links) links.insert(l);
+  for (const auto& [a, b] : links) {
+    add(link_health_, {{m::kLabelWorker, a}, {m::kLabelPeerWorker, b}}, short_links.count({a, b}) ? 0 : 1);
+  }
+  for (const auto& [key, deviation] : worst) {
+    const auto& [a, b, metric] = key;
+    add(health_deviation_, {{m::kLabelWorker, a}, {m::kLabelPeerWorker, b}, {m::kLabelMetric, metric}}, deviation);
   }
 }
 

@@ -47,9 +47,14 @@ class CoordinatorMetrics {
   // Figures that are unknown (MFU of an unknown device, cost without a price,
   // energy the device does not report: all 0 in the result) are not
   // published rather than published as 0.
+  // A `fleet-check` result (its `health`) replaces the health series of its
+  // setup: one per checked worker and measured link, and a deviation per
+  // finding, so the label set stays bounded by the latest checked fleet.
   void PublishResult(const v1::JobResult& result);
 
  private:
+  void PublishHealth(const v1::JobResult& result);
+
   CoordinatorMetrics() = default;
 
   std::shared_ptr<prometheus::Registry> registry_;
@@ -64,6 +69,9 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>* gemm_flops_ = nullptr;
   prometheus::Family<prometheus::Gauge>* mamf_ = nullptr;
   prometheus::Family<prometheus::Gauge>* busbw_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* node_health_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* link_health_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* health_deviation_ = nullptr;
 
   // Children looked up once at start (the label values are a fixed set).
   // Indexed as kStates / kOutcomes in metrics.cc.
@@ -80,6 +88,9 @@ class CoordinatorMetrics {
   };
   absl::flat_hash_map<std::string, AgeSeries> heartbeat_children_ ABSL_GUARDED_BY(mu_);
   uint64_t refreshes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Per setup, the health series of its latest diagnosis, with their family.
+  std::map<std::string, std::vector<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Gauge*>>>
+      health_series_ ABSL_GUARDED_BY(mu_);
 
   // Last, so it stops serving before anything above goes away.
   std::unique_ptr<metrics::MetricsServer> server_;

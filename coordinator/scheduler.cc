@@ -9,6 +9,7 @@
 #include "coordinator/ids.h"
 #include "google/protobuf/util/time_util.h"
 #include "workload/estimate.h"
+#include "workload/fleet_health.h"
 #include "workload/result_assembly.h"
 #include "workload/spec.h"
 
@@ -117,6 +118,67 @@ absl::StatusOr<std::string> Scheduler::Submit(const v1::WorkloadSpec& spec, int 
   request.set_span_setups(span_setups);
   request.set_max_attempts(max_attempts);
   return Submit(request);
+}
+
+void Scheduler::RecordHealthAsync(const v1::RecordHealthRequest& request, SubmitCallback done) {
+  const auto& report = request.report();
+  constexpr int kMaxCheckedWorkers = 1 << 20;
+  if (request.setup().empty()) return done(absl::InvalidArgumentError("setup must be set"));
+  if (report.worker_ids().empty() || report.worker_ids_size() > kMaxCheckedWorkers) {
+    return done(absl::InvalidArgumentError(
+        absl::StrCat("report.worker_ids must name 1 to ", kMaxCheckedWorkers, " workers, got ", report.worker_ids_size())));
+  }
+  if (report.hostnames_size() != report.worker_ids_size()) {
+    return done(absl::InvalidArgumentError(absl::StrCat("report.hostnames must have one per worker (",
+                                                        report.worker_ids_size(), "), got ", report.hostnames_size())));
+  }
+  v1::JobStatus status;
+  v1::JobResult result;
+  {
+    absl::MutexLock lock(&mu_);
+    status.set_job_id(NewJobId(clock_->Now()));
+    status.set_state(v1::JOB_SUCCEEDED);
+    status.mutable_spec()->set_name(std::string(workload::kFleetCheckWorkload));
+    status.mutable_spec()->set_version(1);
+    status.set_ranks(report.worker_ids_size());
+    status.set_setup(request.setup());
+    *status.mutable_worker_ids() = report.worker_ids();
+    *status.mutable_started_at() = request.has_started_at() ? request.started_at() : NowProto();
+    *status.mutable_submitted_at() = status.started_at();
+    *status.mutable_finished_at() = NowProto();
+    status.set_attempt(1);
+    result.set_job_id(status.job_id());
+    *result.mutable_spec() = status.spec();
+    result.set_setup(request.setup());
+    result.set_world_size(status.ranks());
+    for (const auto& id : report.worker_ids()) {
+      if (const auto* w = registry_.Find(id)) *result.add_inventory() = w->inventory();
+    }
+    if (!result.inventory().empty() && !result.inventory(0).devices().empty()) {
+      result.set_device_model(result.inventory(0).devices(0).model());
+    }
+    *result.mutable_started_at() = status.started_at();
+    *result.mutable_finished_at() = status.finished_at();
+    result.set_tokenmeter_version(TOKENMETER_VERSION);
+    result.set_attempts(1);
+    *result.mutable_health() = report;
+    *status.mutable_result() = result;
+  }
+  Log("coordinator", "fleet-check ", status.job_id(), " of setup ", request.setup(), ": ", report.workers(),
+      " workers, ", report.findings_size(), " findings");
+  writer_.Queue([status, result](ResultsStore& store) { return store.SaveFinishedJob(status, result); },
+                [this, id = status.job_id(), result, done = std::move(done)](absl::Status s) {
+                  if (!s.ok()) return done(absl::UnavailableError(absl::StrCat("the record could not be stored: ",
+                                                                               s.message())));
+                  if (options_.on_result_recorded) options_.on_result_recorded(result);
+                  done(id);
+                });
+}
+
+absl::StatusOr<std::string> Scheduler::RecordHealth(const v1::RecordHealthRequest& request) {
+  return BlockUntilAnswered<absl::StatusOr<std::string>>(
+      absl::InfiniteFuture(), [&](SubmitCallback done) { RecordHealthAsync(request, std::move(done)); },
+      [](absl::Time) {});
 }
 
 void Scheduler::JobRowStored(const std::string& job_id, const SubmitCallback& done) {

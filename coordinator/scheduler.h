@@ -47,6 +47,8 @@ struct SchedulerOptions {
   const workload::DeviceCatalogue* catalogue = nullptr;
   // Called (under no lock) whenever a job reaches a final state.
   std::function<void(const v1::JobStatus&)> on_job_finished;
+  // Called (under no lock) once a recorded result (RecordHealth) is stored.
+  std::function<void(const v1::JobResult&)> on_result_recorded;
 };
 
 // Thread-safe: every method may be called from any gRPC thread. Long-polls
@@ -93,6 +95,13 @@ class Scheduler {
   absl::StatusOr<std::string> Submit(const v1::SubmitJobRequest& request);
   absl::StatusOr<std::string> Submit(const v1::WorkloadSpec& spec, int ranks, const std::string& setup,
                                      bool span_setups = false, int max_attempts = 1);
+  // Stores a diagnosis (RecordHealthRequest) as a finished `fleet-check`
+  // job whose result carries the report, with the inventory of the checked
+  // workers still registered; answers its id once durable. InvalidArgument
+  // naming the field for no setup, no worker, or hostnames that do not
+  // match the workers one for one.
+  void RecordHealthAsync(const v1::RecordHealthRequest& request, SubmitCallback done);
+  absl::StatusOr<std::string> RecordHealth(const v1::RecordHealthRequest& request);
   // The job's status once it reaches a final state, or as it is at the
   // deadline. NotFound for an unknown id.
   void GetJobAsync(const std::string& job_id, absl::Time deadline, JobCallback done);

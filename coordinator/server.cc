@@ -86,7 +86,10 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
   sched.collective_timeout = options.collective_timeout;
   sched.limits = options.limits;
   CoordinatorMetrics* metrics = c->metrics_.get();
-  if (metrics != nullptr) sched.on_job_finished = [metrics](const v1::JobStatus& job) { metrics->JobFinished(job); };
+  if (metrics != nullptr) {
+    sched.on_job_finished = [metrics](const v1::JobStatus& job) { metrics->JobFinished(job); };
+    sched.on_result_recorded = [metrics](const v1::JobResult& result) { metrics->PublishResult(result); };
+  }
   c->scheduler_ = std::make_unique<Scheduler>(sched, c->store_.get(), &c->rendezvous_, &c->clock_);
   if (auto s = c->scheduler_->Recover(); !s.ok()) return s;
   if (metrics != nullptr) {

@@ -120,6 +120,19 @@ Reactor* CoordinatorService::ListResults(Context* context, const v1::ListResults
   return Finished(context, grpc::Status::OK);
 }
 
+Reactor* CoordinatorService::RecordHealth(Context* context, const v1::RecordHealthRequest* request,
+                                          v1::RecordHealthResponse* response) {
+  if (grpc::Status s = auth_->Check(*context, TokenRole::kUser, "Coordinator.RecordHealth"); !s.ok()) {
+    return Finished(context, s);
+  }
+  Reactor* reactor = context->DefaultReactor();
+  scheduler_->RecordHealthAsync(*request, [reactor, response](absl::StatusOr<std::string> id) {
+    if (id.ok()) response->set_job_id(*std::move(id));
+    reactor->Finish(ToGrpc(id.status()));
+  });
+  return reactor;
+}
+
 // ------------------------------------------------------------- worker side
 
 Reactor* WorkerServiceImpl::Register(Context* context, const v1::RegisterRequest* request,

@@ -33,6 +33,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* ListWorkers(grpc::CallbackServerContext*, const v1::ListWorkersRequest*, v1::ListWorkersResponse*) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext*, const v1::ListJobsRequest*, v1::ListJobsResponse*) override;
   grpc::ServerUnaryReactor* ListResults(grpc::CallbackServerContext*, const v1::ListResultsRequest*, v1::ListResultsResponse*) override;
+  grpc::ServerUnaryReactor* RecordHealth(grpc::CallbackServerContext*, const v1::RecordHealthRequest*, v1::RecordHealthResponse*) override;
 
  private:
   Scheduler* scheduler_;

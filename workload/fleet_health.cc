@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -20,13 +22,6 @@ constexpr double kDefaultMaxSpikeFraction = 0.2;
 constexpr double kDefaultMinStandardErrors = 3;
 
 bool IsCpu(absl::string_view backend) { return backend == "cpu" || backend.empty(); }
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 absl::Status Invalid(absl::string_view field, double value, absl::string_view bound) {
   return absl::InvalidArgumentError(absl::StrCat("health rules: ", field, " must be ", bound, ", got ", value));
@@ -101,6 +96,13 @@ class Judge {
 };
 
 }  // namespace
+
+double MedianOf(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 v1::WorkloadSpec FleetGemmCheck(absl::string_view backend, int iterations) {
   v1::WorkloadSpec spec;
@@ -181,10 +183,10 @@ std::vector<PairRound> PairingRounds(int n, int all_pairs_up_to) {
 
 double RobustBaseline(std::vector<double> values, double floor_fraction) {
   while (!values.empty()) {
-    const double median = Median(values);
+    const double median = MedianOf(values);
     std::vector<double> deviations;
     for (double v : values) deviations.push_back(std::abs(v - median));
-    const double bound = std::max(3 * 1.4826 * Median(deviations), floor_fraction * std::abs(median));
+    const double bound = std::max(3 * 1.4826 * MedianOf(deviations), floor_fraction * std::abs(median));
     std::vector<double> kept;
     for (double v : values) {
       if (std::abs(v - median) <= bound) kept.push_back(v);
@@ -215,7 +217,7 @@ double RelativeStandardError(const std::vector<double>& values) {
 
 double SpikeFraction(const std::vector<double>& values, double factor) {
   if (values.empty()) return 0;
-  const double median = Median(values);
+  const double median = MedianOf(values);
   int spikes = 0;
   for (double v : values) spikes += v > factor * median;
   return static_cast<double>(spikes) / values.size();
@@ -286,7 +288,7 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
     gemm_errors.push_back(RelativeStandardError(f.iteration_seconds));
   }
   d.baseline.set_gemm_tflops(given.gemm_tflops() > 0 ? given.gemm_tflops() : RobustBaseline(tflops));
-  const double gemm_se = given.gemm_tflops() > 0 ? 0 : Median(gemm_errors);
+  const double gemm_se = given.gemm_tflops() > 0 ? 0 : MedianOf(gemm_errors);
   for (const auto& f : devices) {
     const std::string subject = absl::StrCat("device ", f.device, " of ", judge.Node(f.node));
     const size_t before = d.findings.size();
@@ -303,8 +305,8 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
     (l.b < 0 ? intra_errors : pair_errors).push_back(RelativeStandardError(l.iteration_seconds));
     if (l.b < 0) intra.push_back(l.busbw_gbps);
   }
-  const double intra_se = given.intra_node_busbw_gbps() > 0 ? 0 : Median(intra_errors);
-  const double pair_se = given.pair_busbw_gbps() > 0 ? 0 : Median(pair_errors);
+  const double intra_se = given.intra_node_busbw_gbps() > 0 ? 0 : MedianOf(intra_errors);
+  const double pair_se = given.pair_busbw_gbps() > 0 ? 0 : MedianOf(pair_errors);
   d.baseline.set_intra_node_busbw_gbps(given.intra_node_busbw_gbps() > 0 ? given.intra_node_busbw_gbps()
                                                                           : RobustBaseline(intra));
 
@@ -398,6 +400,25 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
     if (d.findings.size() > before) ++d.defective_links;
   }
   for (bool s : node_short) d.defective_nodes += s;
+  return d;
+}
+
+Diagnosis Confirm(const Diagnosis& earlier, const Diagnosis& later) {
+  std::set<std::pair<std::string, std::string>> found;
+  for (const auto& f : earlier.findings) found.insert({f.subject, f.metric});
+  Diagnosis d = later;
+  d.findings.clear();
+  for (const auto& f : later.findings) {
+    if (found.count({f.subject, f.metric})) d.findings.push_back(f);
+  }
+  std::set<int> nodes;
+  std::set<std::string> links;
+  for (const auto& f : d.findings) {
+    if (f.nodes.size() == 1 && !absl::StartsWith(f.subject, "devices of ")) nodes.insert(f.nodes[0]);
+    if (f.nodes.size() == 2 || absl::StartsWith(f.subject, "devices of ")) links.insert(f.subject);
+  }
+  d.defective_nodes = static_cast<int>(nodes.size());
+  d.defective_links = static_cast<int>(links.size());
   return d;
 }
 

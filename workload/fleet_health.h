@@ -17,6 +17,9 @@
 
 namespace tokenmeter::workload {
 
+// The workload name a diagnosis is stored under (its result's `health`).
+inline constexpr absl::string_view kFleetCheckWorkload = "fleet-check";
+
 // ---- the checks
 // The per-device GEMM check for a backend ("cpu", "cuda", ...): one square
 // of the MAMF class in the backend's fastest common dtype, `iterations`
@@ -44,6 +47,9 @@ std::vector<PairRound> PairingRounds(int n, int all_pairs_up_to = 16);
 // kept than max(3 × 1.4826 × their median absolute deviation,
 // floor_fraction × that median). 0 for no values.
 double RobustBaseline(std::vector<double> values, double floor_fraction = 0.01);
+
+// The median of `values`; 0 for none.
+double MedianOf(std::vector<double> values);
 
 // Coefficient of variation (sample standard deviation / mean); 0 for fewer
 // than two values.
@@ -118,6 +124,10 @@ struct Diagnosis {
 Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector<DeviceFigure>& devices,
                    const std::vector<LinkFigure>& links, const v1::HealthRules& rules,
                    const v1::HealthBaseline& given);
+
+// `later` with only the findings `earlier` also had (the same subject and
+// metric; the evidence is later's), and its defect counts recomputed.
+Diagnosis Confirm(const Diagnosis& earlier, const Diagnosis& later);
 
 }  // namespace tokenmeter::workload
 

@@ -93,7 +93,9 @@ std::string BuildReport(const std::vector<v1::JobResult>& results, const ReportO
   add(GemmCharts(newest_first, options.limits));
   add(ScalingCharts(newest_first, options.limits));
   add(RankTimingCharts(newest_first, options.limits));
+  const std::string health = FleetHealthTables(newest_first);
   std::string contents = "<nav><ul>\n<li><a href=\"#headline\">Headline figures</a></li>\n";
+  if (!health.empty()) absl::StrAppend(&contents, "<li><a href=\"#health\">Fleet health</a></li>\n");
   for (const auto& s : charts) {
     absl::StrAppend(&contents, "<li><a href=\"#", s.id, "\">", EscapeHtml(s.heading), "</a></li>\n");
   }
@@ -103,6 +105,13 @@ std::string BuildReport(const std::vector<v1::JobResult>& results, const ReportO
                   Section("headline", "Headline figures",
                           absl::StrCat(Paragraph("One row per workload \u00d7 setup: its newest result."),
                                        HeadlineTable(newest_first))));
+  if (!health.empty()) {
+    absl::StrAppend(&html, Section("health", "Fleet health",
+                                   absl::StrCat(Paragraph("Each setup's newest diagnosis (tokenmeter diagnose): the "
+                                                          "devices, hosts and links found short of the fleet, with "
+                                                          "the evidence."),
+                                                health)));
+  }
   for (const auto& s : charts) absl::StrAppend(&html, ChartSectionHtml(s));
   absl::StrAppend(&html,
                   Section("workloads", "Workload definitions", WorkloadDefinitions(newest_first, options.limits)),

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/diagnosis.h"
 #include "cli/output.h"
 #include "cli/report/html.h"
 #include "google/protobuf/util/json_util.h"
@@ -103,10 +104,39 @@ std::string HeadlineTable(const ResultList& newest_first) {
     }
     row.push_back(r->gemm_size() > 0 ? FormatNumber(r->mamf_tflops()) : kNone);
     row.push_back(BusbwAtLargestSizes(*r));
-    row.push_back(ResultPassed(*r) ? "passed" : "FAILED");
+    row.push_back(r->has_health() ? (r->health().healthy() ? "healthy" : "DEFECTIVE")
+                                  : ResultPassed(*r) ? "passed"
+                                                     : "FAILED");
     table.AddRow(std::move(row));
   }
   return table.Html();
+}
+
+std::string FleetHealthTables(const ResultList& newest_first) {
+  std::string html;
+  for (const auto* r : NewestPerWorkloadAndSetup(newest_first)) {
+    if (!r->has_health()) continue;
+    const auto& h = r->health();
+    absl::StrAppend(&html, "<h3>", EscapeHtml(r->setup()), "</h3>\n<p>",
+                    EscapeHtml(absl::StrFormat("%s (%s, %s). Baseline: GEMM %s TFLOP/s per device, pair bus "
+                                               "bandwidth %s GB/s.",
+                                               HealthHeadline(h), r->job_id(), FinishedAt(*r),
+                                               FormatNumber(h.baseline().gemm_tflops()),
+                                               FormatNumber(h.baseline().pair_busbw_gbps()))),
+                    "</p>\n");
+    if (h.findings().empty()) continue;
+    HtmlTable table({"defective", "metric", "value", "baseline", "deviation", "rule"}, "health");
+    for (const auto& f : h.findings()) {
+      if (f.metric() == "check_failed") {
+        table.AddRow({f.subject(), "check failed", f.error(), kNone, kNone, f.rule()});
+        continue;
+      }
+      table.AddRow({f.subject(), f.metric(), FormatNumber(f.value()), FormatNumber(f.baseline()),
+                    absl::StrFormat("%+.1f%%", 100 * f.deviation()), f.rule()});
+    }
+    absl::StrAppend(&html, table.Html());
+  }
+  return html;
 }
 
 std::string WorkloadDefinitions(const ResultList& newest_first, const ReportLimits& limits) {

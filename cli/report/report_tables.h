@@ -17,6 +17,11 @@ namespace tokenmeter::cli::report {
 // result has no such figure.
 std::string HeadlineTable(const ResultList& newest_first);
 
+// Per setup, its newest diagnosis (a `fleet-check` result,
+// docs/fleet-health.md): the verdict, then a row per finding with its
+// evidence. "" when no result is a diagnosis.
+std::string FleetHealthTables(const ResultList& newest_first);
+
 // Each distinct workload spec, newest first (at most
 // limits.max_workload_definitions), as protobuf's JSON of the stored spec.
 std::string WorkloadDefinitions(const ResultList& newest_first, const ReportLimits& limits);

@@ -8,9 +8,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/json_lines.h"
+#include "tests/metrics/metrics_test_support.h"
 #include "tests/support/cpu_quota.h"
 #include "tests/support/subprocess.h"
 
@@ -22,7 +25,10 @@ using ::testing::HasSubstr;
 class DiagnoseTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    coordinator_ = std::make_unique<CoordinatorProcess>(dir_.path(), dir_.File("store.db"));
+    metrics_port_ = FreePort();
+    coordinator_ = std::make_unique<CoordinatorProcess>(
+        dir_.path(), dir_.File("store.db"),
+        std::vector<std::string>{"--metrics", absl::StrCat("127.0.0.1:", metrics_port_)});
     ASSERT_GT(coordinator_->port(), 0) << coordinator_->process().err();
     for (int i = 0; i < 3; ++i) {
       workers_.push_back(std::make_unique<Process>(
@@ -54,6 +60,7 @@ class DiagnoseTest : public ::testing::Test {
   }
 
   TempDir dir_;
+  int metrics_port_ = 0;
   std::unique_ptr<CoordinatorProcess> coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
 };
@@ -117,6 +124,30 @@ TEST_F(DiagnoseTest, AWorkerWhoseCpuIsCappedIsNamedAndOnlyIt) {
     }
   }
   EXPECT_TRUE(gemm_finding) << r.out;
+
+  // Stored as a fleet-check result, and published as health gauges: 0 for
+  // the victim, 1 for the two others.
+  auto stored = RunTokenmeter({"results", "--store", dir_.File("store.db"), "--workload", "fleet-check"},
+                              dir_.path(), std::chrono::seconds(20));
+  EXPECT_EQ(stored.exit_code, 0) << stored.err;
+  EXPECT_THAT(stored.out, HasSubstr("DEFECTIVE: 2 of 3 workers"));
+  const std::string metrics = metrics_test::HttpGet(metrics_port_, "/metrics").body;
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat("tokenmeter_node_health{Hostname=")));
+  int healthy = 0, unhealthy = 0;
+  for (absl::string_view line : absl::StrSplit(metrics, '\n')) {
+    if (!absl::StartsWith(line, "tokenmeter_node_health{")) continue;
+    const bool is_victim = absl::StrContains(line, absl::StrCat("worker=\"", victim, "\""));
+    if (absl::EndsWith(line, " 0")) {
+      ++unhealthy;
+      EXPECT_TRUE(is_victim) << line;
+    } else {
+      ++healthy;
+      EXPECT_TRUE(absl::EndsWith(line, " 1")) << line;
+    }
+  }
+  EXPECT_EQ(unhealthy, 1) << metrics;
+  EXPECT_EQ(healthy, 2) << metrics;
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat("tokenmeter_health_deviation_ratio{metric=\"gemm_tflops\",peer_worker=\"\",setup=\"diagnose-test\",worker=\"", victim, "\"}")));
 
   // The table says the same to a person.
   auto table = RunTokenmeter({"diagnose", "--coordinator", coordinator_->address()}, dir_.path(),

@@ -237,6 +237,28 @@ TEST(Diagnose, AGivenBaselineJudgesWhatTheFleetCannot) {
   EXPECT_EQ(both.findings[1].subject, "device 0 of node b");
 }
 
+// Only what every run found stands: a healthy link caught in a slow moment
+// once is not a finding; a slow device found twice is.
+TEST(Diagnose, ConfirmKeepsOnlyWhatEveryRunFound) {
+  Fleet noisy;
+  noisy.devices[2].tflops = 0.5;
+  noisy.links[0].busbw_gbps = 5;  // a - b, once
+  noisy.links[1].busbw_gbps = 12;
+  noisy.links[2].busbw_gbps = 12;
+  const auto first = noisy.Run();
+  ASSERT_EQ(first.findings.size(), 2u);
+  Fleet again;
+  again.devices[2].tflops = 0.55;
+  const auto second = again.Run();
+  const auto confirmed = Confirm(first, second);
+  ASSERT_EQ(confirmed.findings.size(), 1u);
+  EXPECT_EQ(confirmed.findings[0].subject, "device 0 of node c");
+  EXPECT_DOUBLE_EQ(confirmed.findings[0].value, 0.55);  // the later run's evidence
+  EXPECT_EQ(confirmed.defective_nodes, 1);
+  EXPECT_EQ(confirmed.defective_links, 0);
+  EXPECT_TRUE(Confirm(Fleet().Run(), second).findings.empty());
+}
+
 TEST(Diagnose, ChecksAreSizedForTheirBackend) {
   const auto cpu = FleetGemmCheck("cpu", 20);
   EXPECT_EQ(cpu.name(), "fleet-check/gemm");
