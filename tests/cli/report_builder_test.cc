@@ -291,6 +291,37 @@ TEST(ReportBuilder, HeadlineRowsAreTheNewestPerWorkloadAndSetupWithStoredFigures
   EXPECT_THAT(headline, HasSubstr("all_reduce @ 512K: 2 GB/s; all_gather @ 512K: 2 GB/s"));
 }
 
+// A stored diagnosis gets the Fleet health section: its verdict and a row
+// per finding, escaped; without one the page has no such section.
+TEST(ReportBuilder, AStoredDiagnosisHasItsFleetHealthSection) {
+  EXPECT_THAT(Build(Mixed()), Not(HasSubstr("id=\"health\"")));
+  auto results = Mixed();
+  v1::JobResult check = Base("fc-1", "setup-a", 3, 9000);
+  check.mutable_spec()->set_name("fleet-check");
+  check.mutable_spec()->set_version(1);
+  auto* h = check.mutable_health();
+  h->set_workers(3);
+  h->set_links(3);
+  h->set_defective_workers(1);
+  h->mutable_baseline()->set_gemm_tflops(0.1);
+  auto* f = h->add_findings();
+  f->set_subject("device 0 of node w-<b>");
+  f->set_metric("gemm_tflops");
+  f->set_value(0.04);
+  f->set_baseline(0.1);
+  f->set_deviation(-0.6);
+  f->set_rule("gemm_max_deficit 0.05");
+  results.push_back(check);
+  const std::string html = Build(results);
+  const size_t section = html.find("<section id=\"health\">");
+  ASSERT_NE(section, std::string::npos);
+  const std::string health = html.substr(section, html.find("</section>", section) - section);
+  EXPECT_THAT(health, HasSubstr("DEFECTIVE: 2 of 3 workers and 3 of 3 links healthy (fc-1"));
+  EXPECT_THAT(health, HasSubstr("device 0 of node w-&lt;b&gt;"));
+  EXPECT_THAT(health, HasSubstr("-60.0%"));
+  EXPECT_THAT(html, HasSubstr("<a href=\"#health\">Fleet health</a>"));
+}
+
 TEST(ReportBuilder, TextFromUsersIsEscaped) {
   const std::string evil = "<script>alert(1)</script>";
   auto results = Mixed();

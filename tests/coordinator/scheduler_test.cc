@@ -247,6 +247,44 @@ TEST_F(SchedulerTest, APinnedJobRunsOnItsWorkersOnly) {
   EXPECT_THAT(Job(behind).error(), HasSubstr(absl::StrCat("worker ", a, " is not registered")));
 }
 
+// A diagnosis is stored as a finished fleet-check result carrying the
+// report, with the inventory of the checked workers; bad requests are
+// refused naming the field, and nothing is stored for them.
+TEST_F(SchedulerTest, ADiagnosisIsStoredAsAFleetCheckResult) {
+  const std::string a = Register("host-a");
+  v1::RecordHealthRequest request;
+  request.set_setup("lab");
+  auto* report = request.mutable_report();
+  report->add_worker_ids(a);
+  report->add_hostnames("host-a");
+  report->set_workers(1);
+  report->set_healthy(true);
+  auto id = scheduler_->RecordHealth(request);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto stored = store_->ListResults({});
+  ASSERT_TRUE(stored.ok());
+  ASSERT_EQ(stored->size(), 1u);
+  const auto& r = stored->front();
+  EXPECT_EQ(r.job_id(), *id);
+  EXPECT_EQ(r.spec().name(), "fleet-check");
+  EXPECT_EQ(r.setup(), "lab");
+  EXPECT_TRUE(r.health().healthy());
+  ASSERT_EQ(r.inventory_size(), 1);
+  EXPECT_EQ(r.inventory(0).hostname(), "host-a");
+
+  auto no_setup = request;
+  no_setup.clear_setup();
+  EXPECT_THAT(scheduler_->RecordHealth(no_setup).status().message(), HasSubstr("setup must be set"));
+  auto mismatched = request;
+  mismatched.mutable_report()->add_hostnames("extra");
+  EXPECT_THAT(scheduler_->RecordHealth(mismatched).status().message(), HasSubstr("report.hostnames must have one"));
+  auto nobody = request;
+  nobody.mutable_report()->clear_worker_ids();
+  nobody.mutable_report()->clear_hostnames();
+  EXPECT_EQ(scheduler_->RecordHealth(nobody).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListResults({})->size(), 1u);
+}
+
 TEST_F(SchedulerTest, RestartRequeuesQueuedJobsAndFailsRunningOnes) {
   const std::string a = Register("a");
   auto running = *scheduler_->Submit(Gemm(), 1, "");
