@@ -120,7 +120,8 @@ absl::StatusOr<std::vector<v1::WorkerStatus>> Fleet(const std::vector<v1::Worker
       return absl::InvalidArgumentError(
           absl::StrCat("idle workers are in several setups: ", absl::StrJoin(names, ", "), "; give --setup"));
     }
-    if (!setups.empty()) *setup = setups.begin()->first;
+    if (setups.empty()) return absl::FailedPreconditionError("no worker is idle: nothing to check");
+    *setup = setups.begin()->first;
   }
   std::vector<v1::WorkerStatus> fleet;
   for (const auto& w : workers) {
