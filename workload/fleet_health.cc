@@ -49,20 +49,37 @@ class Judge {
  public:
   Judge(const std::vector<std::string>& names, const v1::HealthRules& rules) : names_(names), rules_(rules) {}
 
+  // The bounds of one kind of check's variability: the rules', or twice the
+  // fleet's median for that kind where that is higher (load on a shared
+  // host makes every check of a kind vary; a variable node stands out).
+  struct Bounds {
+    double cv = 0, spike_fraction = 0;
+  };
+  template <typename Figures>
+  Bounds BoundsFor(const Figures& figures) const {
+    std::vector<double> cvs, spikes;
+    for (const auto& f : figures) {
+      cvs.push_back(CoefficientOfVariation(f.iteration_seconds));
+      spikes.push_back(SpikeFraction(f.iteration_seconds, rules_.spike_factor()));
+    }
+    return {std::max(rules_.max_cv(), 2 * MedianOf(cvs)),
+            std::max(rules_.max_spike_fraction(), 2 * MedianOf(spikes))};
+  }
+
   // The variability findings of one check, if any.
   void Variability(const std::string& subject, std::vector<int> nodes, const std::string& check,
-                   const std::vector<double>& seconds, std::vector<Finding>* out) const {
+                   const std::vector<double>& seconds, const Bounds& bounds, std::vector<Finding>* out) const {
     const double cv = CoefficientOfVariation(seconds);
-    if (cv > rules_.max_cv()) {
-      out->push_back({subject, nodes, check + "_cv", cv, rules_.max_cv(), cv / rules_.max_cv() - 1,
-                      absl::StrCat("max_cv ", Percent(rules_.max_cv()))});
+    if (cv > bounds.cv) {
+      out->push_back({subject, nodes, check + "_cv", cv, bounds.cv, cv / bounds.cv - 1,
+                      absl::StrCat("max_cv ", Percent(rules_.max_cv()), " (or twice the fleet's median)")});
     }
     const double spikes = SpikeFraction(seconds, rules_.spike_factor());
-    if (spikes > rules_.max_spike_fraction()) {
-      out->push_back({subject, nodes, check + "_spike_fraction", spikes, rules_.max_spike_fraction(),
-                      spikes / rules_.max_spike_fraction() - 1,
+    if (spikes > bounds.spike_fraction) {
+      out->push_back({subject, nodes, check + "_spike_fraction", spikes, bounds.spike_fraction,
+                      spikes / bounds.spike_fraction - 1,
                       absl::StrCat("max_spike_fraction ", Percent(rules_.max_spike_fraction()), " above ",
-                                   Percent(rules_.spike_factor()), "x the median")});
+                                   Percent(rules_.spike_factor()), "x the median (or twice the fleet's median)")});
     }
   }
 
@@ -289,12 +306,13 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
   }
   d.baseline.set_gemm_tflops(given.gemm_tflops() > 0 ? given.gemm_tflops() : RobustBaseline(tflops));
   const double gemm_se = given.gemm_tflops() > 0 ? 0 : MedianOf(gemm_errors);
+  const auto gemm_bounds = judge.BoundsFor(devices);
   for (const auto& f : devices) {
     const std::string subject = absl::StrCat("device ", f.device, " of ", judge.Node(f.node));
     const size_t before = d.findings.size();
     judge.Short(subject, {f.node}, "gemm_tflops", f.tflops, d.baseline.gemm_tflops(), rules.gemm_max_deficit(),
                 "gemm_max_deficit", RelativeStandardError(f.iteration_seconds), gemm_se, &d.findings);
-    judge.Variability(subject, {f.node}, "gemm", f.iteration_seconds, &d.findings);
+    judge.Variability(subject, {f.node}, "gemm", f.iteration_seconds, gemm_bounds, &d.findings);
     judge.Wrong(subject, {f.node}, f.wrong_elements, &d.findings);
     if (d.findings.size() > before) node_short[f.node] = true;
   }
@@ -332,10 +350,14 @@ Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector
   // A node whose every link (two at least) varies, or is short, is the cause.
   std::vector<int> variable_links(node_names.size(), 0);
   std::vector<std::vector<Finding>> link_variability(links.size());
+  std::vector<LinkFigure> pair_links, intra_links;
+  for (const auto& l : links) (l.b < 0 ? intra_links : pair_links).push_back(l);
+  const auto pair_bounds = judge.BoundsFor(pair_links), intra_bounds = judge.BoundsFor(intra_links);
   for (size_t i = 0; i < links.size(); ++i) {
     const auto& l = links[i];
     const std::string check = l.b < 0 ? "intra_node" : "pair";
-    judge.Variability("", {}, check, l.iteration_seconds, &link_variability[i]);
+    judge.Variability("", {}, check, l.iteration_seconds, l.b < 0 ? intra_bounds : pair_bounds,
+                      &link_variability[i]);
     if (l.b >= 0 && !link_variability[i].empty()) {
       ++variable_links[l.a];
       ++variable_links[l.b];

@@ -117,8 +117,9 @@ struct Diagnosis {
 // slows every pair it is in); a link is short on its own when below the
 // baseline while neither end is short (links of a short node are its
 // evidence, not findings of their own). Wrong results are findings of the
-// device or link that gave them. Checks whose iterations vary more
-// than the rules allow are findings too, attributed the same way. Baselines
+// device or link that gave them. Checks whose iterations vary more than
+// max_cv / max_spike_fraction allow, and more than twice the fleet's median
+// for that kind of check, are findings too, attributed the same way. Baselines
 // not given (0) are the robust centres of the fleet's own figures: of the
 // devices' TFLOP/s, of the nodes' fastest links, of the intra-node figures.
 Diagnosis Diagnose(const std::vector<std::string>& node_names, const std::vector<DeviceFigure>& devices,

@@ -104,11 +104,14 @@ for f in results.db results.jsonl report.html headline.txt; do
 done
 results=$("$bin" results --store "$out/results.db" --json)
 count=$(grep -c '"kind":"job"' <<<"$results" || true)
-((count == 9)) || fail "expected the suite's 9 results in the store, found $count"
+# The suite's 9 workloads, and its fleet check: the verdict's record and its
+# check jobs (a GEMM on each node's worker, the one pair between them).
+((count == 13)) || fail "expected the suite's 13 results in the store (9 workloads, a fleet check of 4), found $count"
+grep -q '"workload":"fleet-check"' <<<"$results" || fail "the suite stored no fleet-check verdict"
 grep -q '"setup":"tmtest-test"' <<<"$results" || fail "the results do not name the setup <cluster>-<partition>"
 grep -q '"ranks":2' <<<"$results" || fail "the jobs did not run on both nodes' workers"
 exported=$("$bin" export --store "$out/results.db")
-[[ $(grep -c "\"batch_job\":\"slurm:$job\"" <<<"$exported") -eq 9 ]] ||
+[[ $(grep -c "\"batch_job\":\"slurm:$job\"" <<<"$exported") -eq 13 ]] ||
   fail "not every stored result names Slurm job $job in its inventory"
 grep -q '<svg class="chart"' "$out/report.html" || fail "the report has no chart"
 grep -q 'train-step/tiny/eager' "$out/headline.txt" || fail "the headline table has no train step"

@@ -32,6 +32,9 @@ TEST(Suite, LocalQuickRunsEveryWorkloadThatFitsAndEndsInAReport) {
   EXPECT_THAT(r.out, HasSubstr("busbw GB/s @max"));
   EXPECT_THAT(r.out, HasSubstr("tokens/s"));
   EXPECT_THAT(r.out, HasSubstr(page));
+  // The fleet check ran first, and found the two local workers healthy.
+  EXPECT_THAT(r.out, HasSubstr("  fleet-check "));
+  EXPECT_THAT(r.out, HasSubstr("HEALTHY: 2 of 2 workers and 1 of 1 links healthy"));
   // Presets too big for this host are left out, and said so.
   EXPECT_THAT(r.err, HasSubstr("leaving out train-step/llama3-8b"));
   // One store holds them all.
@@ -39,12 +42,15 @@ TEST(Suite, LocalQuickRunsEveryWorkloadThatFitsAndEndsInAReport) {
   for (const auto& row : ParseJsonLines(RunTokenmeter({"results", "--store", store, "--json"}, dir.path()).out)) {
     jobs += Str(row, "kind") == "job";
   }
-  EXPECT_EQ(jobs, 9);
+  // The 9 workloads, the fleet check's verdict and its 3 check jobs (a GEMM
+  // per worker, the one pair).
+  EXPECT_EQ(jobs, 13);
   // The report: what the page holds, the browser draws.
   const std::string html = ReadFile(page);
   const auto marks = MarksByChart(html);
   EXPECT_GT(marks.count("busbw") ? marks.at("busbw") : 0, 0);
   EXPECT_GT(marks.count("gemm-tflops") ? marks.at("gemm-tflops") : 0, 0);
+  EXPECT_THAT(html, HasSubstr("<section id=\"health\">"));
   if (ChromiumPath().empty()) {
     if (std::getenv("CI") != nullptr) FAIL() << kInstallHint;
     GTEST_SKIP() << "the report was written; not opened: " << kInstallHint;

@@ -214,6 +214,9 @@ TEST(Diagnose, VariableIterationsAreFindings) {
     spikes = spikes || f.metric == "gemm_spike_fraction";
   }
   EXPECT_TRUE(spikes);
+  // Every device as variable (load on a shared host): nobody stands out.
+  for (auto& f : fleet.devices) f.iteration_seconds = fleet.devices[0].iteration_seconds;
+  EXPECT_TRUE(fleet.Run().findings.empty());
 }
 
 // With two nodes there is one link and no fleet to compare it with: only a
@@ -235,6 +238,22 @@ TEST(Diagnose, AGivenBaselineJudgesWhatTheFleetCannot) {
   ASSERT_EQ(both.findings.size(), 2u);
   EXPECT_EQ(both.findings[0].subject, "device 0 of node a");
   EXPECT_EQ(both.findings[1].subject, "device 0 of node b");
+}
+
+// A worker's devices' collective short of the fleet's: the worker's
+// devices are named (a bad NVLink or PCIe switch), counted as a link.
+TEST(Diagnose, AShortIntraNodeCollectiveNamesThatWorkersDevices) {
+  Fleet fleet;
+  for (int n = 0; n < 3; ++n) fleet.links.push_back({n, -1, n == 1 ? 200.0 : 400.0, Steady(0.005)});
+  const auto d = fleet.Run();
+  ASSERT_EQ(d.findings.size(), 1u);
+  EXPECT_EQ(d.findings[0].subject, "devices of node b");
+  EXPECT_EQ(d.findings[0].metric, "intra_node_busbw_gbps");
+  EXPECT_DOUBLE_EQ(d.findings[0].baseline, 400);
+  EXPECT_DOUBLE_EQ(d.baseline.intra_node_busbw_gbps(), 400);
+  EXPECT_EQ(d.defective_links, 1);
+  EXPECT_EQ(d.defective_nodes, 0);
+  EXPECT_EQ(Confirm(d, d).defective_links, 1);
 }
 
 // Only what every run found stands: a healthy link caught in a slow moment
