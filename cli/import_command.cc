@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/common_flags.h"
 #include "coordinator/results_store.h"
-#include "google/protobuf/util/json_util.h"
+#include "workload/strict_json.h"
 #include "tokenmeter/v1/export.pb.h"
 
 namespace tokenmeter::cli {
@@ -17,11 +17,7 @@ namespace {
 
 absl::StatusOr<v1::JobStatus> ParseLine(const std::string& text, int line) {
   v1::ExportedJob exported;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  if (auto s = google::protobuf::util::JsonStringToMessage(text, &exported, options); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("line ", line, ": ", s.message().as_string()));
-  }
+  if (auto s = workload::ParseStrictJson(text, absl::StrCat("line ", line), &exported); !s.ok()) return s;
   if (exported.schema() != kJsonSchema) {
     return absl::InvalidArgumentError(absl::StrCat("line ", line, ": schema ", exported.schema(),
                                                    "; this tokenmeter reads schema ", kJsonSchema));

@@ -1,12 +1,10 @@
 #include "workload/catalogue.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "google/protobuf/util/json_util.h"
+#include "workload/strict_json.h"
 #include "workload/figures.h"
 
 namespace tokenmeter::workload {
@@ -177,11 +175,7 @@ absl::StatusOr<DeviceCatalogue> DeviceCatalogue::FromProto(const v1::DeviceCatal
 
 absl::StatusOr<DeviceCatalogue> DeviceCatalogue::ParseJson(std::string_view json) {
   v1::DeviceCatalogue proto;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), &proto, options);
-  if (!st.ok()) return Invalid(absl::StrCat("catalogue: ", std::string(st.message())));
+  if (auto s = ParseStrictJson(absl::string_view(json.data(), json.size()), "catalogue", &proto); !s.ok()) return s;
   return FromProto(proto);
 }
 
@@ -236,17 +230,8 @@ const DeviceSpec* FindDevice(std::string_view model_name) {
 }
 
 absl::StatusOr<DeviceCatalogue> LoadCatalogueFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("catalogue file ", path, ": cannot be read"));
-  std::stringstream text;
-  text << in.rdbuf();
   v1::DeviceCatalogue proto;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;
-  auto st = google::protobuf::util::JsonStringToMessage(text.str(), &proto, options);
-  if (!st.ok()) {
-    return Invalid(absl::StrCat("catalogue file ", path, ": ", std::string(st.message())));
-  }
+  if (auto s = ReadStrictJsonFile(path, "catalogue", &proto); !s.ok()) return s;
   auto merged = DeviceCatalogue::BuiltIn().WithOverrides(proto);
   if (!merged.ok()) {
     return Invalid(absl::StrCat("catalogue file ", path, ": ", merged.status().message()));

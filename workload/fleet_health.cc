@@ -2,14 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "google/protobuf/util/json_util.h"
+#include "workload/strict_json.h"
 
 namespace tokenmeter::workload {
 namespace {
@@ -29,16 +27,8 @@ absl::Status Invalid(absl::string_view field, double value, absl::string_view bo
 
 template <typename Message>
 absl::StatusOr<Message> ReadJson(const std::string& path, absl::string_view what) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " file '", path, "'"));
-  std::stringstream text;
-  text << in.rdbuf();
   Message message;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // a misspelt field is an error, not a silent default
-  if (auto s = google::protobuf::util::JsonStringToMessage(text.str(), &message, options); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", what, ": ", s.message().as_string()));
-  }
+  if (auto s = ReadStrictJsonFile(path, what, &message); !s.ok()) return s;
   return message;
 }
 

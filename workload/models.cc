@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/util/json_util.h"
+#include "workload/strict_json.h"
 #include "workload/flops.h"
 #include "workload/step_plan.h"
 
@@ -209,13 +209,9 @@ absl::StatusOr<v1::TrainStep> TrainStepPreset(std::string_view model) {
   for (const PresetText& p : kPresets) {
     if (model != p.name) continue;
     v1::TrainStep step;
-    google::protobuf::util::JsonParseOptions options;
-    options.ignore_unknown_fields = false;
-    auto st = google::protobuf::util::JsonStringToMessage(p.json, &step, options);
-    if (!st.ok()) {
+    if (auto st = ParseStrictJson(p.json, absl::StrCat("preset ", p.name), &step); !st.ok()) {
       // A broken preset is a bug in this file, reported rather than crashed on.
-      return absl::InternalError(
-          absl::StrCat("preset ", p.name, " does not parse: ", std::string(st.message())));
+      return absl::InternalError(absl::StrCat(st.message(), " (the preset does not parse)"));
     }
     return step;
   }

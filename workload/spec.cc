@@ -1,13 +1,11 @@
 #include "workload/spec.h"
 
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "google/protobuf/util/json_util.h"
+#include "workload/strict_json.h"
 #include "workload/figures.h"
 #include "workload/models.h"
 #include "workload/sweep.h"
@@ -230,22 +228,13 @@ std::string CanonicalWorkloadName(absl::string_view name) {
 
 absl::StatusOr<v1::WorkloadSpec> ParseSpecJson(absl::string_view json) {
   v1::WorkloadSpec spec;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = false;  // a misspelt field is an error, not a silent default
-  auto status = google::protobuf::util::JsonStringToMessage(std::string(json), &spec, options);
-  if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("workload spec: ", status.message().as_string()));
-  }
+  if (auto s = ParseStrictJson(json, "workload spec", &spec); !s.ok()) return s;
   return spec;
 }
 
 absl::StatusOr<v1::WorkloadSpec> LoadSpecFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read spec file '", path, "'"));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto spec = ParseSpecJson(text.str());
-  if (!spec.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", spec.status().message()));
+  v1::WorkloadSpec spec;
+  if (auto s = ReadStrictJsonFile(path, "workload spec", &spec); !s.ok()) return s;
   return spec;
 }
 
