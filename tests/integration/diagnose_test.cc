@@ -20,6 +20,7 @@
 namespace tokenmeter::testing {
 namespace {
 
+using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 
 class DiagnoseTest : public ::testing::Test {
@@ -91,6 +92,18 @@ TEST_F(DiagnoseTest, AHealthyFleetHasNoFindings) {
     EXPECT_EQ(gemm, 3);
     EXPECT_EQ(pairs, 3);  // every pair of three workers
     EXPECT_EQ(verdicts, 1);
+    // Each record's keys in their fixed order (docs/architecture.md, "JSON Lines records").
+    for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+      const auto keys = TopLevelKeys(std::string(line));
+      if (absl::StrContains(line, "\"kind\":\"check\"")) {
+        EXPECT_THAT(keys, ElementsAreArray({"schema", "kind", "worker_ids", "device", "metric", "value",
+                                            "median_seconds", "cv"}));
+      } else {
+        EXPECT_THAT(keys, ElementsAreArray({"schema", "kind", "setup", "healthy", "workers", "links",
+                                            "defective_workers", "defective_links", "baseline_gemm_tflops",
+                                            "baseline_pair_busbw_gbps", "baseline_intra_node_busbw_gbps"}));
+      }
+    }
   }
   // Every check was a job like any other: its result is stored.
   auto stored = RunTokenmeter({"results", "--store", dir_.File("store.db"), "--workload", "fleet-check/gemm", "--json"},
@@ -124,6 +137,12 @@ TEST_F(DiagnoseTest, AWorkerWhoseCpuIsCappedIsNamedAndOnlyIt) {
     }
   }
   EXPECT_TRUE(gemm_finding) << r.out;
+  for (absl::string_view line : absl::StrSplit(r.out, '\n', absl::SkipEmpty())) {
+    if (!absl::StrContains(line, "\"kind\":\"finding\"")) continue;
+    EXPECT_THAT(TopLevelKeys(std::string(line)),
+                ElementsAreArray({"schema", "kind", "subject", "worker_ids", "metric", "value", "baseline",
+                                  "deviation", "rule"}));
+  }
 
   // Stored as a fleet-check result, and published as health gauges: 0 for
   // the victim, 1 for the two others.
@@ -173,6 +192,22 @@ TEST_F(DiagnoseTest, AJobWithASlowedRankPrintsTheStragglerLine) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat("(worker ", ids.at(victim_pid), ") took")));
   EXPECT_THAT(r.out, HasSubstr("# straggler: rank "));
+  // The stored result says the same in JSON Lines.
+  const size_t at = r.out.find(", job job-");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  const std::string job = r.out.substr(at + 6, r.out.find('\n', at) - at - 6);
+  auto json = RunTokenmeter({"results", "--store", dir_.File("store.db"), "--job", job, "--json"}, dir_.path(),
+                            std::chrono::seconds(20));
+  int stragglers = 0;
+  for (absl::string_view line : absl::StrSplit(json.out, '\n', absl::SkipEmpty())) {
+    if (!absl::StrContains(line, "\"kind\":\"straggler\"")) continue;
+    ++stragglers;
+    EXPECT_THAT(TopLevelKeys(std::string(line)),
+                ElementsAreArray({"schema", "kind", "job_id", "rank", "worker_id", "rank_seconds",
+                                  "median_rank_seconds", "excess", "job_seconds", "job_seconds_at_median"}));
+    EXPECT_THAT(std::string(line), HasSubstr(absl::StrCat("\"worker_id\":\"", ids.at(victim_pid), "\"")));
+  }
+  EXPECT_EQ(stragglers, 1) << json.out << json.err;
 }
 
 TEST_F(DiagnoseTest, BadRulesAndAnEmptySetupAreRefused) {
