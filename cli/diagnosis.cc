@@ -124,10 +124,22 @@ absl::StatusOr<std::vector<v1::WorkerStatus>> Fleet(const std::vector<v1::Worker
     *setup = setups.begin()->first;
   }
   std::vector<v1::WorkerStatus> fleet;
+  std::vector<std::string> busy;
   for (const auto& w : workers) {
-    if (w.state() == v1::WORKER_IDLE && w.inventory().setup() == *setup) fleet.push_back(w);
+    if (w.inventory().setup() != *setup) continue;
+    if (w.state() == v1::WORKER_IDLE) {
+      fleet.push_back(w);
+    } else {
+      busy.push_back(w.worker_id());
+    }
   }
   if (fleet.empty()) return absl::FailedPreconditionError(absl::StrCat("no idle worker in setup '", *setup, "'"));
+  // Said, not hidden: a busy worker is not checked, and one worker alone has
+  // no peers to be compared with.
+  if (!busy.empty()) Log(kWho, "not checking ", busy.size(), " busy workers: ", absl::StrJoin(busy, ", "));
+  if (fleet.size() == 1) {
+    Log(kWho, "one idle worker: with no peers, only a --baseline file can find it short");
+  }
   return fleet;
 }
 
