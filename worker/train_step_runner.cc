@@ -29,10 +29,6 @@ v1::DType CollectiveDType(v1::DType matmul) {
   return workload::ActivationBytes(matmul) == 2 ? v1::DTYPE_BF16 : v1::DTYPE_FP32;
 }
 
-double Median(std::vector<double> v) {
-  return workload::Summarize({v.data(), v.size()}).median_seconds();
-}
-
 }  // namespace
 
 absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
@@ -180,9 +176,9 @@ absl::Status RunTrainStep(kernels::Backend& backend, const v1::WorkloadSpec& spe
   }
   *out->mutable_timing() = workload::Summarize({out->iteration_seconds().data(),
                                                 static_cast<size_t>(out->iteration_seconds().size())});
-  for (const auto& [phase, times] : phase_iterations) (*out->mutable_phase_seconds())[phase] = Median(times);
-  out->set_grad_sync_seconds(Median(grad_sync_iterations));
-  out->set_grad_sync_exposed_seconds(Median(exposed_iterations));
+  for (const auto& [phase, times] : phase_iterations) (*out->mutable_phase_seconds())[phase] = workload::MedianOf(times);
+  out->set_grad_sync_seconds(workload::MedianOf(grad_sync_iterations));
+  out->set_grad_sync_exposed_seconds(workload::MedianOf(exposed_iterations));
   // The backend's own observation: an overlappable op ran during compute.
   out->set_grad_sync_overlapped(run->overlapped);
   out->set_depth_scale(workload::PlanDepth(step).depth_scale);

@@ -44,6 +44,8 @@ double Percentile(const std::vector<double>& sorted, double q) {
 }
 }  // namespace
 
+double MedianOf(std::span<const double> values) { return Summarize(values).median_seconds(); }
+
 v1::TimingSummary Summarize(std::span<const double> seconds) {
   v1::TimingSummary s;
   if (seconds.empty()) return s;

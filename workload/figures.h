@@ -32,6 +32,9 @@ Bandwidth CollectiveBandwidth(v1::CollectiveOp op, int ranks, int64_t size_bytes
 // Median, min, max, p10, p90 of the iteration times (sorted copy; the input is
 // left as measured). All zero for an empty input.
 v1::TimingSummary Summarize(std::span<const double> seconds);
+// Summarize's median alone (the mean of the middle two for an even count);
+// 0 for none.
+double MedianOf(std::span<const double> values);
 
 // Fills timing (from iteration_seconds) and tflops of a GEMM measurement.
 void CompleteGemmMeasurement(v1::GemmMeasurement* m);

@@ -104,13 +104,6 @@ class Judge {
 
 }  // namespace
 
-double MedianOf(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 v1::WorkloadSpec FleetGemmCheck(absl::string_view backend, int iterations) {
   v1::WorkloadSpec spec;
   spec.set_name("fleet-check/gemm");

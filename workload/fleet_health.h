@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tokenmeter/v1/health.pb.h"
+#include "workload/figures.h"
 #include "tokenmeter/v1/workload.pb.h"
 
 namespace tokenmeter::workload {
@@ -47,9 +48,6 @@ std::vector<PairRound> PairingRounds(int n, int all_pairs_up_to = 16);
 // kept than max(3 × 1.4826 × their median absolute deviation,
 // floor_fraction × that median). 0 for no values.
 double RobustBaseline(std::vector<double> values, double floor_fraction = 0.01);
-
-// The median of `values`; 0 for none.
-double MedianOf(std::vector<double> values);
 
 // Coefficient of variation (sample standard deviation / mean); 0 for fewer
 // than two values.

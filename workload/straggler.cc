@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "workload/figures.h"
+
 namespace tokenmeter::workload {
 namespace {
 
@@ -10,12 +12,6 @@ struct RankTime {
   const v1::RankResult* rank;
   double own = 0, whole = 0;
 };
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 // The rank's own and whole time, or false where it reported none.
 bool TimeOf(const v1::RankResult& r, RankTime* t) {
@@ -49,7 +45,7 @@ Straggler FindStraggler(const v1::JobResult& result) {
   s.rank = slowest->rank->rank();
   s.worker_id = slowest->rank->worker_id();
   s.rank_seconds = slowest->own;
-  s.median_rank_seconds = Median(own);
+  s.median_rank_seconds = MedianOf(own);
   s.excess = s.median_rank_seconds > 0 ? s.rank_seconds / s.median_rank_seconds - 1 : 0;
   for (const auto& t : times) s.job_seconds = std::max(s.job_seconds, t.whole);
   s.job_seconds_at_median = s.job_seconds - (s.rank_seconds - s.median_rank_seconds);
