@@ -15,7 +15,8 @@ namespace {
 using google::protobuf::util::TimeUtil;
 namespace m = tokenmeter::metrics;
 
-// The fixed label values, in the order of workers_by_state_ / jobs_by_outcome_.
+// The fixed label values: worker states in the order a scrape lists them,
+// outcomes in the order of jobs_by_outcome_.
 constexpr v1::WorkerState kStates[] = {v1::WORKER_IDLE, v1::WORKER_BUSY, v1::WORKER_LOST, v1::WORKER_GONE};
 constexpr v1::JobState kOutcomes[] = {v1::JOB_SUCCEEDED, v1::JOB_FAILED, v1::JOB_CANCELLED};
 
@@ -46,6 +47,53 @@ prometheus::Family<prometheus::Gauge>& Gauge(prometheus::Registry& r, const char
 
 }  // namespace
 
+// Builds the fleet's families at scrape time rather than keeping a gauge
+// child per worker: nothing to refresh between scrapes, nothing to remove.
+class CoordinatorMetrics::FleetCollectable : public prometheus::Collectable {
+ public:
+  void SetSource(FleetSource source) {
+    absl::MutexLock lock(&mu_);
+    source_ = std::move(source);
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    std::vector<WorkerAge> fleet;
+    {
+      absl::MutexLock lock(&mu_);
+      if (source_) fleet = source_();
+    }
+    prometheus::MetricFamily workers{m::kWorkers, "Registered workers by state (idle, busy, lost, gone)",
+                                     prometheus::MetricType::Gauge, {}};
+    prometheus::MetricFamily ages{m::kHeartbeatAge,
+                                  "Seconds since each live worker's last heart-beat (absent once it is lost)",
+                                  prometheus::MetricType::Gauge, {}};
+    std::array<double, std::size(kStates)> counts{};
+    ages.metric.reserve(fleet.size());
+    for (auto& w : fleet) {
+      for (size_t i = 0; i < std::size(kStates); ++i) {
+        if (w.state == kStates[i]) counts[i] += 1;
+      }
+      if (!Live(w.state)) continue;
+      prometheus::ClientMetric& age = ages.metric.emplace_back();
+      age.label = {{m::kLabelWorker, std::move(w.worker_id)}, {m::kLabelHostname, std::move(w.hostname)}};
+      age.gauge.value = w.heartbeat_age_seconds;
+    }
+    for (size_t i = 0; i < counts.size(); ++i) {
+      prometheus::ClientMetric& count = workers.metric.emplace_back();
+      count.label = {{m::kLabelState, StateLabel(kStates[i])}};
+      count.gauge.value = counts[i];
+    }
+    std::vector<prometheus::MetricFamily> out;
+    out.push_back(std::move(workers));
+    out.push_back(std::move(ages));
+    return out;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  FleetSource source_ ABSL_GUARDED_BY(mu_);
+};
+
 absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(const std::string& address) {
   std::unique_ptr<CoordinatorMetrics> metrics(new CoordinatorMetrics());
   auto server = m::MetricsServer::Start(address);
@@ -57,10 +105,6 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
       .Add({{m::kLabelVersion, TOKENMETER_VERSION}})
       .Set(1);
 
-  metrics->workers_ = &Gauge(*r, m::kWorkers, "Registered workers by state (idle, busy, lost, gone)");
-  for (size_t i = 0; i < std::size(kStates); ++i) {
-    metrics->workers_by_state_[i] = &metrics->workers_->Add({{m::kLabelState, StateLabel(kStates[i])}});
-  }
   metrics->jobs_ = &prometheus::BuildCounter()
                         .Name(m::kJobsTotal)
                         .Help("Jobs that reached a final state, by outcome (succeeded, failed, cancelled)")
@@ -74,8 +118,6 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
                                 .Register(*r)
                                 .Add({}, prometheus::Histogram::BucketBoundaries{0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600,
                                                                                 1800, 3600});
-  metrics->heartbeat_age_ =
-      &Gauge(*r, m::kHeartbeatAge, "Seconds since each live worker's last heart-beat (removed once it is lost)");
   metrics->tokens_per_second_ =
       &Gauge(*r, m::kTokensPerSecond, "Training tokens per second of the latest train-step result");
   metrics->mfu_ = &Gauge(*r, m::kMfuRatio,
@@ -100,42 +142,15 @@ absl::StatusOr<std::unique_ptr<CoordinatorMetrics>> CoordinatorMetrics::Start(co
   metrics->health_deviation_ = &Gauge(*r, m::kHealthDeviation,
                                       "A finding of the setup's latest diagnosis: its value over its baseline, less "
                                       "1 (-0.4 = 40% short), the worst per worker, peer and metric");
+  metrics->fleet_ = std::make_shared<FleetCollectable>();
+  metrics->server_->RegisterCollectable(std::weak_ptr<prometheus::Collectable>(metrics->fleet_));
   metrics->server_->RegisterCollectable(r);
   return metrics;
 }
 
 int CoordinatorMetrics::port() const { return server_->port(); }
 
-void CoordinatorMetrics::SetWorkers(const std::vector<WorkerAge>& workers) {
-  std::array<double, std::size(kStates)> counts{};
-  for (const auto& w : workers) {
-    for (size_t i = 0; i < std::size(kStates); ++i) {
-      if (w.state == kStates[i]) counts[i] += 1;
-    }
-  }
-  for (size_t i = 0; i < counts.size(); ++i) workers_by_state_[i]->Set(counts[i]);
-
-  absl::MutexLock lock(&mu_);
-  const uint64_t refresh = ++refreshes_;
-  for (const auto& w : workers) {
-    if (!Live(w.state)) continue;
-    AgeSeries& series = heartbeat_children_[w.worker_id];
-    if (series.gauge == nullptr) {
-      series.gauge = &heartbeat_age_->Add({{m::kLabelWorker, w.worker_id}, {m::kLabelHostname, w.hostname}});
-    }
-    series.seen = refresh;
-    series.gauge->Set(w.heartbeat_age_seconds);
-  }
-  // A worker that is lost or gone no longer carries an age.
-  for (auto it = heartbeat_children_.begin(); it != heartbeat_children_.end();) {
-    if (it->second.seen == refresh) {
-      ++it;
-    } else {
-      heartbeat_age_->Remove(it->second.gauge);
-      heartbeat_children_.erase(it++);
-    }
-  }
-}
+void CoordinatorMetrics::SetFleetSource(FleetSource source) { fleet_->SetSource(std::move(source)); }
 
 void CoordinatorMetrics::JobFinished(const v1::JobStatus& job) {
   bool counted = false;

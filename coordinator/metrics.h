@@ -5,12 +5,12 @@
 #define TOKENMETER_COORDINATOR_METRICS_H_
 
 #include <array>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics_server.h"
@@ -35,11 +35,17 @@ class CoordinatorMetrics {
   // The port actually bound.
   int port() const;
 
-  // Fleet state, refreshed periodically (every few hundred ms): worker
-  // counts by state, and the heart-beat age of each live worker. Series of
-  // workers no longer live are removed, so the label set stays bounded by
-  // the live fleet.
-  void SetWorkers(const std::vector<WorkerAge>& workers);
+  // What a scrape reads of the fleet: every registered worker's state and,
+  // for the live ones, the age of its last heart-beat.
+  using FleetSource = std::function<std::vector<WorkerAge>()>;
+  // Worker counts by state and each live worker's heart-beat age are read
+  // from source when a scrape asks, and at no other time: a fleet of 16,384
+  // costs a walk under the scheduler's lock that only a scrape pays for, and
+  // a lost or gone worker's series is simply absent from the next scrape, so
+  // the label set stays bounded by the live fleet. nullptr detaches the
+  // source (the counts read 0, no ages), waiting for a scrape that is reading
+  // it; source must stay callable until then.
+  void SetFleetSource(FleetSource source);
   // A job reached a final state (with its result when it succeeded).
   void JobFinished(const v1::JobStatus& job);
   // Publishes the figures of a stored result (also at start, for stored
@@ -57,11 +63,12 @@ class CoordinatorMetrics {
 
   CoordinatorMetrics() = default;
 
+  class FleetCollectable;
+
+  std::shared_ptr<FleetCollectable> fleet_;
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Gauge>* workers_ = nullptr;
   prometheus::Family<prometheus::Counter>* jobs_ = nullptr;
   prometheus::Histogram* job_duration_ = nullptr;
-  prometheus::Family<prometheus::Gauge>* heartbeat_age_ = nullptr;
   prometheus::Family<prometheus::Gauge>* tokens_per_second_ = nullptr;
   prometheus::Family<prometheus::Gauge>* mfu_ = nullptr;
   prometheus::Family<prometheus::Gauge>* cost_ = nullptr;
@@ -74,20 +81,10 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>* health_deviation_ = nullptr;
 
   // Children looked up once at start (the label values are a fixed set).
-  // Indexed as kStates / kOutcomes in metrics.cc.
-  std::array<prometheus::Gauge*, 4> workers_by_state_{};
+  // Indexed as kOutcomes in metrics.cc.
   std::array<prometheus::Counter*, 3> jobs_by_outcome_{};
 
   absl::Mutex mu_;
-  // Live worker id -> its heart-beat age child.
-  // Per live worker its heart-beat-age series and the refresh that last saw
-  // it live (a fleet-wide refresh once a second: no per-refresh set or tree).
-  struct AgeSeries {
-    prometheus::Gauge* gauge = nullptr;
-    uint64_t seen = 0;
-  };
-  absl::flat_hash_map<std::string, AgeSeries> heartbeat_children_ ABSL_GUARDED_BY(mu_);
-  uint64_t refreshes_ ABSL_GUARDED_BY(mu_) = 0;
   // Per setup, the health series of its latest diagnosis, with their family.
   std::map<std::string, std::vector<std::pair<prometheus::Family<prometheus::Gauge>*, prometheus::Gauge*>>>
       health_series_ ABSL_GUARDED_BY(mu_);

@@ -125,6 +125,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(cons
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address, " (address in use, or not a valid HOST:PORT)"));
   }
+  if (metrics != nullptr) {
+    // Attached only once nothing can fail: the destructor detaches it before
+    // the scheduler goes.
+    metrics->SetFleetSource([scheduler = c->scheduler_.get()] { return scheduler->WorkerAges(); });
+  }
   c->monitor_ = std::thread([p = c.get()] { p->Monitor(); });
   c->wait_timer_ = std::thread([p = c.get()] { p->ExpireWaits(); });
   Log("coordinator", "serving on port ", c->port_, ", store ", options.store_path,
@@ -137,16 +142,7 @@ void CoordinatorServer::Monitor() {
   // worker is noticed within lost_after plus a fraction of a period.
   const absl::Duration period =
       std::min(absl::Milliseconds(250), options_.registry.heartbeat_interval / 2);
-  // The per-worker metrics are refreshed once a second: fresher than any
-  // scrape needs, and a fleet-wide walk under the scheduler's lock.
-  absl::Time metrics_due = absl::InfinitePast();
-  while (!stopping_.WaitForNotificationWithTimeout(period)) {
-    scheduler_->CheckLiveness();
-    if (metrics_ && absl::Now() >= metrics_due) {
-      metrics_->SetWorkers(scheduler_->WorkerAges());
-      metrics_due = absl::Now() + absl::Seconds(1);
-    }
-  }
+  while (!stopping_.WaitForNotificationWithTimeout(period)) scheduler_->CheckLiveness();
 }
 
 void CoordinatorServer::ExpireWaits() {
@@ -178,6 +174,8 @@ void CoordinatorServer::Shutdown() {
 
 CoordinatorServer::~CoordinatorServer() {
   if (server_) Shutdown();
+  // A scrape must not reach the scheduler once it is gone (it goes first).
+  if (metrics_) metrics_->SetFleetSource(nullptr);
 }
 
 }  // namespace tokenmeter::coordinator
