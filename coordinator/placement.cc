@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -31,6 +32,16 @@ bool Matches(const PlacementRequest& request, const v1::WorkerStatus& w) {
 
 std::string GroupKey(const v1::WorkerInventory& inv) {
   return absl::StrCat(inv.backend(), "/", inv.devices(0).model());
+}
+
+// PlacementKey's group without building it: views into the inventory.
+struct PlacementGroup {
+  std::string_view backend, model, setup;  // setup empty when spanning setups
+  bool operator==(const PlacementGroup&) const = default;
+};
+
+PlacementGroup GroupOf(const PlacementRequest& request, const v1::WorkerInventory& inv) {
+  return {inv.backend(), inv.devices(0).model(), request.span_setups ? std::string_view() : inv.setup()};
 }
 
 // The group a worker's devices count in: one setup of one backend and model,
@@ -162,24 +173,33 @@ PlacementRequest RequestFor(const v1::WorkloadSpec& spec, int ranks, const std::
 absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& idle) {
   if (!request.workers.empty()) return PlaceOnListed(request, idle);
   // Groups in order of their first worker; each keeps registration order.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const v1::WorkerStatus*>> groups;
-  std::map<std::string, int> devices;
-  // Idle devices per backend/model, by setup: to say why a job waits when
-  // only spanning setups would place it.
-  std::map<std::string, std::map<std::string, int>> by_setup;
+  // A placement attempt runs under the scheduler's lock for every queued job
+  // at every change of the fleet, so a fleet of thousands is walked without
+  // building a string per worker, and only until the first group suffices.
+  struct Group {
+    PlacementGroup key;
+    std::vector<const v1::WorkerStatus*> workers;
+    int devices = 0;
+  };
+  std::vector<Group> groups;
   for (const auto* w : idle) {
     if (w->inventory().devices().empty() || !Matches(request, *w)) continue;
-    const std::string key = PlacementKey(request, w->inventory());
-    if (!groups.count(key)) order.push_back(key);
-    groups[key].push_back(w);
-    devices[key] += w->inventory().devices_size();
-    by_setup[GroupKey(w->inventory())][w->inventory().setup()] += w->inventory().devices_size();
+    const PlacementGroup key = GroupOf(request, w->inventory());
+    auto g = std::find_if(groups.begin(), groups.end(), [&](const Group& g) { return g.key == key; });
+    if (g == groups.end()) g = groups.insert(groups.end(), Group{key, {}, 0});
+    g->workers.push_back(w);
+    g->devices += w->inventory().devices_size();
+    // A later group may fill before an earlier one; only the first is sure.
+    if (groups.front().devices >= request.ranks) return PlanOn(groups.front().workers, request.ranks);
   }
-  for (const auto& key : order) {
-    if (devices[key] >= request.ranks) return PlanOn(groups[key], request.ranks);
+  for (const auto& g : groups) {
+    if (g.devices >= request.ranks) return PlanOn(g.workers, request.ranks);
   }
   if (!request.span_setups && request.setup.empty()) {
+    // Idle devices per backend/model, by setup: to say why a job waits when
+    // only spanning setups would place it.
+    std::map<std::string, std::map<std::string, int>> by_setup;
+    for (const auto& g : groups) by_setup[GroupKey(g.workers.front()->inventory())][std::string(g.key.setup)] += g.devices;
     for (const auto& [group, setups] : by_setup) {
       int all = 0;
       for (const auto& [setup, n] : setups) all += n;
@@ -205,7 +225,6 @@ absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector
     return why.empty() ? absl::OkStatus() : absl::FailedPreconditionError(why);
   }
   if (live.empty()) return absl::OkStatus();
-  std::map<std::string, int> devices;
   std::vector<std::string> refusals;
   for (const auto* w : live) {
     if (!request.setup.empty() && w->inventory().setup() != request.setup) continue;
@@ -213,16 +232,13 @@ absl::Status CheckSatisfiable(const PlacementRequest& request, const std::vector
       refusals.push_back(absl::StrCat(w->worker_id(), " (backend ", w->inventory().backend(), ") lacks ", lacks));
       continue;
     }
-    devices[GroupKey(w->inventory())] += w->inventory().devices_size();
+    return absl::OkStatus();  // one worker can: enough devices may still register
   }
-  if (devices.empty()) {
-    if (refusals.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat("no registered worker is in setup '", request.setup, "'"));
-    }
-    return absl::FailedPreconditionError(
-        absl::StrCat("no registered worker can run this job: ", absl::StrJoin(refusals, "; ")));
+  if (refusals.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat("no registered worker is in setup '", request.setup, "'"));
   }
-  return absl::OkStatus();  // enough devices may still register
+  return absl::FailedPreconditionError(
+      absl::StrCat("no registered worker can run this job: ", absl::StrJoin(refusals, "; ")));
 }
 
 }  // namespace tokenmeter::coordinator

@@ -798,12 +798,4 @@ double Scheduler::StoredMamf(const std::string& setup, v1::DType dtype) {
   return it == newest_gemm_rate_.end() ? 0 : it->second;
 }
 
-Scheduler::Counts Scheduler::Snapshot() {
-  absl::MutexLock lock(&mu_);
-  Counts counts;
-  for (const auto& w : registry_.List(clock_->Now(), true)) counts.workers[w.state()]++;
-  for (const auto& [id, job] : jobs_) counts.jobs[job.status.state()]++;
-  return counts;
-}
-
 }  // namespace tokenmeter::coordinator

@@ -141,13 +141,6 @@ class Scheduler {
   // often (the server's wait timer); InfiniteFuture answers them all.
   void ExpireWaits(absl::Time now);
 
-  // Counts for metrics.
-  struct Counts {
-    std::map<v1::WorkerState, int> workers;
-    std::map<v1::JobState, int> jobs;
-  };
-  Counts Snapshot();
-
  private:
   struct Job {
     v1::JobStatus status;

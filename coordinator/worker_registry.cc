@@ -23,7 +23,7 @@ absl::StatusOr<std::string> WorkerRegistry::Register(const v1::WorkerInventory& 
   *e.status.mutable_registered_at() =
       google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(now));
   e.last_heartbeat = now;
-  e.order = next_order_++;
+  in_order_.push_back(&e);
   ++live_count_;
   e.lost_after = Cadence().lost_after;
   return id;
@@ -94,32 +94,29 @@ bool WorkerRegistry::IsAlive(const std::string& worker_id) const {
 }
 
 namespace {
-template <typename Map, typename Pred>
-std::vector<const v1::WorkerStatus*> InOrder(const Map& workers, Pred keep) {
-  std::vector<std::pair<uint64_t, const v1::WorkerStatus*>> picked;
-  for (const auto& [id, e] : workers) {
-    if (keep(e.status)) picked.emplace_back(e.order, &e.status);
-  }
-  std::sort(picked.begin(), picked.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+template <typename Entry, typename Pred>
+std::vector<const v1::WorkerStatus*> InOrder(const std::vector<const Entry*>& entries, Pred keep) {
   std::vector<const v1::WorkerStatus*> out;
-  for (auto& p : picked) out.push_back(p.second);
+  for (const Entry* e : entries) {
+    if (keep(e->status)) out.push_back(&e->status);
+  }
   return out;
 }
 }  // namespace
 
 std::vector<const v1::WorkerStatus*> WorkerRegistry::IdleWorkers() const {
-  return InOrder(workers_, [](const v1::WorkerStatus& s) { return s.state() == v1::WORKER_IDLE; });
+  return InOrder(in_order_, [](const v1::WorkerStatus& s) { return s.state() == v1::WORKER_IDLE; });
 }
 
 std::vector<const v1::WorkerStatus*> WorkerRegistry::LiveWorkers() const {
-  return InOrder(workers_, [](const v1::WorkerStatus& s) {
+  return InOrder(in_order_, [](const v1::WorkerStatus& s) {
     return s.state() == v1::WORKER_IDLE || s.state() == v1::WORKER_BUSY;
   });
 }
 
 std::vector<v1::WorkerStatus> WorkerRegistry::List(absl::Time now, bool include_lost) const {
   std::vector<v1::WorkerStatus> out;
-  for (const auto* s : InOrder(workers_, [&](const v1::WorkerStatus& s) {
+  for (const auto* s : InOrder(in_order_, [&](const v1::WorkerStatus& s) {
          return include_lost || s.state() == v1::WORKER_IDLE || s.state() == v1::WORKER_BUSY;
        })) {
     v1::WorkerStatus copy = *s;

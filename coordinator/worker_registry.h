@@ -105,12 +105,14 @@ class WorkerRegistry {
     v1::WorkerStatus status;
     absl::Time last_heartbeat;
     absl::Duration lost_after;  // as told in the worker's last reply
-    uint64_t order = 0;
   };
   RegistryOptions options_;
   std::map<std::string, Entry> workers_;
+  // Every entry of workers_ in registration order (entries are never erased,
+  // and std::map's nodes do not move): placement walks it at each attempt,
+  // so that it costs no sort of the fleet under the scheduler's lock.
+  std::vector<const Entry*> in_order_;
   int64_t live_count_ = 0;  // idle or busy
-  uint64_t next_order_ = 0;
 };
 
 }  // namespace tokenmeter::coordinator

@@ -52,6 +52,25 @@ TEST(Placement, NeverMixesDeviceModels) {
   EXPECT_EQ(Place(Request(3), {&a, &b, &c}).status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(Placement, TheGroupOfTheEarliestWorkerWinsEvenWhenALaterGroupFillsFirst) {
+  // Placement stops walking the fleet once the first group suffices; a later
+  // group that fills sooner must not be taken for it.
+  auto a1 = Worker("a1", TestInventory("h1", 1, "GPU-A"));
+  auto b1 = Worker("b1", TestInventory("h2", 2, "GPU-B"));
+  auto a2 = Worker("a2", TestInventory("h3", 1, "GPU-A"));
+  auto b2 = Worker("b2", TestInventory("h4", 2, "GPU-B"));
+  auto plan = Place(Request(2), {&a1, &b1, &a2, &b2});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  ASSERT_EQ(plan->shares.size(), 2u);
+  EXPECT_EQ(plan->shares[0].worker_id, "a1");
+  EXPECT_EQ(plan->shares[1].worker_id, "a2");
+  // When the earliest group cannot, the next one in order of first worker.
+  plan = Place(Request(3), {&a1, &b1, &a2, &b2});
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->shares[0].worker_id, "b1");
+  EXPECT_EQ(plan->shares[1].worker_id, "b2");
+}
+
 TEST(Placement, SkipsWorkersLackingADtypeAndOtherSetups) {
   auto a = Worker("a", TestInventory("ha", 1, "CPU", "cpu", "lab"));
   auto b = Worker("b", TestInventory("hb", 1, "CPU", "cpu", "other"));
