@@ -29,9 +29,8 @@
 # (spread: each worker's first beat at a random phase of the interval, as a
 # fleet that has run a while; register: right after registering, so a fleet
 # registered in a burst beats in step; default spread), METRICS (on; off
-# starts the coordinator without --metrics, which also stops its monitor
-# thread's per-worker copy for the heart-beat-age gauges: the /metrics
-# columns then read "?"), QUIET_WAIT (the most seconds to wait for a quiet
+# starts the coordinator without --metrics, so no scrape walks the fleet:
+# the /metrics columns then read "?"), QUIET_WAIT (the most seconds to wait for a quiet
 # machine before each N, default 60).
 set -euo pipefail
 

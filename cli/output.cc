@@ -311,7 +311,7 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
     if (format == Format::kJson) {
       rows.push_back(SummaryRow(result));
       WriteRows(rows, format, out);
-      if (auto s = workload::FindStraggler(result); s.applies && s.excess > workload::kStragglerBound) {
+      if (auto s = workload::FindStraggler(result); workload::StandsOut(s)) {
         Row row;
         row.Add("kind", std::string("straggler"))
             .Add("job_id", result.job_id())
@@ -320,6 +320,7 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
             .Add("rank_seconds", s.rank_seconds)
             .Add("median_rank_seconds", s.median_rank_seconds)
             .Add("excess", s.excess)
+            .Add("excess_standard_error", s.excess_standard_error)
             .Add("job_seconds", s.job_seconds)
             .Add("job_seconds_at_median", s.job_seconds_at_median);
         WriteRows({row}, format, out);
@@ -335,12 +336,12 @@ void PrintJobResult(const v1::JobResult& result, Format format, std::ostream& ou
   if (result.gemm_size() > 0) PrintGemmTable(result, out);
   if (result.collective_size() > 0) PrintCollectiveTables(result, out);
   if (result.has_train_step()) PrintTrainStep(result, out);
-  if (auto s = workload::FindStraggler(result); s.applies && s.excess > workload::kStragglerBound) {
+  if (auto s = workload::FindStraggler(result); workload::StandsOut(s)) {
     out << absl::StrFormat(
-        "# straggler: rank %d (worker %s) took %.4g s against the ranks' median %.4g s (+%.0f%%); at the median the "
-        "job would have taken %.4g s, not %.4g s\n",
-        s.rank, s.worker_id, s.rank_seconds, s.median_rank_seconds, 100 * s.excess, s.job_seconds_at_median,
-        s.job_seconds);
+        "# straggler: rank %d (worker %s) took %.4g s against the ranks' median %.4g s (+%.0f%% ± %.0f%%); at the "
+        "median the job would have taken %.4g s, not %.4g s\n",
+        s.rank, s.worker_id, s.rank_seconds, s.median_rank_seconds, 100 * s.excess, 100 * s.excess_standard_error,
+        s.job_seconds_at_median, s.job_seconds);
   }
   if (result.attempts() > 1) {
     out << absl::StrFormat("# placed %d times: a worker was lost or left, and the job ran again from the start\n",

@@ -1,9 +1,11 @@
 #include "workload/straggler.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "workload/figures.h"
+#include "workload/fleet_health.h"
 
 namespace tokenmeter::workload {
 namespace {
@@ -11,19 +13,33 @@ namespace {
 struct RankTime {
   const v1::RankResult* rank;
   double own = 0, whole = 0;
+  double relative_standard_error = 0;  // of `own`
 };
 
-// The rank's own and whole time, or false where it reported none.
+// The rank's own and whole time, or false where it reported none. A sum of
+// medians has the root of its terms' squared standard errors.
 bool TimeOf(const v1::RankResult& r, RankTime* t) {
   t->rank = &r;
   if (r.has_train_step()) {
     t->whole = r.train_step().timing().median_seconds();
     t->own = t->whole - r.train_step().grad_sync_exposed_seconds();
+    const double se = RelativeStandardError({r.train_step().iteration_seconds().begin(),
+                                             r.train_step().iteration_seconds().end()}) * t->whole;
+    t->relative_standard_error = t->own > 0 ? se / t->own : 0;
     return t->whole > 0;
   }
-  for (const auto& g : r.gemm()) t->whole += g.timing().median_seconds();
-  for (const auto& c : r.collective()) t->whole += c.timing().median_seconds();
+  double variance = 0;
+  auto add = [&](const auto& measured) {
+    const double median = measured.timing().median_seconds();
+    const double se =
+        RelativeStandardError({measured.iteration_seconds().begin(), measured.iteration_seconds().end()}) * median;
+    t->whole += median;
+    variance += se * se;
+  };
+  for (const auto& g : r.gemm()) add(g);
+  for (const auto& c : r.collective()) add(c);
   t->own = t->whole;
+  t->relative_standard_error = t->whole > 0 ? std::sqrt(variance) / t->whole : 0;
   return t->whole > 0;
 }
 
@@ -37,8 +53,11 @@ Straggler FindStraggler(const v1::JobResult& result) {
     if (TimeOf(r, &t)) times.push_back(t);
   }
   if (times.size() < 2) return s;
-  std::vector<double> own;
-  for (const auto& t : times) own.push_back(t.own);
+  std::vector<double> own, errors;
+  for (const auto& t : times) {
+    own.push_back(t.own);
+    errors.push_back(t.relative_standard_error);
+  }
   const auto slowest = std::max_element(times.begin(), times.end(),
                                         [](const RankTime& a, const RankTime& b) { return a.own < b.own; });
   s.applies = true;
@@ -47,9 +66,18 @@ Straggler FindStraggler(const v1::JobResult& result) {
   s.rank_seconds = slowest->own;
   s.median_rank_seconds = MedianOf(own);
   s.excess = s.median_rank_seconds > 0 ? s.rank_seconds / s.median_rank_seconds - 1 : 0;
+  // (1 + excess) is a ratio of two medians: its relative error is theirs
+  // combined; the median rank's is taken as the ranks' typical one.
+  const double typical = MedianOf(errors);
+  s.excess_standard_error =
+      (1 + s.excess) * std::sqrt(slowest->relative_standard_error * slowest->relative_standard_error + typical * typical);
   for (const auto& t : times) s.job_seconds = std::max(s.job_seconds, t.whole);
   s.job_seconds_at_median = s.job_seconds - (s.rank_seconds - s.median_rank_seconds);
   return s;
+}
+
+bool StandsOut(const Straggler& s) {
+  return s.applies && s.excess > kStragglerBound && s.excess > kStragglerStandardErrors * s.excess_standard_error;
 }
 
 }  // namespace tokenmeter::workload

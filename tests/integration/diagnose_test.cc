@@ -204,7 +204,7 @@ TEST_F(DiagnoseTest, AJobWithASlowedRankPrintsTheStragglerLine) {
     ++stragglers;
     EXPECT_THAT(TopLevelKeys(std::string(line)),
                 ElementsAreArray({"schema", "kind", "job_id", "rank", "worker_id", "rank_seconds",
-                                  "median_rank_seconds", "excess", "job_seconds", "job_seconds_at_median"}));
+                                  "median_rank_seconds", "excess", "excess_standard_error", "job_seconds", "job_seconds_at_median"}));
     EXPECT_THAT(std::string(line), HasSubstr(absl::StrCat("\"worker_id\":\"", ids.at(victim_pid), "\"")));
   }
   EXPECT_EQ(stragglers, 1) << json.out << json.err;

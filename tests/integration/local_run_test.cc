@@ -77,7 +77,7 @@ TEST(LocalRun, GemmAndAllReduceAcrossTwoWorkerProcessesAreStored) {
   // straggler bound; then a straggler record follows the job's
   // (docs/fleet-health.md), in its own key order.
   const std::vector<std::string> straggler = {"schema", "kind", "job_id", "rank", "worker_id", "rank_seconds",
-                                              "median_rank_seconds", "excess", "job_seconds",
+                                              "median_rank_seconds", "excess", "excess_standard_error", "job_seconds",
                                               "job_seconds_at_median"};
   std::istringstream lines(r.out);
   for (std::string line; std::getline(lines, line);) {

@@ -1,6 +1,9 @@
 // Stragglers: the slowest rank by its own time, and what it cost the job.
 #include "workload/straggler.h"
 
+#include <cmath>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
@@ -33,6 +36,8 @@ TEST(Straggler, TheRankTheOthersWaitedForIsNamedWithItsCost) {
   EXPECT_DOUBLE_EQ(s.job_seconds, 1.6);
   EXPECT_DOUBLE_EQ(s.job_seconds_at_median, 1.1);
   EXPECT_GT(s.excess, kStragglerBound);
+  EXPECT_DOUBLE_EQ(s.excess_standard_error, 0);  // no iteration times: no noise to weigh
+  EXPECT_TRUE(StandsOut(s));
 }
 
 TEST(Straggler, GemmRanksAreTimedByTheirShapesMedians) {
@@ -48,6 +53,41 @@ TEST(Straggler, GemmRanksAreTimedByTheirShapesMedians) {
   EXPECT_NEAR(s.excess, 1.0, 1e-12);
   EXPECT_NEAR(s.job_seconds, 0.6, 1e-12);
   EXPECT_NEAR(s.job_seconds_at_median, 0.3, 1e-12);
+}
+
+// Ranks of a GEMM job, one shape each, timed `iterations` times around their
+// medians: ±spread alternately (CV ≈ spread).
+v1::JobResult GemmJob(const std::vector<double>& medians, double spread, int iterations) {
+  v1::JobResult result;
+  for (size_t rank = 0; rank < medians.size(); ++rank) {
+    auto* r = result.add_ranks();
+    r->set_rank(static_cast<int>(rank));
+    r->set_worker_id(absl::StrCat("w", rank));
+    auto* g = r->add_gemm();
+    g->mutable_timing()->set_median_seconds(medians[rank]);
+    for (int i = 0; i < iterations; ++i) g->add_iteration_seconds(medians[rank] * (1 + (i % 2 ? spread : -spread)));
+  }
+  return result;
+}
+
+TEST(Straggler, AnExcessInsideTheIterationsNoiseIsNotNamed) {
+  // 12% above the median, beyond the 10% bound, but the iterations swing by
+  // 30%: 20 of them put the medians' standard errors near 8% each.
+  const auto noisy = FindStraggler(GemmJob({1.0, 1.0, 1.12}, 0.30, 20));
+  ASSERT_TRUE(noisy.applies);
+  EXPECT_EQ(noisy.rank, 2);
+  EXPECT_NEAR(noisy.excess, 0.12, 1e-12);
+  // 1.2533 × CV / √20 per median, CV of ±30% alternating = 0.30 × √(20/19).
+  const double rse = 1.2533 * 0.30 * std::sqrt(20.0 / 19) / std::sqrt(20.0);
+  EXPECT_NEAR(noisy.excess_standard_error, 1.12 * std::sqrt(2) * rse, 1e-3);
+  EXPECT_FALSE(StandsOut(noisy));
+
+  // The same excess over steady iterations is a straggler.
+  const auto steady = FindStraggler(GemmJob({1.0, 1.0, 1.12}, 0.01, 20));
+  EXPECT_LT(steady.excess_standard_error, 0.01);
+  EXPECT_TRUE(StandsOut(steady));
+  // Within the bound it is not, however steady.
+  EXPECT_FALSE(StandsOut(FindStraggler(GemmJob({1.0, 1.0, 1.08}, 0.001, 20))));
 }
 
 TEST(Straggler, OneRankOrNoTimesIsNoAnalysis) {
