@@ -23,9 +23,12 @@ bool TimeOf(const v1::RankResult& r, RankTime* t) {
   if (r.has_train_step()) {
     t->whole = r.train_step().timing().median_seconds();
     t->own = t->whole - r.train_step().grad_sync_exposed_seconds();
-    const double se = RelativeStandardError({r.train_step().iteration_seconds().begin(),
-                                             r.train_step().iteration_seconds().end()}) * t->whole;
-    t->relative_standard_error = t->own > 0 ? se / t->own : 0;
+    // Only whole steps are timed per iteration. A fast rank's step swings
+    // with the slow one it waits for, so its whole step's spread in seconds,
+    // set against its short own time, would overstate its noise: the whole
+    // step's relative error stands for the own time's.
+    t->relative_standard_error =
+        RelativeStandardError({r.train_step().iteration_seconds().begin(), r.train_step().iteration_seconds().end()});
     return t->whole > 0;
   }
   double variance = 0;

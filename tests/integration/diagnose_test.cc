@@ -187,7 +187,7 @@ TEST_F(DiagnoseTest, AJobWithASlowedRankPrintsTheStragglerLine) {
   CpuQuota quota(victim_pid, 0.4);
   if (!quota.ok()) GTEST_SKIP() << "no writable cgroup cpu controller here: " << quota.error();
   auto r = RunTokenmeter({"run", "--coordinator", coordinator_->address(), "--workload", "train-step/tiny",
-                          "--iterations", "3", "--warmup", "1", "--ranks", "3"},
+                          "--iterations", "10", "--warmup", "1", "--ranks", "3"},
                          dir_.path(), std::chrono::seconds(240));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat("(worker ", ids.at(victim_pid), ") took")));
