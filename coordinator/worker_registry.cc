@@ -116,14 +116,21 @@ std::vector<const v1::WorkerStatus*> WorkerRegistry::LiveWorkers() const {
 
 std::vector<v1::WorkerStatus> WorkerRegistry::List(absl::Time now, bool include_lost) const {
   std::vector<v1::WorkerStatus> out;
-  for (const auto* s : InOrder(in_order_, [&](const v1::WorkerStatus& s) {
-         return include_lost || s.state() == v1::WORKER_IDLE || s.state() == v1::WORKER_BUSY;
-       })) {
-    v1::WorkerStatus copy = *s;
-    copy.set_heartbeat_age_seconds(absl::ToDoubleSeconds(now - workers_.at(s->worker_id()).last_heartbeat));
-    out.push_back(std::move(copy));
-  }
+  ListSlice(now, include_lost, 0, in_order_.size(), &out);
   return out;
+}
+
+size_t WorkerRegistry::ListSlice(absl::Time now, bool include_lost, size_t from, size_t count,
+                                 std::vector<v1::WorkerStatus>* out) const {
+  const size_t end = std::min(in_order_.size(), from + std::min(count, in_order_.size()));
+  for (size_t i = from; i < end; ++i) {
+    const Entry& e = *in_order_[i];
+    const v1::WorkerState state = e.status.state();
+    if (!include_lost && state != v1::WORKER_IDLE && state != v1::WORKER_BUSY) continue;
+    v1::WorkerStatus& copy = out->emplace_back(e.status);
+    copy.set_heartbeat_age_seconds(absl::ToDoubleSeconds(now - e.last_heartbeat));
+  }
+  return std::max(from, end);
 }
 
 std::vector<WorkerAge> WorkerRegistry::Ages(absl::Time now) const {

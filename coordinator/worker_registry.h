@@ -87,8 +87,17 @@ class WorkerRegistry {
   // Workers that are alive (idle or busy), in registration order.
   std::vector<const v1::WorkerStatus*> LiveWorkers() const;
 
-  // A snapshot with heart-beat ages as of now.
+  // A snapshot with heart-beat ages as of now, in registration order.
   std::vector<v1::WorkerStatus> List(absl::Time now, bool include_lost) const;
+  // List, a slice at a time: appends to out what List would show of the
+  // workers at positions [from, from + count) of registration order, and
+  // returns the position after them. A caller lists a large fleet slice by
+  // slice, each under its own hold of the lock, so that no heart-beat waits
+  // for a copy of the whole fleet.
+  size_t ListSlice(absl::Time now, bool include_lost, size_t from, size_t count,
+                   std::vector<v1::WorkerStatus>* out) const;
+  // Workers ever registered (positions of registration order).
+  size_t registered() const { return in_order_.size(); }
   // Every worker's state and heart-beat age as of now, in no order: cheap
   // enough to take often under the scheduler's lock at fleet scale.
   std::vector<WorkerAge> Ages(absl::Time now) const;

@@ -98,6 +98,39 @@ TEST(WorkerRegistry, ListsAgesAndStates) {
   EXPECT_EQ(registry.List(clock.Now(), true)[0].state(), v1::WORKER_GONE);
 }
 
+// Slices of registration order together are the whole list, in order,
+// whatever the slice size; past the end a slice is empty.
+TEST(WorkerRegistry, SlicesOfTheListAreTheListInOrder) {
+  ManualClock clock;
+  WorkerRegistry registry({absl::Seconds(1), absl::Seconds(5)});
+  std::vector<std::string> ids;
+  for (int i = 0; i < 7; ++i) {
+    ids.push_back(*registry.Register(TestInventory(absl::StrCat("h", i), 1), clock.Now()));
+    clock.Advance(absl::Milliseconds(100));
+  }
+  registry.Deregister(ids[2]);
+  registry.Deregister(ids[5]);
+  for (bool include_lost : {false, true}) {
+    const auto whole = registry.List(clock.Now(), include_lost);
+    ASSERT_EQ(whole.size(), include_lost ? 7u : 5u);
+    for (size_t slice : {1u, 2u, 3u, 7u, 100u}) {
+      std::vector<v1::WorkerStatus> sliced;
+      size_t from = 0;
+      while (from < registry.registered()) from = registry.ListSlice(clock.Now(), include_lost, from, slice, &sliced);
+      ASSERT_EQ(sliced.size(), whole.size()) << "slice " << slice;
+      for (size_t i = 0; i < whole.size(); ++i) {
+        EXPECT_EQ(sliced[i].worker_id(), whole[i].worker_id());
+        EXPECT_DOUBLE_EQ(sliced[i].heartbeat_age_seconds(), whole[i].heartbeat_age_seconds());
+      }
+    }
+    EXPECT_EQ(whole.front().worker_id(), ids[0]);  // registration order
+    EXPECT_EQ(whole.back().worker_id(), ids[6]);
+  }
+  std::vector<v1::WorkerStatus> none;
+  EXPECT_EQ(registry.ListSlice(clock.Now(), true, 7, 10, &none), 7u);
+  EXPECT_TRUE(none.empty());
+}
+
 // The metrics' per-worker record: the same ages and states as List, without
 // the inventories.
 TEST(WorkerRegistry, AgesMatchTheListWithoutCopyingInventories) {
