@@ -56,7 +56,27 @@ constexpr char kBuiltInJson[] = R"json({"devices": [
                         "fp8_e4m3": 2614.9e12},
    "memory_bandwidth_bytes_per_s": 5.3e12, "interconnect_bytes_per_s": 896e9,
    "memory_bytes": 192000000000, "price_per_device_hour": 2.50,
-   "source": "AMD Instinct MI300X data sheet (dense matrix figures; Infinity Fabric 7 x 128 GB/s)"}
+   "source": "AMD Instinct MI300X data sheet (dense matrix figures; Infinity Fabric 7 x 128 GB/s)"},
+  {"model": "AMD Instinct MI325X",
+   "aliases": ["mi325x", "mi325x oam"],
+   "peak_dense_flops": {"fp32": 163.4e12, "tf32": 653.7e12, "fp16": 1307.4e12, "bf16": 1307.4e12,
+                        "fp8_e4m3": 2614.9e12},
+   "memory_bandwidth_bytes_per_s": 6e12, "interconnect_bytes_per_s": 896e9,
+   "memory_bytes": 256000000000,
+   "source": "AMD Instinct MI325X data sheet (dense matrix figures, the MI300X's compute with 256 GB HBM3E at 6 TB/s; Infinity Fabric 7 x 128 GB/s); no default price"},
+  {"model": "Intel Data Center GPU Max 1550",
+   "aliases": ["intel data center gpu max 1550", "intel(r) data center gpu max 1550", "data center gpu max 1550",
+               "gpu max 1550", "max 1550"],
+   "peak_dense_flops": {"fp32": 52.4e12, "tf32": 419.4e12, "fp16": 838.9e12, "bf16": 838.9e12},
+   "memory_bandwidth_bytes_per_s": 3.2768e12,
+   "memory_bytes": 128000000000,
+   "source": "Intel Data Center GPU Max 1550 product brief and ark.intel.com (128 Xe cores at 1.6 GHz: XMX 838.9 TFLOP/s fp16/bf16, 419.4 tf32; fp32 52.4 on the vector engines; no fp8; 128 GB HBM2e at 3.2768 TB/s); Xe Link bandwidth and price not entered"},
+  {"model": "Intel Gaudi 3",
+   "aliases": ["gaudi 3", "gaudi3", "intel gaudi 3", "hl 325l"],
+   "peak_dense_flops": {"bf16": 1835e12, "fp8_e4m3": 1835e12},
+   "memory_bandwidth_bytes_per_s": 3.7e12, "interconnect_bytes_per_s": 1.2e12,
+   "memory_bytes": 128000000000,
+   "source": "Intel Gaudi 3 AI accelerator white paper, HL-325L OAM (matrix engine bf16 and fp8 1835 TFLOP/s; 128 GB HBM2e at 3.7 TB/s; 24 x 200 GbE RoCE, 1.2 TB/s both directions); other dtypes and price not entered"}
 ]})json";
 
 constexpr v1::DType kDTypes[] = {v1::DTYPE_FP32, v1::DTYPE_TF32, v1::DTYPE_FP16, v1::DTYPE_BF16,

@@ -30,6 +30,34 @@ TEST(Catalogue, NamesAsDriversReportThem) {
   EXPECT_EQ(ModelOf("NVIDIA B200"), "NVIDIA B200");
   EXPECT_EQ(ModelOf("AMD Instinct MI300X"), "AMD Instinct MI300X");
   EXPECT_EQ(ModelOf("mi300x"), "AMD Instinct MI300X");
+  EXPECT_EQ(ModelOf("AMD Instinct MI325X"), "AMD Instinct MI325X");
+  EXPECT_EQ(ModelOf("Intel(R) Data Center GPU Max 1550"), "Intel Data Center GPU Max 1550");  // Level Zero's name
+  EXPECT_EQ(ModelOf("Intel Gaudi 3"), "Intel Gaudi 3");
+  EXPECT_EQ(ModelOf("HL-325L"), "Intel Gaudi 3");  // hl-smi's name of the OAM part
+}
+
+// The vendor-comparison entries: datasheet peaks, and nothing where the
+// datasheet (as entered) gives none.
+TEST(Catalogue, OtherVendorsPeaksAreTheirDatasheets) {
+  const DeviceSpec* mi325x = FindDevice("MI325X");
+  ASSERT_NE(mi325x, nullptr);
+  EXPECT_DOUBLE_EQ(mi325x->PeakFlops(v1::DTYPE_BF16), 1307.4e12);
+  EXPECT_DOUBLE_EQ(mi325x->memory_bandwidth_bytes_per_s, 6e12);
+  EXPECT_EQ(mi325x->memory_bytes, 256000000000);
+  const DeviceSpec* max1550 = FindDevice("Intel Data Center GPU Max 1550");
+  ASSERT_NE(max1550, nullptr);
+  EXPECT_DOUBLE_EQ(max1550->PeakFlops(v1::DTYPE_BF16), 838.9e12);
+  EXPECT_DOUBLE_EQ(max1550->PeakFlops(v1::DTYPE_FP32), 52.4e12);
+  EXPECT_DOUBLE_EQ(max1550->PeakFlops(v1::DTYPE_FP8_E4M3), 0);  // no fp8 on Ponte Vecchio
+  const DeviceSpec* gaudi3 = FindDevice("Gaudi 3");
+  ASSERT_NE(gaudi3, nullptr);
+  EXPECT_DOUBLE_EQ(gaudi3->PeakFlops(v1::DTYPE_BF16), 1835e12);
+  EXPECT_DOUBLE_EQ(gaudi3->PeakFlops(v1::DTYPE_FP8_E4M3), 1835e12);
+  EXPECT_DOUBLE_EQ(gaudi3->PeakFlops(v1::DTYPE_FP16), 0);
+  for (const DeviceSpec* d : {mi325x, max1550, gaudi3}) {
+    EXPECT_FALSE(d->source.empty()) << d->model;
+    EXPECT_EQ(d->price_per_device_hour, 0) << d->model << ": no default price without a source";
+  }
 }
 
 TEST(Catalogue, UnknownDevicesHaveNoSpec) {
@@ -55,7 +83,7 @@ TEST(Catalogue, DensePeaksWithSources) {
   EXPECT_DOUBLE_EQ(FindDevice("MI300X")->PeakFlops(v1::DTYPE_BF16), 1307.4e12);
   for (const DeviceSpec& d : DeviceCatalogue::BuiltIn().devices()) {
     EXPECT_FALSE(d.source.empty()) << d.model;
-    EXPECT_GT(d.price_per_device_hour, 0) << d.model;
+    EXPECT_GE(d.price_per_device_hour, 0) << d.model;  // 0: no default (the vendor-comparison entries)
     EXPECT_GT(d.PeakFlops(v1::DTYPE_BF16), d.PeakFlops(v1::DTYPE_FP32)) << d.model;
     EXPECT_GT(d.memory_bandwidth_bytes_per_s, 0) << d.model;
   }
