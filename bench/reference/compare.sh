@@ -4,7 +4,8 @@
 #
 # usage: bench/reference/compare.sh [--backend cpu|cuda] SPEC.json...
 #   TOKENMETER  the CLI (default: build/cli/tokenmeter)
-#   PYTHON      a python3 with torch (default: python3)
+#   PYTHON      a python3 with torch (default: python3 if it has torch, else
+#               /usr/bin/python3, where setup.sh puts Debian's)
 #   OUTDIR      where each spec's tokenmeter.jsonl / reference.json land
 #               (default: a temporary directory, printed)
 #   REF_ARGS    extra torch_step.py flags (e.g. "--timed 20")
@@ -19,7 +20,9 @@ case "$BACKEND" in cpu) DEVICE=cpu ;; cuda) DEVICE=cuda ;;
   *) echo "compare.sh: --backend must be cpu or cuda (is '$BACKEND')" >&2; exit 2 ;; esac
 (( $# > 0 )) || { sed -n 2,13p "$0" >&2; exit 2; }
 TOKENMETER="${TOKENMETER:-$ROOT/build/cli/tokenmeter}"
-PYTHON="${PYTHON:-python3}"
+if [[ -z "${PYTHON:-}" ]]; then
+  if python3 -c 'import torch' 2>/dev/null; then PYTHON=python3; else PYTHON=/usr/bin/python3; fi
+fi
 OUTDIR="${OUTDIR:-$(mktemp -d /tmp/tokenmeter-reference-XXXXXX)}"
 mkdir -p "$OUTDIR"
 [[ -x "$TOKENMETER" ]] || { echo "compare.sh: no tokenmeter at $TOKENMETER (set TOKENMETER)" >&2; exit 2; }

@@ -4,10 +4,13 @@
 # libblas.so.3). Not part of scripts/install-deps.sh: only this bench uses it.
 # GPU machines bring their own PyTorch (bench/device/run-gpu-checks.sh).
 set -eu
-if python3 -c 'import torch' 2>/dev/null; then
-  python3 -c 'import torch; print("torch", torch.__version__, "already installed")'
+# Debian's package goes to Debian's interpreter; a python3 earlier on PATH
+# (pyenv, a venv) does not see it, so that is the one checked.
+DEBIAN_PYTHON=/usr/bin/python3
+if "$DEBIAN_PYTHON" -c 'import torch' 2>/dev/null; then
+  "$DEBIAN_PYTHON" -c 'import torch; print("torch", torch.__version__, "already installed")'
   exit 0
 fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch
-python3 -c 'import torch; print("torch", torch.__version__)'
+"$DEBIAN_PYTHON" -c 'import torch; print("torch", torch.__version__, "for", "'"$DEBIAN_PYTHON"'")'
