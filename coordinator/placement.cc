@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <map>
-#include <string_view>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "workload/figures.h"
 
 namespace tokenmeter::coordinator {
@@ -30,25 +31,27 @@ bool Matches(const PlacementRequest& request, const v1::WorkerStatus& w) {
   return (request.setup.empty() || w.inventory().setup() == request.setup) && Lacks(request, w.inventory()).empty();
 }
 
-std::string GroupKey(const v1::WorkerInventory& inv) {
-  return absl::StrCat(inv.backend(), "/", inv.devices(0).model());
-}
-
-// PlacementKey's group without building it: views into the inventory.
+// The group a worker's devices count in: one setup of one backend and model,
+// or, spanning setups, every setup of that backend and model. Views into the
+// inventory: placement compares one per idle worker, and builds no string.
 struct PlacementGroup {
-  std::string_view backend, model, setup;  // setup empty when spanning setups
+  absl::string_view backend, model;
+  absl::string_view setup;  // empty when spanning setups
+  bool spans_setups = false;
   bool operator==(const PlacementGroup&) const = default;
 };
 
 PlacementGroup GroupOf(const PlacementRequest& request, const v1::WorkerInventory& inv) {
-  return {inv.backend(), inv.devices(0).model(), request.span_setups ? std::string_view() : inv.setup()};
+  return {inv.backend(), inv.devices(0).model(), request.span_setups ? absl::string_view() : inv.setup(),
+          request.span_setups};
 }
 
-// The group a worker's devices count in: one setup of one backend and model,
-// or, spanning setups, every setup of that backend and model.
-std::string PlacementKey(const PlacementRequest& request, const v1::WorkerInventory& inv) {
-  if (request.span_setups) return GroupKey(inv);
-  return absl::StrCat(GroupKey(inv), "/", inv.setup());
+// "backend/model": how messages name the devices of a group.
+std::string DeviceKind(const PlacementGroup& g) { return absl::StrCat(g.backend, "/", g.model); }
+
+// "backend/model/setup", or "backend/model" spanning setups.
+std::string Name(const PlacementGroup& g) {
+  return g.spans_setups ? DeviceKind(g) : absl::StrCat(DeviceKind(g), "/", g.setup);
 }
 
 // Ranks 0..ranks-1 over `workers` in order, filling each one's devices.
@@ -86,7 +89,7 @@ const v1::WorkerStatus* FindIn(const std::vector<const v1::WorkerStatus*>& worke
 
 // Why the listed workers can never run the request; "" when they can.
 std::string ListedWorkersCannot(const PlacementRequest& request, const std::vector<const v1::WorkerStatus*>& live) {
-  std::string key;
+  std::optional<PlacementGroup> group;
   int devices = 0, before_last = 0;
   for (const auto& id : request.workers) {
     const auto* w = FindIn(live, id);
@@ -98,12 +101,12 @@ std::string ListedWorkersCannot(const PlacementRequest& request, const std::vect
     if (std::string lacks = Lacks(request, w->inventory()); !lacks.empty()) {
       return absl::StrCat("worker ", id, " (backend ", w->inventory().backend(), ") lacks ", lacks);
     }
-    const std::string k = PlacementKey(request, w->inventory());
-    if (!key.empty() && k != key) {
+    const PlacementGroup g = GroupOf(request, w->inventory());
+    if (group && g != *group) {
       return absl::StrCat("the listed workers are not of one backend, device model",
-                          request.span_setups ? "" : " and setup", ": ", key, " and ", k);
+                          request.span_setups ? "" : " and setup", ": ", Name(*group), " and ", Name(g));
     }
-    key = k;
+    group = g;
     before_last = devices;
     devices += w->inventory().devices_size();
   }
@@ -199,7 +202,7 @@ absl::StatusOr<PlacementPlan> Place(const PlacementRequest& request, const std::
     // Idle devices per backend/model, by setup: to say why a job waits when
     // only spanning setups would place it.
     std::map<std::string, std::map<std::string, int>> by_setup;
-    for (const auto& g : groups) by_setup[GroupKey(g.workers.front()->inventory())][std::string(g.key.setup)] += g.devices;
+    for (const auto& g : groups) by_setup[DeviceKind(g.key)][std::string(g.key.setup)] += g.devices;
     for (const auto& [group, setups] : by_setup) {
       int all = 0;
       for (const auto& [setup, n] : setups) all += n;
