@@ -29,7 +29,7 @@ using CudaPowerSourceOrError = absl::StatusOr<std::unique_ptr<PowerSource>>;
 // plugin exports tokenmeter_cuda_abi(), and a plugin whose value differs
 // from the binary's is refused rather than called. The sizes of what crosses
 // catch most changes; bump kCudaPluginAbiVersion for one that keeps them.
-inline constexpr uint64_t kCudaPluginAbiVersion = 2;
+inline constexpr uint64_t kCudaPluginAbiVersion = 3;
 constexpr uint64_t CudaPluginAbi() {
   return kCudaPluginAbiVersion << 56 ^ uint64_t{sizeof(BackendOptions)} << 40 ^
          uint64_t{sizeof(PowerSourceOptions)} << 28 ^ uint64_t{sizeof(DeviceDescription)} << 16 ^

@@ -52,6 +52,12 @@ absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world
           return absl::InvalidArgumentError(
               absl::StrCat(name, " (elementwise): bytes must be positive, got ", op.bytes));
         }
+        if (op.new_tensors < 0 || op.new_tensor_bytes < 0 ||
+            (op.new_tensors > 0 && op.new_tensor_bytes == 0)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              name, " (elementwise): new_tensors must be >= 0 and new_tensor_bytes > 0 when it is "
+                    "not, got ", op.new_tensors, " of ", op.new_tensor_bytes, " bytes"));
+        }
         break;
       case StepOp::Kind::kCollective:
         if (op.group < 0 || op.group >= static_cast<int>(program.groups.size())) {

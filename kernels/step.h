@@ -13,10 +13,12 @@
 
 namespace tokenmeter::kernels {
 
+enum class ElementwiseMath { kMemory, kExp };
+
 struct StepOp {
   enum class Kind {
     kGemm,         // `count` GEMMs C[m×n] = op(A)·op(B) in the program's dtype, one after another
-    kElementwise,  // one pass reading and writing `bytes` of memory (y = a·x + y)
+    kElementwise,  // one pass reading and writing `bytes` of memory (z = a·x + y)
     kCollective,   // `op` over `count` elements (nccl-tests' S) among `group`
   };
   Kind kind = Kind::kGemm;
@@ -30,6 +32,16 @@ struct StepOp {
   bool transpose_a = false;
   bool transpose_b = false;
   int64_t bytes = 0;
+  // kElementwise only: what the operator computes per element besides moving
+  // `bytes` (kExp: an exponential per element, as softmax, log-softmax and
+  // SiLU compute), and the output tensors it allocates anew each run, each of
+  // new_tensor_bytes. A GPU backend's pass is bandwidth-bound either way and
+  // its framework's caching allocator reuses memory: it may ignore both. The
+  // cpu backend computes the exponentials and maps the tensors a system
+  // allocator would map fresh (kernels/cpu/eager_pass.h).
+  ElementwiseMath math = ElementwiseMath::kMemory;
+  int64_t new_tensor_bytes = 0;
+  int new_tensors = 0;
   CollectiveOp op = CollectiveOp::kAllReduce;
   int group = -1;  // index into StepProgram::groups
   // kCollective only: may run concurrently with the ops after it (gradient

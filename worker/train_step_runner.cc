@@ -67,6 +67,10 @@ absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
       case workload::PlannedOp::kOptimizer:
         k.kind = kernels::StepOp::Kind::kElementwise;
         k.bytes = op.bytes;
+        k.math = op.math == workload::PassMath::kExp ? kernels::ElementwiseMath::kExp
+                                                     : kernels::ElementwiseMath::kMemory;
+        k.new_tensor_bytes = op.new_tensors.bytes;
+        k.new_tensors = op.new_tensors.count;
         break;
       case workload::PlannedOp::kCollective: {
         k.kind = kernels::StepOp::Kind::kCollective;

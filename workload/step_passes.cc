@@ -1,5 +1,6 @@
 #include "workload/step_passes.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace tokenmeter::workload {
@@ -10,8 +11,21 @@ bool Eager(v1::FrameworkProfile profile) { return profile == v1::FRAMEWORK_PROFI
 // `accesses` tensor accesses of `elements` elements of `bytes` each.
 int64_t Bytes(int64_t accesses, int64_t elements, int64_t bytes) { return accesses * elements * bytes; }
 
-PassBytes Pass(int64_t forward_accesses, int64_t backward_accesses, int64_t elements, int64_t bytes) {
-  return {Bytes(forward_accesses, elements, bytes), Bytes(backward_accesses, elements, bytes)};
+// Bytes only: memory passes that allocate nothing.
+PassBytes Traffic(int64_t forward, int64_t backward) {
+  PassBytes pass;
+  pass.forward = forward;
+  pass.backward = backward;
+  return pass;
+}
+
+// An op over `elements` that writes one new tensor of them each way.
+PassBytes Pass(int64_t forward_accesses, int64_t backward_accesses, int64_t elements, int64_t bytes,
+               PassMath math = PassMath::kMemory) {
+  PassBytes pass = Traffic(Bytes(forward_accesses, elements, bytes), Bytes(backward_accesses, elements, bytes));
+  pass.forward_math = pass.backward_math = math;
+  pass.forward_new = pass.backward_new = {elements * bytes, 1};
+  return pass;
 }
 
 constexpr int64_t kFp32 = 4;
@@ -38,7 +52,11 @@ PassBytes AttentionLayoutPass(v1::FrameworkProfile profile, int64_t q_elements, 
   if (!Eager(profile)) return {};
   const int64_t accesses =
       2 * q_elements + (1 + group) * (k_elements + v_elements) + 2 * out_elements;
-  return {accesses * element_bytes, accesses * element_bytes};
+  PassBytes pass = Traffic(accesses * element_bytes, accesses * element_bytes);
+  // The largest copy: k or v repeated to every query head.
+  const int64_t largest = std::max({q_elements, group * std::max(k_elements, v_elements), out_elements});
+  pass.forward_new = pass.backward_new = {largest * element_bytes, 1};
+  return pass;
 }
 
 ScoresPasses ScoresPass(v1::FrameworkProfile profile, int64_t score_elements, int64_t element_bytes) {
@@ -51,32 +69,52 @@ ScoresPasses ScoresPass(v1::FrameworkProfile profile, int64_t score_elements, in
   const int64_t cast = a < kFp32 ? a + kFp32 : 0;
   const int64_t softmax_fwd = a + kFp32 + cast;
   const int64_t softmax_bwd = cast + 2 * kFp32 + a;
-  return {Pass(2, 2, score_elements, a),
-          {(2 * a + kMaskBytes) * score_elements, (2 * a + kMaskBytes) * score_elements},
-          {softmax_fwd * score_elements, softmax_bwd * score_elements}};
+  ScoresPasses passes{Pass(2, 2, score_elements, a),
+                      Traffic((2 * a + kMaskBytes) * score_elements, (2 * a + kMaskBytes) * score_elements),
+                      Traffic(softmax_fwd * score_elements, softmax_bwd * score_elements)};
+  // masked_fill_ works in place; softmax writes fp32 probabilities (and its
+  // backward an fp32 gradient), exponentials forward only.
+  passes.softmax.forward_math = PassMath::kExp;
+  passes.softmax.forward_new = passes.softmax.backward_new = {kFp32 * score_elements, 1};
+  return passes;
 }
 
 PassBytes ActivationPass(v1::FrameworkProfile profile, bool gated, int64_t elements,
                          int64_t element_bytes) {
-  if (!gated) return Pass(2, 3, elements, element_bytes);
-  return Eager(profile) ? Pass(5, 9, elements, element_bytes) : Pass(3, 5, elements, element_bytes);
+  constexpr PassMath kExp = PassMath::kExp;  // silu's sigmoid, gelu's erf
+  if (!gated) return Pass(2, 3, elements, element_bytes, kExp);
+  return Eager(profile) ? Pass(5, 9, elements, element_bytes, kExp)
+                        : Pass(3, 5, elements, element_bytes, kExp);
 }
 
 PassBytes LossPass(v1::FrameworkProfile profile, int64_t logits) {
-  return Eager(profile) ? Pass(2, 4, logits, kFp32) : Pass(1, 2, logits, kFp32);
+  PassBytes pass = Eager(profile) ? Pass(2, 4, logits, kFp32, PassMath::kExp)
+                                  : Pass(1, 2, logits, kFp32, PassMath::kExp);
+  // Eager's backward: the zero-filled gradient, then log_softmax_backward's
+  // output; fused cross entropy writes its gradient in place of the logits.
+  if (Eager(profile)) pass.backward_new.count = 2;
+  else pass.backward_new = {};
+  return pass;
 }
 
 PassBytes EmbeddingPass(int64_t tokens, int64_t hidden, int64_t vocab, bool tied,
                         int64_t element_bytes) {
   const int64_t rows = tokens * hidden, table = vocab * hidden;
-  return {Bytes(2, rows, element_bytes),
-          Bytes(1, table, element_bytes) + Bytes(3, rows, element_bytes) +
-              (tied ? Bytes(3, table, element_bytes) : 0)};
+  PassBytes pass = Traffic(Bytes(2, rows, element_bytes),
+                           Bytes(1, table, element_bytes) + Bytes(3, rows, element_bytes) +
+                               (tied ? Bytes(3, table, element_bytes) : 0));
+  // The gathered rows forward; the zero-filled table gradient backward.
+  pass.forward_new = {rows * element_bytes, 1};
+  pass.backward_new = {table * element_bytes, 1};
+  return pass;
 }
 
 PassBytes PermutePass(int64_t token_elements, int64_t pair_elements, int64_t element_bytes) {
   const int64_t bytes = (token_elements + pair_elements) * element_bytes;
-  return {bytes, bytes};
+  PassBytes pass = Traffic(bytes, bytes);
+  pass.forward_new = {pair_elements * element_bytes, 1};
+  pass.backward_new = {token_elements * element_bytes, 1};
+  return pass;
 }
 
 int64_t OptimizerBytes(v1::FrameworkProfile profile, double params) {
@@ -87,7 +125,7 @@ int64_t OptimizerBytes(v1::FrameworkProfile profile, double params) {
 PassBytes WeightCastPass(v1::FrameworkProfile profile, double params, int64_t element_bytes) {
   if (!Eager(profile) || element_bytes == kFp32) return {};
   const int64_t bytes = static_cast<int64_t>(std::llround(params)) * (kFp32 + element_bytes);
-  return {bytes, bytes};
+  return Traffic(bytes, bytes);
 }
 
 }  // namespace tokenmeter::workload

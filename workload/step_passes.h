@@ -72,10 +72,34 @@
 
 namespace tokenmeter::workload {
 
-// Bytes of one op forward and of its backward (0: the op has none).
+// What an operator computes per element besides moving its bytes. On a GPU
+// a pass is bandwidth-bound either way; on a CPU core an exp per element
+// (softmax, log-softmax, SiLU and GELU, forward and backward) costs about
+// as much again as the bytes.
+enum class PassMath { kMemory, kExp };
+
+// The output tensors an operator allocates anew each step, each `bytes`
+// (an eager framework allocates every operator's output; a CPU framework gets
+// the large ones from the system allocator as fresh pages, docs/workloads.md).
+struct NewTensors {
+  int64_t bytes = 0;
+  int count = 0;
+};
+
+// Bytes of one op forward and of its backward (0: the op has none), what it
+// computes and what it allocates. The allocation rule: one output tensor of
+// the op's main operand each way (the output forward, the input's gradient
+// backward); the loss's backward two (the zero-filled gradient nll writes
+// into, then log-softmax's); an in-place op (eager's masked_fill_) none.
+// Weight casts and the optimizer allocate per parameter tensor, which the
+// plan does not list: none are counted for them.
 struct PassBytes {
   int64_t forward = 0;
   int64_t backward = 0;
+  PassMath forward_math = PassMath::kMemory;
+  PassMath backward_math = PassMath::kMemory;
+  NewTensors forward_new;
+  NewTensors backward_new;
 };
 
 // Each takes element counts and the element size in bytes.

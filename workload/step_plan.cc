@@ -25,8 +25,11 @@ struct ParamGroup {
 // A forward op and the bytes of its backward pass (elementwise ops only;
 // GEMMs and collectives derive theirs in Backward).
 struct ForwardOp {
+  ForwardOp(PlannedOp forward, int64_t backward) : op(std::move(forward)), backward_bytes(backward) {}
   PlannedOp op;
   int64_t backward_bytes = 0;
+  PassMath backward_math = PassMath::kMemory;
+  NewTensors backward_new;
 };
 using Forward = std::vector<ForwardOp>;
 
@@ -134,7 +137,12 @@ void Planner::Pass(std::string name, int layer, double scale, PassBytes bytes, F
   if (bytes.forward == 0 && bytes.backward == 0) return;
   PlannedOp op = Elementwise(std::move(name), layer, scale, bytes.forward);
   op.phase = phase;
-  ops->push_back({std::move(op), bytes.backward});
+  op.math = bytes.forward_math;
+  op.new_tensors = bytes.forward_new;
+  ForwardOp pass(std::move(op), bytes.backward);
+  pass.backward_math = bytes.backward_math;
+  pass.backward_new = bytes.backward_new;
+  ops->push_back(std::move(pass));
 }
 
 PlannedOp Planner::Collective(std::string name, int layer, double scale, v1::CollectiveOp cop,
@@ -356,6 +364,8 @@ std::vector<PlannedOp> Planner::Backward(const Forward& forward) {
       PlannedOp op = f;
       op.name = base + ".bwd";
       op.bytes = it->backward_bytes;
+      op.math = it->backward_math;
+      op.new_tensors = it->backward_new;
       ops.push_back(std::move(op));
     }
   }
@@ -409,6 +419,7 @@ std::vector<PlannedOp> Planner::Build() {
   std::vector<PlannedOp> plan;
   const PassBytes embedding = EmbeddingPass(tokens_, h, m_.vocab_size(), m_.tied_embeddings(), ab_);
   plan.push_back(Elementwise("embedding.lookup.fwd", -1, 1, embedding.forward));
+  plan.back().new_tensors = embedding.forward_new;
 
   std::vector<Forward> layers;
   int layer = 0;
@@ -451,6 +462,7 @@ std::vector<PlannedOp> Planner::Build() {
     }
   }
   plan.push_back(Elementwise("embedding.lookup.bwd", -1, 1, embedding.backward));
+  plan.back().new_tensors = embedding.backward_new;
   GradSync(groups.back(), &plan);
 
   // The optimizer update over the local shard (step_passes.h).

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "workload/step_passes.h"
 #include "tokenmeter/v1/workload.pb.h"
 
 namespace tokenmeter::workload {
@@ -56,6 +57,10 @@ struct PlannedOp {
   CommGroup group = CommGroup::kNone;
   int group_size = 1;
   int64_t bytes = 0;
+  // kElementwise: what it computes per element and the tensors it allocates
+  // (step_passes.h); kOptimizer: memory only, nothing allocated.
+  PassMath math = PassMath::kMemory;
+  NewTensors new_tensors;
   // Model FLOPs of the op (2·m·n·k·count) for matmuls; 0 for everything
   // else, so a plan's FLOPs are exactly the model FLOPs (docs/workloads.md).
   double flops = 0;

@@ -18,6 +18,7 @@
 #include "kernels/cpu/comm_thread.h"
 #include "kernels/cpu/cpu_gemm.h"
 #include "kernels/cpu/cpu_info.h"
+#include "kernels/cpu/eager_pass.h"
 #include "kernels/cpu/gloo_collectives.h"
 #include "kernels/cpu/gloo_op.h"
 #include "kernels/cpu/prepared_op.h"
@@ -45,11 +46,9 @@ using Clock = std::chrono::steady_clock;
 using ContextCache = std::map<std::pair<std::vector<int>, bool>, std::shared_ptr<gloo::Context>>;
 
 constexpr int64_t kFloat = sizeof(float);
-// The most elements one cblas_saxpy call is given (its n is a 32-bit blasint).
-constexpr int64_t kSaxpyChunk = int64_t{1} << 30;
-// The elementwise pass's a in y = a·x + y. y drifts by at most |a| per
-// iteration: no overflow, and never denormal (x is on a 2^-23 grid).
-constexpr float kAxpyScale = 0.5f;
+// The elementwise pass's a in z = a·x + y (or exp(a·x) + y): with x and y in
+// [-1, 1), z stays finite and normal.
+constexpr float kPassScale = 0.5f;
 // Gloo tag of the barriers around the timed loop (ops use their index).
 constexpr uint32_t kBarrierTag = 0x7fffffff;
 // What a collective's output holds before it runs: an element it never
@@ -178,7 +177,8 @@ class StepLayout {
   int64_t GemmElements() const { return Add(Add(gemm_a, gemm_b), gemm_c); }
   // Everything the Run allocates, the collectives' own scratch included.
   int64_t NeededBytes() const {
-    int64_t elements = Add(Add(gemm_a, gemm_b), Add(gemm_c, Mul(axpy_elements, 2)));
+    int64_t elements = Add(Add(gemm_a, gemm_b), Add(gemm_c, Mul(axpy_elements, 3)));
+    elements = Add(elements, fresh_bytes / kFloat);
     for (const auto& [key, group] : groups) {
       elements = Add(elements,
                      Add(Add(group.in_elements, group.out_elements), group.scratch_elements));
@@ -187,8 +187,9 @@ class StepLayout {
   }
 
   // GEMM A, B and C hold the largest m·k, k·n and m·n (however stored: a
-  // transposed operand has as many elements); x and y the largest pass.
-  int64_t gemm_a = 0, gemm_b = 0, gemm_c = 0, axpy_elements = 0;
+  // transposed operand has as many elements); x, y and z the largest pass;
+  // fresh_bytes the largest fresh mapping an op makes (one at a time).
+  int64_t gemm_a = 0, gemm_b = 0, gemm_c = 0, axpy_elements = 0, fresh_bytes = 0;
   // By rank list (indices may repeat a list) and whether the communication
   // thread's: an overlapped op never shares a context or a buffer with the
   // ops in line, which may run at the same time in the same group.
@@ -233,6 +234,7 @@ class StepLayout {
           break;
         case StepOp::Kind::kElementwise:
           axpy_elements = std::max(axpy_elements, ElementwiseElements(op.bytes));
+          if (IsFreshMapping(op.new_tensor_bytes)) fresh_bytes = std::max(fresh_bytes, op.new_tensor_bytes);
           break;
         case StepOp::Kind::kCollective: {
           GroupRun& group = *group_of[j];
@@ -258,7 +260,8 @@ absl::Status CheckHostMemory(const StepLayout& layout, size_t op_count, const st
   return absl::ResourceExhaustedError(absl::StrCat(
       "step program of ", op_count, " ops needs ", needed, " bytes of host memory on ", where,
       " (GEMM ", Mul(layout.GemmElements(), kFloat), ", elementwise ",
-      Mul(layout.axpy_elements, 2 * kFloat), ", the rest collectives), only ", available,
+      Add(Mul(layout.axpy_elements, 3 * kFloat), layout.fresh_bytes),
+      ", the rest collectives), only ", available,
       " available"));
 }
 
@@ -307,9 +310,9 @@ absl::Status ConnectGroups(const StepProgram& program, StepLayout& layout, GlooC
 
 // ---- Buffers ----
 
-// The GEMM operands (A, B, C) and the elementwise pass's x and y.
+// The GEMM operands (A, B, C) and the elementwise pass's x, y and output z.
 struct ComputeBuffers {
-  Buffer a, b, c, x, y;
+  Buffer a, b, c, x, y, z;
 };
 
 // Allocates every buffer once per Run, before the first iteration, and fills
@@ -329,6 +332,8 @@ ComputeBuffers AllocateBuffers(StepLayout& layout) {
   buffers.y = std::make_unique_for_overwrite<float[]>(layout.axpy_elements);
   FillSymmetricUnit(buffers.x.get(), layout.axpy_elements, seed ^ 0x2545f4914f6cdd1dULL);
   FillSymmetricUnit(buffers.y.get(), layout.axpy_elements, seed ^ 0x9e3779b97f4a7c15ULL);
+  buffers.z = std::make_unique_for_overwrite<float[]>(layout.axpy_elements);
+  std::fill_n(buffers.z.get(), layout.axpy_elements, 0.0f);
   for (auto& [key, group] : layout.groups) {
     group.in = std::make_unique_for_overwrite<float[]>(group.in_elements);
     group.out = std::make_unique_for_overwrite<float[]>(group.out_elements);
@@ -354,18 +359,21 @@ PreparedOp PrepareGemm(const StepOp& op, size_t j, const ComputeBuffers& buffers
   return p;
 }
 
-// One y = a·x + y pass, in chunks cblas_saxpy's 32-bit n can take.
+// One operator as eager_pass.h runs it: its fresh output mappings, if any,
+// then z = a·x + y (or exp(a·x) + y) over its bytes.
 PreparedOp PrepareElementwise(const StepOp& op, size_t j, const ComputeBuffers& buffers) {
   PreparedOp p;
   p.what = absl::StrCat("step op ", j, " (elementwise over ", op.bytes, " bytes)");
   p.compute = true;
   const int64_t elements = ElementwiseElements(op.bytes);
-  float *px = buffers.x.get(), *py = buffers.y.get();
+  const float *px = buffers.x.get(), *py = buffers.y.get();
+  float* pz = buffers.z.get();
+  const ElementwiseMath math = op.math;
+  const int fresh = IsFreshMapping(op.new_tensor_bytes) ? op.new_tensors : 0;
+  const int64_t fresh_bytes = op.new_tensor_bytes;
   p.run = [=] {
-    for (int64_t done = 0; done < elements; done += kSaxpyChunk) {
-      const auto n = static_cast<blasint>(std::min(kSaxpyChunk, elements - done));
-      cblas_saxpy(n, kAxpyScale, px + done, 1, py + done, 1);
-    }
+    if (fresh > 0) TouchFreshTensors(fresh_bytes, fresh);
+    RunEagerPass(math, px, py, pz, elements, kPassScale);
   };
   return p;
 }

@@ -1,6 +1,7 @@
 // Backend::RunStep for the "cpu" backend: a training step's flat program
 // (kernels/step.h) run on the host — GEMMs through OpenBLAS, the elementwise
-// pass through OpenBLAS's saxpy, collectives through Gloo among rank groups.
+// ops as eager CPU kernels (eager_pass.h), collectives through Gloo among
+// rank groups.
 //
 // Ops.
 //   kGemm        `count` cblas_sgemm calls of m×n×k, fp32 only, each operand
@@ -9,10 +10,13 @@
 //                leading dimension: lda = transpose_a ? m : k, ldb =
 //                transpose_b ? k : n, ldc = n). One function makes the call
 //                (StepGemm, cpu_gemm.h). GEMM results are not checked.
-//   kElementwise one y = a·x + y pass (cblas_saxpy: vectorised, and threaded
-//                by OpenBLAS over the rank's BLAS threads like the GEMMs)
-//                over bytes / 12 fp32 elements (read x, read y, write y: 3
-//                accesses of 4 bytes each; at least one element).
+//   kElementwise one out-of-place pass z = a·x + y, or exp(a·x) + y for
+//                ElementwiseMath::kExp, on the rank's main thread (vectorised,
+//                RunEagerPass) over bytes / 12 fp32 elements (read x, read y,
+//                write z: 3 accesses of 4 bytes each; at least one element),
+//                after mapping and touching its new tensors when they are
+//                above the system allocator's threshold (TouchFreshTensors).
+//                Elementwise results are not checked.
 //   kCollective  `op` on `count` fp32 elements counted as nccl-tests counts S
 //                (as RunCollective), among program.groups[op.group], with the
 //                same Gloo algorithms as RunCollective (gloo_collectives.h).

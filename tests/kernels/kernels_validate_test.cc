@@ -80,6 +80,19 @@ TEST(StepProgramRuleTest, EachMalformationIsRefusedNamingTheField) {
   }
   {
     StepProgram p = base;
+    p.ops[0] = Elementwise(64);
+    p.ops[0].new_tensors = 2;
+    cases.push_back({"new tensors of no bytes", p, "ops[0] (elementwise): new_tensors must be >= 0"});
+  }
+  {
+    StepProgram p = base;
+    p.ops[0] = Elementwise(64);
+    p.ops[0].new_tensors = -1;
+    p.ops[0].new_tensor_bytes = 64;
+    cases.push_back({"negative new tensors", p, "got -1 of 64 bytes"});
+  }
+  {
+    StepProgram p = base;
     p.ops = {Gemm(8, -1, 8, 1)};
     cases.push_back({"gemm size", p, "ops[0] (gemm): m, n, k and count must be positive"});
   }

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "workload/models.h"
 #include "workload/spec.h"
@@ -93,6 +94,54 @@ TEST(StepPasses, EagerBytesFollowTheTable) {
   EXPECT_EQ(BytesOf(ops, "layer1.adam"), layer_params * 23 * kFp32);
   EXPECT_EQ(BytesOf(ops, "embedding_head.adam"), (2 * kV * kH + kH) * 23 * kFp32);
   EXPECT_EQ(ops.count("layer0.weight_cast.fwd"), 0u) << "fp32 runs cast nothing";
+}
+
+// What each eager op computes and allocates (step_passes.h): exponentials in
+// softmax, the activation and the loss; one new tensor of the main operand
+// each way, two for the loss's backward, none for the in-place mask or the
+// optimizer.
+TEST(StepPasses, EagerOpsComputeAndAllocateAsTheTableSays) {
+  const auto ops = ByName(Llama512(v1::FRAMEWORK_PROFILE_EAGER), 1);
+  struct Expected {
+    const char* name;
+    PassMath math;
+    int64_t tensor_bytes;
+    int count;
+  };
+  const PassMath kExp = PassMath::kExp, kMem = PassMath::kMemory;
+  for (const Expected& e : std::vector<Expected>{
+           {"head.loss.fwd", kExp, kT * kV * kFp32, 1},
+           {"head.loss.bwd", kExp, kT * kV * kFp32, 2},
+           {"layer0.attn.softmax.fwd", kExp, kScores * kFp32, 1},
+           {"layer0.attn.softmax.bwd", kMem, kScores * kFp32, 1},
+           {"layer0.attn.scale.fwd", kMem, kScores * kFp32, 1},
+           {"layer0.attn.mask.fwd", kMem, 0, 0},
+           {"layer0.attn.mask.bwd", kMem, 0, 0},
+           {"layer0.ffn.act.fwd", kExp, kT * kF * kFp32, 1},
+           {"layer0.ffn.act.bwd", kExp, kT * kF * kFp32, 1},
+           {"layer0.attn.norm.fwd", kMem, kT * kH * kFp32, 1},
+           {"layer3.ffn.residual.bwd", kMem, kT * kH * kFp32, 1},
+           {"layer0.attn.rotary.fwd", kMem, kT * (kQ + kKv) * kFp32, 1},
+           // GQA's repeat_kv: k repeated to the 8 query heads is the largest copy.
+           {"layer0.attn.layout.fwd", kMem, kT * kKv * 2 * kFp32, 1},
+           {"embedding.lookup.fwd", kMem, kT * kH * kFp32, 1},
+           {"embedding.lookup.bwd", kMem, kV * kH * kFp32, 1},
+           {"layer0.adam", kMem, 0, 0},
+       }) {
+    auto it = ops.find(e.name);
+    ASSERT_NE(it, ops.end()) << e.name;
+    EXPECT_EQ(it->second.math, e.math) << e.name;
+    EXPECT_EQ(it->second.new_tensors.bytes, e.tensor_bytes) << e.name;
+    EXPECT_EQ(it->second.new_tensors.count, e.count) << e.name;
+  }
+}
+
+// Fused cross entropy writes its gradient in place of the logits.
+TEST(StepPasses, FusedLossAllocatesNothingBackward) {
+  const auto ops = ByName(Llama512(v1::FRAMEWORK_PROFILE_FUSED), 1);
+  EXPECT_EQ(ops.at("head.loss.fwd").new_tensors.count, 1);
+  EXPECT_EQ(ops.at("head.loss.bwd").new_tensors.count, 0);
+  EXPECT_EQ(ops.at("head.loss.bwd").math, PassMath::kExp);
 }
 
 TEST(StepPasses, FusedBytesFollowTheTable) {
