@@ -42,6 +42,10 @@ struct StepOp {
   ElementwiseMath math = ElementwiseMath::kMemory;
   int64_t new_tensor_bytes = 0;
   int new_tensors = 0;
+  // kElementwise only: the operator updates its operand in place (y = a·x +
+  // y) rather than writing an output of its own (z = a·x + y): on a CPU an
+  // output of its own costs a read of each line before it is written.
+  bool in_place = false;
   CollectiveOp op = CollectiveOp::kAllReduce;
   int group = -1;  // index into StepProgram::groups
   // kCollective only: may run concurrently with the ops after it (gradient

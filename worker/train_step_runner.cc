@@ -71,6 +71,7 @@ absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
                                                      : kernels::ElementwiseMath::kMemory;
         k.new_tensor_bytes = op.new_tensors.bytes;
         k.new_tensors = op.new_tensors.count;
+        k.in_place = op.in_place;
         break;
       case workload::PlannedOp::kCollective: {
         k.kind = kernels::StepOp::Kind::kCollective;

@@ -74,6 +74,7 @@ ScoresPasses ScoresPass(v1::FrameworkProfile profile, int64_t score_elements, in
                       Traffic(softmax_fwd * score_elements, softmax_bwd * score_elements)};
   // masked_fill_ works in place; softmax writes fp32 probabilities (and its
   // backward an fp32 gradient), exponentials forward only.
+  passes.mask.in_place = true;
   passes.softmax.forward_math = PassMath::kExp;
   passes.softmax.forward_new = passes.softmax.backward_new = {kFp32 * score_elements, 1};
   return passes;

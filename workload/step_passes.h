@@ -100,6 +100,9 @@ struct PassBytes {
   PassMath backward_math = PassMath::kMemory;
   NewTensors forward_new;
   NewTensors backward_new;
+  // Both ways the op updates its operand in place (eager's masked_fill_):
+  // no output of its own to write.
+  bool in_place = false;
 };
 
 // Each takes element counts and the element size in bytes.

@@ -139,6 +139,7 @@ void Planner::Pass(std::string name, int layer, double scale, PassBytes bytes, F
   op.phase = phase;
   op.math = bytes.forward_math;
   op.new_tensors = bytes.forward_new;
+  op.in_place = bytes.in_place;
   ForwardOp pass(std::move(op), bytes.backward);
   pass.backward_math = bytes.backward_math;
   pass.backward_new = bytes.backward_new;
@@ -472,6 +473,7 @@ std::vector<PlannedOp> Planner::Build() {
                                OptimizerBytes(profile_, shard));
     op.kind = PlannedOp::kOptimizer;
     op.phase = "optimizer";
+    op.in_place = true;
     plan.push_back(std::move(op));
   }
   if (par_.sharded) {

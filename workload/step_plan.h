@@ -61,6 +61,10 @@ struct PlannedOp {
   // (step_passes.h); kOptimizer: memory only, nothing allocated.
   PassMath math = PassMath::kMemory;
   NewTensors new_tensors;
+  // kElementwise: the op updates its operand in place (eager's
+  // masked_fill_); kOptimizer: always (AdamW's parameter and moment updates
+  // are in place: mul_, add_, addcmul_, addcdiv_).
+  bool in_place = false;
   // Model FLOPs of the op (2·m·n·k·count) for matmuls; 0 for everything
   // else, so a plan's FLOPs are exactly the model FLOPs (docs/workloads.md).
   double flops = 0;

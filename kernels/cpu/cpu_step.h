@@ -11,7 +11,8 @@
 //                transpose_b ? k : n, ldc = n). One function makes the call
 //                (StepGemm, cpu_gemm.h). GEMM results are not checked.
 //   kElementwise one out-of-place pass z = a·x + y, or exp(a·x) + y for
-//                ElementwiseMath::kExp, on the rank's main thread (vectorised,
+//                ElementwiseMath::kExp (in place, y = …, for an op in_place),
+//                on the rank's main thread (vectorised,
 //                RunEagerPass) over bytes / 12 fp32 elements (read x, read y,
 //                write z: 3 accesses of 4 bytes each; at least one element),
 //                after mapping and touching its new tensors when they are

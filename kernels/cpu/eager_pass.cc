@@ -24,6 +24,18 @@ TOKENMETER_CLONES void AxpyOutOfPlace(const float* __restrict x, const float* __
   for (int64_t i = 0; i < n; ++i) z[i] = a * x[i] + y[i];
 }
 
+TOKENMETER_CLONES void AxpyInPlace(const float* __restrict x, float* __restrict y, int64_t n,
+                                   float a) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + y[i];
+}
+
+TOKENMETER_CLONES void ExpInPlace(const float* __restrict x, float* __restrict y, int64_t n,
+                                  float a) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = std::exp(a * x[i]) + y[i];
+}
+
 TOKENMETER_CLONES void ExpOutOfPlace(const float* __restrict x, const float* __restrict y,
                                      float* __restrict z, int64_t n, float a) {
 #pragma omp simd
@@ -34,10 +46,11 @@ TOKENMETER_CLONES void ExpOutOfPlace(const float* __restrict x, const float* __r
 
 void RunEagerPass(ElementwiseMath math, const float* x, const float* y, float* z, int64_t n,
                   float a) {
-  if (math == ElementwiseMath::kExp) {
-    ExpOutOfPlace(x, y, z, n, a);
+  const bool exp = math == ElementwiseMath::kExp;
+  if (z == y) {
+    exp ? ExpInPlace(x, z, n, a) : AxpyInPlace(x, z, n, a);
   } else {
-    AxpyOutOfPlace(x, y, z, n, a);
+    exp ? ExpOutOfPlace(x, y, z, n, a) : AxpyOutOfPlace(x, y, z, n, a);
   }
 }
 

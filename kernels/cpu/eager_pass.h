@@ -3,7 +3,8 @@
 // in docs/benchmarks.md, "The train step against PyTorch"). Three things make
 // such an operator cost what it does on a CPU, and the pass does all three:
 //   - it writes a new output, out of place (z = a·x + y, not y += a·x): the
-//     core reads each output line before writing it, a quarter more traffic;
+//     core reads each output line before writing it, a quarter more traffic
+//     (an operator in place, as AdamW's updates and masked_fill_, does not);
 //   - it runs on one thread: an eager operator gets little from a second
 //     one on a memory-bound core (torch.add at 25.9 GB/s on one thread,
 //     28.2 on two, on the 2-vCPU VM);
@@ -32,7 +33,7 @@ namespace tokenmeter::kernels::cpu {
 inline constexpr int64_t kFreshMappingBytes = int64_t{32} << 20;
 
 // z[i] = a·x[i] + y[i] (kMemory) or exp(a·x[i]) + y[i] (kExp), i < n, on the
-// calling thread. x, y and z must not overlap.
+// calling thread. z may be y (an op in place); x overlaps neither.
 void RunEagerPass(ElementwiseMath math, const float* x, const float* y, float* z, int64_t n,
                   float a);
 

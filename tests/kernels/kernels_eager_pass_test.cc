@@ -40,6 +40,11 @@ TEST(EagerPassTest, ComputesItsFormulaOutOfPlace) {
   }
   EXPECT_EQ(x, x_before);  // inputs untouched: the output is a tensor of its own
   EXPECT_EQ(y, y_before);
+
+  // In place (z = y): y becomes the formula over its old value.
+  std::vector<float> updated = y;
+  RunEagerPass(ElementwiseMath::kMemory, x.data(), updated.data(), updated.data(), n, 0.5f);
+  for (int64_t i = 0; i < n; ++i) ASSERT_FLOAT_EQ(updated[i], 0.5f * x[i] + y[i]) << i;
 }
 
 long MinorFaults() {
