@@ -13,6 +13,17 @@ std::string ListName(const std::vector<int>& members) {
   return absl::StrCat("[", absl::StrJoin(members, ","), "]");
 }
 
+// A count of new tensors and their size: none, or some of positive size.
+absl::Status CheckNewTensors(const StepOp& op, const std::string& name, const char* kind) {
+  if (op.new_tensors >= 0 && op.new_tensor_bytes >= 0 &&
+      (op.new_tensors == 0 || op.new_tensor_bytes > 0)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      name, " (", kind, "): new_tensors must be >= 0 and new_tensor_bytes > 0 when it is not, got ",
+      op.new_tensors, " of ", op.new_tensor_bytes, " bytes"));
+}
+
 }  // namespace
 
 absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world_size) {
@@ -46,18 +57,14 @@ absl::Status ValidateStepProgram(const StepProgram& program, int rank, int world
               name, " (gemm): m, n, k and count must be positive, got m=", op.m, " n=", op.n,
               " k=", op.k, " count=", op.count));
         }
+        if (absl::Status s = CheckNewTensors(op, name, "gemm"); !s.ok()) return s;
         break;
       case StepOp::Kind::kElementwise:
         if (op.bytes <= 0) {
           return absl::InvalidArgumentError(
               absl::StrCat(name, " (elementwise): bytes must be positive, got ", op.bytes));
         }
-        if (op.new_tensors < 0 || op.new_tensor_bytes < 0 ||
-            (op.new_tensors > 0 && op.new_tensor_bytes == 0)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              name, " (elementwise): new_tensors must be >= 0 and new_tensor_bytes > 0 when it is "
-                    "not, got ", op.new_tensors, " of ", op.new_tensor_bytes, " bytes"));
-        }
+        if (absl::Status s = CheckNewTensors(op, name, "elementwise"); !s.ok()) return s;
         break;
       case StepOp::Kind::kCollective:
         if (op.group < 0 || op.group >= static_cast<int>(program.groups.size())) {

@@ -34,8 +34,8 @@ struct StepOp {
   int64_t bytes = 0;
   // kElementwise only: what the operator computes per element besides moving
   // `bytes` (kExp: an exponential per element, as softmax, log-softmax and
-  // SiLU compute), and the output tensors it allocates anew each run, each of
-  // new_tensor_bytes. A GPU backend's pass is bandwidth-bound either way and
+  // SiLU compute). kElementwise and kGemm: the output tensors it allocates
+  // anew each run, each of new_tensor_bytes. A GPU backend's pass is bandwidth-bound either way and
   // its framework's caching allocator reuses memory: it may ignore both. The
   // cpu backend computes the exponentials and maps the tensors a system
   // allocator would map fresh (kernels/cpu/eager_pass.h).

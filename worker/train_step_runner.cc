@@ -62,6 +62,8 @@ absl::StatusOr<kernels::StepProgram> BuildStepProgram(const v1::TrainStep& step,
         k.count = op.count;
         k.transpose_a = op.transpose_a;
         k.transpose_b = op.transpose_b;
+        k.new_tensor_bytes = op.new_tensors.bytes;
+        k.new_tensors = op.new_tensors.count;
         break;
       case workload::PlannedOp::kElementwise:
       case workload::PlannedOp::kOptimizer:

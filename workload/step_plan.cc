@@ -343,12 +343,14 @@ std::vector<PlannedOp> Planner::Backward(const Forward& forward) {
     std::string base = f.name.substr(0, f.name.size() - 4);  // drop ".fwd"
     if (f.kind == PlannedOp::kGemm || f.kind == PlannedOp::kAttention) {
       PlannedOp dx = f;
+      dx.new_tensors = {};
       dx.name = base + ".bwd_input";
       dx.n = f.k;
       dx.k = f.n;
       dx.transpose_a = false;
       dx.transpose_b = !f.transpose_b;
       PlannedOp dw = f;
+      dw.new_tensors = {};
       dw.name = base + ".bwd_weight";
       dw.m = f.transpose_b ? f.n : f.k;
       dw.n = f.transpose_b ? f.k : f.n;
@@ -439,6 +441,9 @@ std::vector<PlannedOp> Planner::Build() {
   Forward head;
   Pass("final_norm.fwd", -1, 1, NormPass(profile_, tokens_ * h, ab_), &head);
   head.push_back(Linear("head.logits.fwd", -1, 1, head_rows, m_.vocab_size(), h));
+  // The logits are the one matmul output a CPU allocator maps fresh in the
+  // presets' shapes (docs/workloads.md); the plan lists it for that.
+  head.back().op.new_tensors = {head_rows * m_.vocab_size() * ab_, 1};
   Pass("head.loss.fwd", -1, 1, LossPass(profile_, head_rows * m_.vocab_size()), &head, "loss");
   flatten(head, &plan);
   std::vector<PlannedOp> head_bwd = Backward(head);

@@ -58,7 +58,8 @@ struct PlannedOp {
   int group_size = 1;
   int64_t bytes = 0;
   // kElementwise: what it computes per element and the tensors it allocates
-  // (step_passes.h); kOptimizer: memory only, nothing allocated.
+  // (step_passes.h); kOptimizer: memory only, nothing allocated. kGemm: only
+  // `head.logits.fwd` lists its output (the logits) as a new tensor.
   PassMath math = PassMath::kMemory;
   NewTensors new_tensors;
   // kElementwise: the op updates its operand in place (eager's

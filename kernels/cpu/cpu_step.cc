@@ -231,6 +231,7 @@ class StepLayout {
           gemm_a = std::max(gemm_a, op.m * op.k);  // each <= INT_MAX: no overflow
           gemm_b = std::max(gemm_b, op.k * op.n);
           gemm_c = std::max(gemm_c, op.m * op.n);
+          if (IsFreshMapping(op.new_tensor_bytes)) fresh_bytes = std::max(fresh_bytes, op.new_tensor_bytes);
           break;
         case StepOp::Kind::kElementwise:
           axpy_elements = std::max(axpy_elements, ElementwiseElements(op.bytes));
@@ -345,7 +346,8 @@ ComputeBuffers AllocateBuffers(StepLayout& layout) {
 
 // ---- The ops ----
 
-// `count` GEMMs one after another, all on the same A, B and C.
+// `count` GEMMs one after another, all on the same A, B and C, after the
+// fresh mapping of its output when the plan lists one (the logits).
 PreparedOp PrepareGemm(const StepOp& op, size_t j, const ComputeBuffers& buffers) {
   PreparedOp p;
   p.what = absl::StrCat("step op ", j, " (", op.count, " GEMM of m=", op.m, " n=", op.n,
@@ -353,7 +355,9 @@ PreparedOp PrepareGemm(const StepOp& op, size_t j, const ComputeBuffers& buffers
   p.compute = true;
   const float *pa = buffers.a.get(), *pb = buffers.b.get();
   float* pc = buffers.c.get();
-  p.run = [op, pa, pb, pc] {
+  const int fresh = IsFreshMapping(op.new_tensor_bytes) ? op.new_tensors : 0;
+  p.run = [op, pa, pb, pc, fresh] {
+    if (fresh > 0) TouchFreshTensors(op.new_tensor_bytes, fresh);
     for (int64_t i = 0; i < op.count; ++i) StepGemm(op, pa, pb, pc);
   };
   return p;

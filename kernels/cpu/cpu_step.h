@@ -9,7 +9,9 @@
 //                become CblasTrans, with the stored row's length as the
 //                leading dimension: lda = transpose_a ? m : k, ldb =
 //                transpose_b ? k : n, ldc = n). One function makes the call
-//                (StepGemm, cpu_gemm.h). GEMM results are not checked.
+//                (StepGemm, cpu_gemm.h), after touching a fresh output
+//                tensor as kElementwise does when the op lists one (the
+//                logits). GEMM results are not checked.
 //   kElementwise one out-of-place pass z = a·x + y, or exp(a·x) + y for
 //                ElementwiseMath::kExp (in place, y = …, for an op in_place),
 //                on the rank's main thread (vectorised,

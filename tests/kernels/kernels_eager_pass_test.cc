@@ -86,7 +86,8 @@ TEST(EagerPassTest, OnlyAllocationsAtTheAllocatorsCeilingAreFresh) {
 }
 
 // A step of the loss's ops as the eager plan gives them: exponentials and two
-// fresh 32 MiB tensors; the faults land in the op's own timed iterations.
+// fresh 32 MiB tensors, and the head's GEMM with its fresh logits; the faults
+// land in each op's own timed iterations.
 TEST(EagerPassTest, AStepMapsItsFreshTensorsInsideTheTimedOp) {
   auto backend = Backend::Create("cpu", BackendOptions{.cpu_threads = 1});
   ASSERT_TRUE(backend.ok()) << backend.status();
@@ -98,19 +99,24 @@ TEST(EagerPassTest, AStepMapsItsFreshTensorsInsideTheTimedOp) {
   small.math = ElementwiseMath::kExp;
   small.new_tensor_bytes = kFreshMappingBytes - 4096;  // reused by the allocator: not mapped
   small.new_tensors = 2;
+  StepOp logits = Gemm(16, 16, 16);  // the head's GEMM, its output fresh as the plan lists it
+  logits.new_tensor_bytes = kFreshMappingBytes;
+  logits.new_tensors = 1;
   StepProgram program;
   program.groups = {{0}};
-  program.ops = {loss, small};
+  program.ops = {loss, small, logits};
   const long before = MinorFaults();
   auto run = (*backend)->RunStep(program, {.warmup = 1, .timed = 3});
   ASSERT_TRUE(run.ok()) << run.status();
   const long pages = kFreshMappingBytes / sysconf(_SC_PAGESIZE);
-  EXPECT_GE(MinorFaults() - before, 4 * 2 * pages / 512);
+  EXPECT_GE(MinorFaults() - before, 4 * 3 * pages / 512);
   ASSERT_EQ(run->op_seconds.size(), 3u);
   for (const auto& iteration : run->op_seconds) {
     // Two 32 MiB mappings (16k faults, each zeroing a page) against 1 MiB of
     // traffic: the fresh op is the slower one by far.
     EXPECT_GT(iteration[0], 2 * iteration[1]);
+    // A 16³ GEMM takes microseconds; its fresh 32 MiB output, milliseconds.
+    EXPECT_GT(iteration[2], iteration[1]);
   }
 }
 

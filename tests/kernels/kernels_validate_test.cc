@@ -93,6 +93,12 @@ TEST(StepProgramRuleTest, EachMalformationIsRefusedNamingTheField) {
   }
   {
     StepProgram p = base;
+    p.ops[0] = Gemm(8, 8, 8, 1);
+    p.ops[0].new_tensors = 1;
+    cases.push_back({"gemm new tensors of no bytes", p, "ops[0] (gemm): new_tensors must be >= 0"});
+  }
+  {
+    StepProgram p = base;
     p.ops = {Gemm(8, -1, 8, 1)};
     cases.push_back({"gemm size", p, "ops[0] (gemm): m, n, k and count must be positive"});
   }

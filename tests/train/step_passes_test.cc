@@ -142,6 +142,22 @@ TEST(StepPasses, EagerOpsComputeAndAllocateAsTheTableSays) {
   }
 }
 
+// Of the matmuls only the head lists its output, the fp32 logits; its
+// gradients' matmuls none.
+TEST(StepPasses, OnlyTheHeadsLogitsAreANewMatmulOutput) {
+  for (auto profile : {v1::FRAMEWORK_PROFILE_EAGER, v1::FRAMEWORK_PROFILE_FUSED}) {
+    for (const auto& [name, op] : ByName(Llama512(profile), 1)) {
+      if (op.kind != PlannedOp::kGemm && op.kind != PlannedOp::kAttention) continue;
+      if (name == "head.logits.fwd") {
+        EXPECT_EQ(op.new_tensors.bytes, kT * kV * kFp32);
+        EXPECT_EQ(op.new_tensors.count, 1);
+      } else {
+        EXPECT_EQ(op.new_tensors.count, 0) << name;
+      }
+    }
+  }
+}
+
 // Fused cross entropy writes its gradient in place of the logits.
 TEST(StepPasses, FusedLossAllocatesNothingBackward) {
   const auto ops = ByName(Llama512(v1::FRAMEWORK_PROFILE_FUSED), 1);
