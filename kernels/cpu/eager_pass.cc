@@ -14,31 +14,38 @@
 #else
 #define TOKENMETER_CLONES
 #endif
+// GCC needs the simd pragma to call libmvec; clang (the fuzz and
+// thread-safety builds) warns that it cannot honour it, so it is GCC's only.
+#if defined(__GNUC__) && !defined(__clang__)
+#define TOKENMETER_SIMD _Pragma("omp simd")
+#else
+#define TOKENMETER_SIMD
+#endif
 
 namespace tokenmeter::kernels::cpu {
 namespace {
 
 TOKENMETER_CLONES void AxpyOutOfPlace(const float* __restrict x, const float* __restrict y,
                                       float* __restrict z, int64_t n, float a) {
-#pragma omp simd
+TOKENMETER_SIMD
   for (int64_t i = 0; i < n; ++i) z[i] = a * x[i] + y[i];
 }
 
 TOKENMETER_CLONES void AxpyInPlace(const float* __restrict x, float* __restrict y, int64_t n,
                                    float a) {
-#pragma omp simd
+TOKENMETER_SIMD
   for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + y[i];
 }
 
 TOKENMETER_CLONES void ExpInPlace(const float* __restrict x, float* __restrict y, int64_t n,
                                   float a) {
-#pragma omp simd
+TOKENMETER_SIMD
   for (int64_t i = 0; i < n; ++i) y[i] = std::exp(a * x[i]) + y[i];
 }
 
 TOKENMETER_CLONES void ExpOutOfPlace(const float* __restrict x, const float* __restrict y,
                                      float* __restrict z, int64_t n, float a) {
-#pragma omp simd
+TOKENMETER_SIMD
   for (int64_t i = 0; i < n; ++i) z[i] = std::exp(a * x[i]) + y[i];
 }
 
