@@ -1,8 +1,12 @@
 // One Backend interface, several implementations behind it (as c10d's
 // Backend with ProcessGroupNCCL and ProcessGroupGloo):
-//   "cpu"  — OpenBLAS GEMM, Gloo collectives over TCP (kernels/cpu/);
-//   "cuda" — cuBLASLt GEMM, NCCL collectives, CUDA events (kernels/cuda/).
-// Callers never name an implementation; more (ROCm, OpenCL) plug in here.
+//   "cpu"  — OpenBLAS GEMM, Gloo collectives over TCP (kernels/cpu/), built in;
+//   "cuda" — cuBLASLt GEMM, NCCL collectives, CUDA events (kernels/cuda/), a
+//            plugin: libtokenmeter-cuda.so;
+//   any other name or path — a plugin behind the C ABI of
+//            kernels/plugin/plugin_abi.h, found and checked as
+//            kernels/plugin/plugin_host.h says (docs/backends.md).
+// Callers never name an implementation.
 #ifndef TOKENMETER_KERNELS_BACKEND_H_
 #define TOKENMETER_KERNELS_BACKEND_H_
 
@@ -84,11 +88,12 @@ inline absl::Status StoppedError(const std::string& where) {
 // A Backend is used by one thread at a time.
 class Backend {
  public:
-  // Creates a backend of `kind` ("cpu", "cuda") and, when world_size > 1,
-  // connects it to the other ranks through options.store.
-  // InvalidArgument for an unknown kind or bad options; Unavailable when the
-  // kind was not built in or has no device; DeadlineExceeded when the peers
-  // did not arrive within options.timeout.
+  // Creates a backend of `kind` ("cpu", a plugin's name or path) and, when
+  // world_size > 1, connects it to the other ranks through options.store.
+  // InvalidArgument for a malformed kind or bad options; Unavailable when
+  // the kind's plugin is not found or refused (plugin_host.h), or it has no
+  // device; DeadlineExceeded when the peers did not arrive within
+  // options.timeout.
   static absl::StatusOr<std::unique_ptr<Backend>> Create(std::string_view kind,
                                                          const BackendOptions& options);
 
@@ -98,7 +103,7 @@ class Backend {
   // How `kind` measures energy on this host with `options`, in words, for a
   // start-up log line ("cpu": which RAPL package zones, under which
   // directory). Unimplemented naming the reason where it reports none (cpu:
-  // no readable RAPL counter); InvalidArgument for an unknown kind.
+  // no readable RAPL counter); a plugin's errors as Create's.
   static absl::StatusOr<std::string> DescribeEnergy(std::string_view kind, const BackendOptions& options);
 
   // A live power reading of one device of `kind` on this host, usable without
@@ -107,12 +112,12 @@ class Backend {
   // another); "cuda": NVML's power usage of the GPU with options.uuid, through
   // the plugin. Unimplemented naming the reason where the device reports no
   // power (no readable RAPL counter; no NVML, or a GPU whose driver does not
-  // report power); Unavailable when the kind was not built in or its plugin
-  // cannot be loaded; InvalidArgument for an unknown kind.
+  // report power; a plugin without power entries); Unavailable when the
+  // kind's plugin is not found or refused.
   static absl::StatusOr<std::unique_ptr<PowerSource>> OpenPowerSource(std::string_view kind,
                                                                       const PowerSourceOptions& options);
 
-  // The kinds built into this binary ("cpu" always; "cuda" when built).
+  // "cpu" and the plugins on the search path (by file name, not loaded).
   static std::vector<std::string> AvailableKinds();
 
   virtual ~Backend() = default;

@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "kernels/backend.h"
+#include "kernels/plugin/plugin_abi.h"
+#include "kernels/plugin/plugin_host.h"
 
 namespace tokenmeter::worker {
 namespace {
@@ -92,9 +94,17 @@ absl::StatusOr<v1::WorkerInventory> BuildInventory(const InventoryOptions& optio
   v1::WorkerInventory inv;
   inv.set_hostname(Hostname());
   inv.set_backend(options.backend);
+  if (options.backend != "cpu") {
+    // A plugin named by its path is listed by the backend's own name.
+    auto plugin = kernels::plugin::FindPlugin(options.backend);
+    if (!plugin.ok()) return plugin.status();
+    inv.set_backend(plugin->name);
+    inv.set_backend_plugin(absl::StrCat(plugin->path, " ", plugin->version, " (plugin ABI ",
+                                        TOKENMETER_PLUGIN_ABI_VERSION, ")"));
+  }
   inv.set_cpu_cores(cores);
   inv.set_host_memory_bytes(static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE));
-  inv.set_setup(options.setup.empty() ? absl::StrCat(inv.hostname(), "-", options.backend) : options.setup);
+  inv.set_setup(options.setup.empty() ? absl::StrCat(inv.hostname(), "-", inv.backend()) : options.setup);
   inv.set_price_per_device_hour(options.price_per_device_hour);
   inv.set_collective_host(options.collective_host);
   inv.set_pid(static_cast<int32_t>(getpid()));

@@ -39,7 +39,7 @@ fi
 BINS=("$BUILD/tests/gpu/cuda_backend_test" "$BUILD/tests/gpu/cuda_step_test"
       "$BUILD/kernels/cuda/tokenmeter_gpu_sweep")
 HARNESS="$BUILD/cli/tokenmeter"
-PLUGIN="$BUILD/kernels/cuda/libtokenmeter-cuda.so"
+PLUGIN="$BUILD/plugins/libtokenmeter-cuda.so"
 for b in "${BINS[@]}" "$HARNESS" "$PLUGIN"; do
   [[ -e "$b" ]] || { echo "prepare: missing $b" >&2; exit 1; }
 done

@@ -1,26 +1,29 @@
-// The entry points of the CUDA plugin (kernels/cuda_plugin.h says why it is
-// one). Each returns a heap object the caller owns.
+// The CUDA backend as a plugin (kernels/plugin/plugin_abi.h): its factories
+// behind the C ABI's one entry point.
 #include "kernels/cuda/cuda_backend.h"
-#include "kernels/cuda_plugin.h"
+#include "kernels/plugin/plugin_export.h"
 
-extern "C" {
+namespace {
 
-__attribute__((visibility("default"))) uint64_t tokenmeter_cuda_abi() {
-  return tokenmeter::kernels::CudaPluginAbi();
+absl::StatusOr<std::string> DescribeCudaEnergy(const tokenmeter::kernels::BackendOptions&) {
+  // NVML is loaded with the backend, on the first job; its per-GPU energy
+  // counter is checked then.
+  return std::string("NVML's per-GPU energy counter, where the driver reports it");
 }
 
-__attribute__((visibility("default"))) void* tokenmeter_cuda_new_backend(
-    const tokenmeter::kernels::BackendOptions* options) {
-  return new tokenmeter::kernels::CudaBackendOrError(tokenmeter::kernels::NewCudaBackend(*options));
-}
+}  // namespace
 
-__attribute__((visibility("default"))) void* tokenmeter_cuda_list_devices() {
-  return new tokenmeter::kernels::CudaDevicesOrError(tokenmeter::kernels::ListCudaDevices());
+extern "C" TOKENMETER_PLUGIN_EXPORT const tm_backend_plugin* tokenmeter_backend_plugin(
+    uint32_t host_abi_version, char* error) {
+  namespace k = tokenmeter::kernels;
+  static const k::plugin::PluginFactories factories = {
+      .name = "cuda",
+      .version = TOKENMETER_VERSION,
+      .initialize = nullptr,
+      .new_backend = k::NewCudaBackend,
+      .list_devices = k::ListCudaDevices,
+      .describe_energy = DescribeCudaEnergy,
+      .open_power_source = k::OpenCudaPowerSource,
+  };
+  return k::plugin::ExportBackendPlugin(&factories, host_abi_version, error);
 }
-
-__attribute__((visibility("default"))) void* tokenmeter_cuda_open_power_source(
-    const tokenmeter::kernels::PowerSourceOptions* options) {
-  return new tokenmeter::kernels::CudaPowerSourceOrError(tokenmeter::kernels::OpenCudaPowerSource(*options));
-}
-
-}  // extern "C"

@@ -218,8 +218,9 @@ TEST(OpenPowerSourceTest, AbsentSourcesAreErrorsNeverAFigure) {
   options.sysfs_root = dir.path();
   auto source = Backend::OpenPowerSource("cpu", options);
   EXPECT_EQ(source.status().code(), absl::StatusCode::kUnimplemented) << source.status();
+  // A kind with no plugin anywhere on the search path.
   EXPECT_EQ(Backend::OpenPowerSource("no-such-backend", options).status().code(),
-            absl::StatusCode::kInvalidArgument);
+            absl::StatusCode::kUnavailable);
   // cuda: not built in, no plugin, or no NVML or GPU here. A GPU machine
   // with NVML opens a source for a real UUID; a made-up one is never found.
   options.uuid = "GPU-00000000-0000-0000-0000-000000000000";
