@@ -14,6 +14,8 @@ packages=(
   yamllint  # tests/deploy/kubernetes_test.sh
   slurm-wlm munge  # a real Slurm cluster for tests/deploy/slurm_test.sh
   iproute2  # network namespaces for tests/integration/network_namespaces_test.cc
+  ocl-icd-opencl-dev opencl-headers libclblast-dev  # the opencl backend (kernels/opencl/)
+  pocl-opencl-icd  # an OpenCL device on the CPU, which the opencl backend's tests run on
   "$@"
 )
 

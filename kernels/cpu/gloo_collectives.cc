@@ -152,7 +152,15 @@ int64_t GlooCommunicator::BytesNeeded(CollectiveOp op, int64_t count, int world_
 
 absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t count, DType dtype,
                                                     const IterationPlan& plan) {
+  return RunStaged(op, count, dtype, plan, HostStaging{}, "cpu");
+}
+
+absl::StatusOr<CollectiveRun> GlooCommunicator::RunStaged(CollectiveOp op, int64_t count, DType dtype,
+                                                          const IterationPlan& plan,
+                                                          const HostStaging& staging,
+                                                          const std::string& backend) {
   Impl& s = *impl_;
+  const bool staged = static_cast<bool>(staging.to_host);
   const int n = s.options.world_size;
   const int rank = s.options.rank;
   const std::string name(CollectiveOpName(op));
@@ -168,7 +176,7 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
   if (absl::Status valid = ValidateIterationPlan(plan); !valid.ok()) return valid;
   if (!Supports(op, dtype)) {
     return absl::UnimplementedError(
-        absl::StrCat("backend cpu does not support ", name, " in ", std::string(DTypeName(dtype))));
+        absl::StrCat("backend ", backend, " does not support ", name, " in ", std::string(DTypeName(dtype))));
   }
   const int64_t needed = BytesNeeded(op, count, n, rank);
   const int64_t available = HostMemoryAvailableBytes();
@@ -193,21 +201,34 @@ absl::StatusOr<CollectiveRun> GlooCommunicator::Run(CollectiveOp op, int64_t cou
   std::fill_n(own_out.get(), buffers.output_elements, std::nanf(""));  // never written cannot pass
   // In place, an element never written still holds its input, never its sum.
   float* out = buffers.in_place ? in.get() : own_out.get();
+  const int64_t out_elements = buffers.in_place ? buffers.input_elements : buffers.output_elements;
   CollectiveRun run;
   // Untimed, around every call: its round's input before, its check after.
   int round = 0;
   auto prepare = [&](int call) {
     round = call % 2;
     FillCollectiveInput(in.get(), buffers.input_elements, rank, round);
+    if (staged) {
+      staging.load(in.get(), buffers.input_elements);
+      std::fill_n(in.get(), buffers.input_elements, std::nanf(""));
+    }
   };
   auto check = [&] {
+    if (staged) {
+      std::fill_n(out, out_elements, std::nanf(""));
+      staging.read_back(out, out_elements);
+    }
     run.checked_elements += buffers.checked_elements;
     run.wrong_elements += CountWrongOutputs(op, out, count, n, rank, round);
   };
 
   try {
-    const std::function<void()> iterate =
-        MakeGlooCall(op, GlooGroup{s.context, n, rank}, in.get(), out, count, tag);
+    const std::function<void()> call = MakeGlooCall(op, GlooGroup{s.context, n, rank}, in.get(), out, count, tag);
+    const std::function<void()> iterate = !staged ? call : [&] {
+      staging.to_host(in.get(), buffers.input_elements);
+      call();
+      staging.to_device(out, out_elements);
+    };
     const std::atomic<bool>* stop = s.options.stop;
     for (int i = 0; i < plan.warmup; ++i) {
       if (StopRequested(stop)) return s.broken = StoppedError(absl::StrCat(what, ", warm-up call ", i));

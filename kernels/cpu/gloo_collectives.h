@@ -35,6 +35,7 @@
 #define TOKENMETER_KERNELS_CPU_GLOO_COLLECTIVES_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -86,6 +87,29 @@ class GlooCommunicator {
   // rank.
   absl::StatusOr<CollectiveRun> Run(CollectiveOp op, int64_t count, DType dtype,
                                     const IterationPlan& plan);
+
+  // A device backend's collectives through host memory (the opencl
+  // backend's, which has no device-to-device transport): each call's input
+  // lives on the device and its output goes back there. Around every call:
+  //   load(in)       untimed: the round's input (just filled) onto the device;
+  //                  the host copy is then poisoned (NaN);
+  //   to_host(in)    timed: the device's input into the host buffer;
+  //   to_device(out) timed: the host output onto the device;
+  //   read_back(out) untimed: the host output poisoned, then the device's
+  //                  output read into it, for the check.
+  // So every timed iteration includes both copies, and what is checked is
+  // what reached the device. Each throws on failure (std::runtime_error).
+  struct HostStaging {
+    std::function<void(const float* in, int64_t elements)> load;
+    std::function<void(float* in, int64_t elements)> to_host;
+    std::function<void(const float* out, int64_t elements)> to_device;
+    std::function<void(float* out, int64_t elements)> read_back;
+  };
+  // Run, staged through the device as `staging` says; `backend` names the
+  // device backend in messages.
+  absl::StatusOr<CollectiveRun> RunStaged(CollectiveOp op, int64_t count, DType dtype,
+                                          const IterationPlan& plan, const HostStaging& staging,
+                                          const std::string& backend);
 
   // Host bytes Run allocates on `rank` for `op` over `count` fp32 elements.
   static int64_t BytesNeeded(CollectiveOp op, int64_t count, int world_size, int rank);
