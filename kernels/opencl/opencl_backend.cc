@@ -127,11 +127,10 @@ class StagingBuffer {
 
 class OpenclBackend : public Backend {
  public:
-  OpenclBackend(const BackendOptions& options, DeviceDescription device, cl_device_id id, Context context,
-                Queue queue, std::unique_ptr<cpu::GlooCommunicator> communicator)
+  OpenclBackend(const BackendOptions& options, DeviceDescription device, Context context, Queue queue,
+                std::unique_ptr<cpu::GlooCommunicator> communicator)
       : options_(options),
         device_(std::move(device)),
-        id_(id),
         context_(std::move(context)),
         queue_(std::move(queue)),
         communicator_(std::move(communicator)) {}
@@ -194,7 +193,6 @@ class OpenclBackend : public Backend {
 
   BackendOptions options_;
   DeviceDescription device_;
-  cl_device_id id_;
   Context context_;
   Queue queue_;
   std::unique_ptr<cpu::GlooCommunicator> communicator_;
@@ -314,8 +312,7 @@ absl::StatusOr<std::unique_ptr<Backend>> NewOpenclBackend(const BackendOptions& 
   if (rc != CL_SUCCESS) return ClFailure("creating a profiling command queue", rc);
   absl::StatusOr<std::unique_ptr<cpu::GlooCommunicator>> communicator = cpu::GlooCommunicator::Connect(options);
   if (!communicator.ok()) return communicator.status();
-  return std::make_unique<OpenclBackend>(options, Describe(d, options.device_index), d.device,
-                                         std::move(context), std::move(queue), *std::move(communicator));
+  return std::make_unique<OpenclBackend>(options, Describe(d, options.device_index), std::move(context), std::move(queue), *std::move(communicator));
 }
 
 }  // namespace tokenmeter::kernels
