@@ -52,7 +52,7 @@ int64_t SmallestDeviceMemory(const std::vector<v1::WorkerStatus>& workers, const
 void DeclareRunFlags(FlagSet& flags) {
   flags.Switch("local", "start a coordinator and workers on this machine, run, and stop them");
   flags.Value("workers", "N", "--local: worker processes to start", "2");
-  flags.Value("backend", "cpu|cuda", "--local: the workers' backend", "cpu");
+  flags.Value("backend", "NAME|PATH", "--local: the workers' backend: cpu, cuda, opencl, or a plugin's name or path", "cpu");
   flags.Value("devices", "N", "--local: devices per worker", "cpu: 1, cuda: every GPU");
   flags.Value("coordinator", "HOST:PORT", "submit to this coordinator instead of --local");
   flags.Value("ranks", "N", "devices to run on", "--local: every worker's device; else every live device");

@@ -6,9 +6,9 @@
 namespace tokenmeter::cli {
 
 int WorkerCommand(const Args& args) {
-  FlagSet flags("worker", "--coordinator HOST:PORT [--backend cpu|cuda] [--devices N] [flags]");
+  FlagSet flags("worker", "--coordinator HOST:PORT [--backend NAME|PATH] [--devices N] [flags]");
   flags.Value("coordinator", "HOST:PORT", "the coordinator to register with (required)");
-  flags.Value("backend", "cpu|cuda", "kernels backend", "cpu");
+  flags.Value("backend", "NAME|PATH", "kernels backend: cpu, cuda, opencl, or a plugin's name or path (docs/backends.md)", "cpu");
   flags.Value("devices", "N", "devices to offer; 0 = all the backend sees (cpu: 1)", "0");
   flags.Value("metrics", "HOST:PORT", "serve Prometheus /metrics here (none when absent)");
   flags.Value("setup", "NAME", "name of the setup this worker belongs to", "<hostname>-<backend>");
