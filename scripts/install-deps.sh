@@ -16,6 +16,7 @@ packages=(
   iproute2  # network namespaces for tests/integration/network_namespaces_test.cc
   ocl-icd-opencl-dev opencl-headers libclblast-dev  # the opencl backend (kernels/opencl/)
   pocl-opencl-icd  # an OpenCL device on the CPU, which the opencl backend's tests run on
+  hipcc libamdhip64-dev  # the device kernels compiled for AMD GPUs (kernels/rocm/)
   "$@"
 )
 

@@ -1,13 +1,14 @@
 // Host-callable launchers for the backend's own CUDA kernels (the .cu files
 // beside this header): random operands for GEMMs, the reference GEMM check,
 // and the input pattern and output check of collectives. Plain C++17 with
-// CUDA runtime types only, so nvcc and the host compiler both read it.
+// GPU runtime types only (gpu_runtime.h), so nvcc, hipcc and the host
+// compiler all read it.
 // Every launcher enqueues on `stream` and returns the launch error (kernel
 // faults surface at the next synchronisation).
 #ifndef TOKENMETER_KERNELS_CUDA_DEVICE_KERNELS_H_
 #define TOKENMETER_KERNELS_CUDA_DEVICE_KERNELS_H_
 
-#include <cuda_runtime_api.h>
+#include "kernels/cuda/gpu_runtime.h"
 
 #include <cstdint>
 

@@ -4,14 +4,11 @@
 #ifndef TOKENMETER_KERNELS_CUDA_ELEM_ACCESS_CUH_
 #define TOKENMETER_KERNELS_CUDA_ELEM_ACCESS_CUH_
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_fp8.h>
-
 #include <cstdint>
 #include <type_traits>
 
 #include "kernels/cuda/device_kernels.h"
+#include "kernels/cuda/gpu_runtime.h"
 
 namespace tokenmeter::kernels::cuda {
 
@@ -43,6 +40,7 @@ struct Elem<ElemType::kBf16> {
   __device__ static float Load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
   __device__ static void Store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
 };
+#if TOKENMETER_GPU_FP8
 template <>
 struct Elem<ElemType::kFp8E4M3> {
   using type = __nv_fp8_e4m3;
@@ -50,6 +48,7 @@ struct Elem<ElemType::kFp8E4M3> {
   // Round-to-nearest with saturation to the finite range (±448).
   __device__ static void Store(__nv_fp8_e4m3* p, int64_t i, float v) { p[i] = __nv_fp8_e4m3(v); }
 };
+#endif
 
 template <ElemType T>
 using ElemTag = std::integral_constant<ElemType, T>;
@@ -62,7 +61,12 @@ inline cudaError_t DispatchElem(ElemType t, F&& f) {
     case ElemType::kF32: return f(ElemTag<ElemType::kF32>{});
     case ElemType::kF16: return f(ElemTag<ElemType::kF16>{});
     case ElemType::kBf16: return f(ElemTag<ElemType::kBf16>{});
-    case ElemType::kFp8E4M3: return f(ElemTag<ElemType::kFp8E4M3>{});
+    case ElemType::kFp8E4M3:
+#if TOKENMETER_GPU_FP8
+      return f(ElemTag<ElemType::kFp8E4M3>{});
+#else
+      break;  // no OCP e4m3 on this runtime (gpu_runtime.h)
+#endif
   }
   return cudaErrorInvalidValue;
 }

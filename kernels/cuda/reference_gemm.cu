@@ -75,11 +75,14 @@ __global__ void __launch_bounds__(kTile * kTile) GemmCheckKernel(const typename 
     err = (isfinite(e) && e < static_cast<double>(FLT_MAX)) ? static_cast<float>(e) : INFINITY;
   }
   // Reduce in the warp first: one atomic per warp, not per element.
+  // Over the 32 lanes of one tile column (tx): offsets below 32 stay inside
+  // them on 32-lane warps and 64-lane wavefronts alike (gpu_runtime.h).
+  unsigned int active_lanes = active ? 1u : 0u;
   for (int offset = 16; offset > 0; offset >>= 1) {
-    err = fmaxf(err, __shfl_xor_sync(0xFFFFFFFFu, err, offset));
-    wrong += __shfl_xor_sync(0xFFFFFFFFu, wrong, offset);
+    err = fmaxf(err, TM_SHFL_XOR(err, offset));
+    wrong += TM_SHFL_XOR(wrong, offset);
+    active_lanes += TM_SHFL_XOR(active_lanes, offset);
   }
-  const unsigned int active_lanes = __popc(__ballot_sync(0xFFFFFFFFu, active));
   if (tx == 0 && active_lanes > 0) {
     atomicAdd(&result->checked, static_cast<unsigned long long>(active_lanes));
     if (wrong > 0) atomicAdd(&result->wrong, static_cast<unsigned long long>(wrong));
@@ -124,9 +127,11 @@ cudaError_t LaunchGemmCheck(const void* a, const void* b, const void* c,
   if (params.in_type == E::kBf16 && params.out_type == E::kBf16) {
     return Launch<E::kBf16, E::kBf16>(a, b, c, params, result, stream);
   }
+#if TOKENMETER_GPU_FP8
   if (params.in_type == E::kFp8E4M3 && params.out_type == E::kBf16) {
     return Launch<E::kFp8E4M3, E::kBf16>(a, b, c, params, result, stream);
   }
+#endif
   return cudaErrorInvalidValue;  // a combination the backend never runs
 }
 
