@@ -1,7 +1,7 @@
 #include "kernels/opencl/opencl_backend.h"
 
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "kernels/opencl/cl_util.h"
+
 #include <CL/cl_ext.h>
 #include <clblast.h>
 
@@ -15,9 +15,15 @@
 #include "kernels/cpu/cpu_info.h"
 #include "kernels/cpu/gemm_check.h"
 #include "kernels/cpu/gloo_collectives.h"
+#include "kernels/opencl/opencl_step.h"
 
 namespace tokenmeter::kernels {
 namespace {
+
+using opencl::ClFailure;
+using opencl::Context;
+using opencl::Memory;
+using opencl::Queue;
 
 struct ClDevice {
   cl_platform_id platform;
@@ -73,37 +79,6 @@ DeviceDescription Describe(const ClDevice& d, int index) {
   return out;
 }
 
-// Owns one OpenCL object, released with `release`.
-template <typename T, cl_int (*release)(T)>
-class Held {
- public:
-  Held() = default;
-  explicit Held(T object) : object_(object) {}
-  Held(Held&& other) noexcept : object_(std::exchange(other.object_, nullptr)) {}
-  Held& operator=(Held&& other) noexcept {
-    std::swap(object_, other.object_);
-    return *this;
-  }
-  ~Held() {
-    if (object_ != nullptr) release(object_);
-  }
-  T get() const { return object_; }
-
- private:
-  T object_ = nullptr;
-};
-using Context = Held<cl_context, clReleaseContext>;
-using Queue = Held<cl_command_queue, clReleaseCommandQueue>;
-using Memory = Held<cl_mem, clReleaseMemObject>;
-using Event = Held<cl_event, clReleaseEvent>;
-
-absl::Status ClFailure(const std::string& what, cl_int rc) {
-  if (rc == CL_MEM_OBJECT_ALLOCATION_FAILURE || rc == CL_OUT_OF_RESOURCES || rc == CL_OUT_OF_HOST_MEMORY) {
-    return absl::ResourceExhaustedError(absl::StrCat("opencl: ", what, " failed (OpenCL error ", rc, ")"));
-  }
-  return absl::InternalError(absl::StrCat("opencl: ", what, " failed (OpenCL error ", rc, ")"));
-}
-
 // A device buffer that grows to the largest size asked of it.
 class StagingBuffer {
  public:
@@ -127,13 +102,14 @@ class StagingBuffer {
 
 class OpenclBackend : public Backend {
  public:
-  OpenclBackend(const BackendOptions& options, DeviceDescription device, Context context, Queue queue,
-                std::unique_ptr<cpu::GlooCommunicator> communicator)
+  OpenclBackend(const BackendOptions& options, DeviceDescription device, cl_device_id id, Context context,
+                Queue queue, std::unique_ptr<cpu::GlooCommunicator> communicator)
       : options_(options),
         device_(std::move(device)),
         context_(std::move(context)),
         queue_(std::move(queue)),
-        communicator_(std::move(communicator)) {}
+        communicator_(std::move(communicator)),
+        steps_(context_.get(), id, queue_.get(), device_.memory_bytes, communicator_.get()) {}
 
   std::string_view kind() const override { return "opencl"; }
   const DeviceDescription& device() const override { return device_; }
@@ -177,25 +153,21 @@ class OpenclBackend : public Backend {
     return communicator_->RunStaged(op, count, dtype, plan, staging, "opencl");
   }
 
+  absl::StatusOr<StepRun> RunStep(const StepProgram& program, const IterationPlan& plan) override {
+    return steps_.Run(program, plan);
+  }
+
   absl::StatusOr<double> EnergyJoules() override {
     return absl::UnimplementedError("backend opencl: OpenCL reports no device energy");
   }
 
  private:
-  // Device seconds from the end of `before` to the end of `after`.
-  static absl::StatusOr<double> Between(cl_event before, cl_event after) {
-    cl_ulong start = 0, end = 0;
-    cl_int rc = clGetEventProfilingInfo(before, CL_PROFILING_COMMAND_END, sizeof start, &start, nullptr);
-    if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(after, CL_PROFILING_COMMAND_END, sizeof end, &end, nullptr);
-    if (rc != CL_SUCCESS) return ClFailure("reading the queue's profiling clock", rc);
-    return static_cast<double>(end - start) * 1e-9;
-  }
-
   BackendOptions options_;
   DeviceDescription device_;
   Context context_;
   Queue queue_;
   std::unique_ptr<cpu::GlooCommunicator> communicator_;
+  opencl::OpenclStepRunner steps_;  // uses the members above: declared after them
 };
 
 absl::StatusOr<GemmRun> OpenclBackend::RunGemm(const GemmProblem& p, const IterationPlan& plan) {
@@ -239,22 +211,16 @@ absl::StatusOr<GemmRun> OpenclBackend::RunGemm(const GemmProblem& p, const Itera
   cl_command_queue q = queue_.get();
   const std::string what = absl::StrCat("gemm ", p.m, "x", p.n, "x", p.k, " fp32");
 
-  // One call, between two markers; its device time when `timed`.
+  // One call, between two markers: its device time.
   auto call = [&]() -> absl::StatusOr<double> {
-    cl_event e0 = nullptr, e1 = nullptr;
-    if (cl_int m = clEnqueueMarkerWithWaitList(q, 0, nullptr, &e0); m != CL_SUCCESS) return ClFailure("a marker", m);
-    Event before(e0);
-    const clblast::StatusCode status = clblast::Gemm<float>(
-        clblast::Layout::kRowMajor, clblast::Transpose::kNo, clblast::Transpose::kNo, p.m, p.n, p.k, 1.0f,
-        da.get(), 0, p.k, db.get(), 0, p.n, 0.0f, dc.get(), 0, p.n, &q, nullptr);
-    if (status != clblast::StatusCode::kSuccess) {
+    return opencl::TimedOnDevice(q, what, [&]() -> absl::Status {
+      const clblast::StatusCode status = clblast::Gemm<float>(
+          clblast::Layout::kRowMajor, clblast::Transpose::kNo, clblast::Transpose::kNo, p.m, p.n, p.k, 1.0f,
+          da.get(), 0, p.k, db.get(), 0, p.n, 0.0f, dc.get(), 0, p.n, &q, nullptr);
+      if (status == clblast::StatusCode::kSuccess) return absl::OkStatus();
       return absl::InternalError(absl::StrCat("opencl: CLBlast's Gemm for ", what, " failed (status ",
                                               static_cast<int>(status), ")"));
-    }
-    if (cl_int m = clEnqueueMarkerWithWaitList(q, 0, nullptr, &e1); m != CL_SUCCESS) return ClFailure("a marker", m);
-    Event after(e1);
-    if (cl_int w = clWaitForEvents(1, &e1); w != CL_SUCCESS) return ClFailure(what, w);
-    return Between(e0, e1);
+    });
   };
 
   GemmRun run;
@@ -312,7 +278,7 @@ absl::StatusOr<std::unique_ptr<Backend>> NewOpenclBackend(const BackendOptions& 
   if (rc != CL_SUCCESS) return ClFailure("creating a profiling command queue", rc);
   absl::StatusOr<std::unique_ptr<cpu::GlooCommunicator>> communicator = cpu::GlooCommunicator::Connect(options);
   if (!communicator.ok()) return communicator.status();
-  return std::make_unique<OpenclBackend>(options, Describe(d, options.device_index), std::move(context), std::move(queue), *std::move(communicator));
+  return std::make_unique<OpenclBackend>(options, Describe(d, options.device_index), d.device, std::move(context), std::move(queue), *std::move(communicator));
 }
 
 }  // namespace tokenmeter::kernels

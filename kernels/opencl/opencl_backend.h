@@ -21,7 +21,7 @@
 // inside the time; the output checked is read back from the device. A table
 // of its figures says "host-staged" (docs/backends.md).
 //
-// Energy: none (OpenCL has no energy counter); training steps: not yet.
+// Training steps: opencl_step.h. Energy: none (OpenCL has no energy counter).
 #ifndef TOKENMETER_KERNELS_OPENCL_OPENCL_BACKEND_H_
 #define TOKENMETER_KERNELS_OPENCL_OPENCL_BACKEND_H_
 

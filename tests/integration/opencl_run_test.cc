@@ -1,8 +1,8 @@
 // The opencl backend end to end, on whatever OpenCL device this host has
 // (PoCL's CPU device in CI): `run --local --backend opencl` loads the plugin
 // in its worker processes, runs the standard GEMM sweep checked against a
-// reference, and an all-reduce sweep across 2 ranks staged through host
-// memory and checked element by element. Without an OpenCL device the test
+// reference, an all-reduce sweep across 2 ranks staged through host memory
+// and checked element by element, and the tiny preset's training step. Without an OpenCL device the test
 // fails where CI is set (install-deps.sh installs PoCL) and is skipped
 // elsewhere.
 #include <cstdlib>
@@ -58,6 +58,22 @@ TEST(OpenclRun, AnAllReduceAcrossTwoRanksIsHostStagedAndChecked) {
   EXPECT_THAT(r.out, HasSubstr("on 2 ranks"));
   EXPECT_THAT(r.out, HasSubstr("# host-staged: each time includes the copies device -> host -> device"));
   EXPECT_THAT(r.out, HasSubstr("# Out of bounds values : 0 OK"));
+  EXPECT_THAT(r.out, HasSubstr("# OK: every result checked"));
+}
+
+// The tiny preset's eager step on 2 ranks: CLBlast GEMMs with the plan's
+// transposes, the elementwise kernel, and the gradient syncs staged through
+// host memory and checked.
+TEST(OpenclRun, TheTinyTrainStepRunsOnTwoRanks) {
+  TempDir dir;
+  auto r = RunTokenmeter({"run", "--local", "--workers", "2", "--backend", "opencl", "--workload",
+                          "train-step/tiny/eager", "--iterations", "2", "--warmup", "1", "--store",
+                          dir.File("results.db")},
+                         dir.path());
+  if (NoDevice(r)) GTEST_SKIP() << r.err;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("# train-step/tiny/eager v2 on 2 ranks"));
+  EXPECT_THAT(r.out, HasSubstr("gradient sync"));
   EXPECT_THAT(r.out, HasSubstr("# OK: every result checked"));
 }
 
