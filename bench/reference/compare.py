@@ -3,14 +3,19 @@
 per phase, as ratios tokenmeter / reference (1 = the same time).
 
 usage: compare.py TOKENMETER.jsonl REFERENCE.json [--markdown]
+       compare.py --rounds DIR...
   TOKENMETER.jsonl  `tokenmeter results --json` of the run (its "job" line of
                     the same workload: phase_seconds_* are the slowest rank's)
   REFERENCE.json    torch_step.py's output for the same spec
+  --rounds DIR...   each DIR a round's tokenmeter.jsonl and reference.json
+                    (compare.sh with REPEATS): per row, the median ratio over
+                    the rounds, judged against the band, and its range
 The whole step passes within 0.8-1.25x (tokens/s), each phase within
 0.67-1.5x (seconds); a row outside says so (docs/benchmarks.md says why, per
 shape). Exit status 0 whatever the ratios: this prints, it does not judge CI.
 """
 import json
+import statistics
 import sys
 
 PHASES = ("gemm", "attention", "elementwise", "loss", "optimizer")
@@ -59,7 +64,31 @@ def fmt(x):
     return "-" if x is None else f"{x:.4g}"
 
 
+def rounds(dirs):
+    """The median and range of each row's ratio over rounds, in row order."""
+    per_row = {}
+    for d in dirs:
+        with open(f"{d}/reference.json") as f:
+            ref = json.load(f)
+        tm = job_line(f"{d}/tokenmeter.jsonl", ref.get("workload"))
+        for name, _, _, r, _ in rows(tm, ref):
+            per_row.setdefault(name, []).append(r)
+    print(f"# {ref.get('workload')}: {len(dirs)} alternating rounds, ratio tokenmeter / PyTorch")
+    print(f"# {'':<26} {'median':>7} {'min':>7} {'max':>7}  band   per round")
+    for name, ratios in per_row.items():
+        if any(r is None for r in ratios):
+            continue
+        band = STEP_BAND if name == "step (tokens/s)" else PHASE_BAND if name in PHASES else None
+        median = statistics.median(ratios)
+        v = verdict(median, band) if band else ""
+        print(f"  {name:<26} {median:7.3f} {min(ratios):7.3f} {max(ratios):7.3f}  {v:<7} "
+              + " ".join(f"{r:.3f}" for r in ratios))
+    return 0
+
+
 def main(argv):
+    if argv[:1] == ["--rounds"]:
+        return rounds(argv[1:])
     markdown = "--markdown" in argv
     args = [a for a in argv if a != "--markdown"]
     if len(args) != 2:

@@ -9,7 +9,13 @@
 #   OUTDIR      where each spec's tokenmeter.jsonl / reference.json land
 #               (default: a temporary directory, printed)
 #   REF_ARGS    extra torch_step.py flags (e.g. "--timed 20")
-# One spec at a time, tokenmeter first: the two never share the cores or
+#   REPEATS     rounds per spec (default 1). With more, odd rounds run
+#               tokenmeter first and even rounds PyTorch first (whatever
+#               running first or second does falls on both alike), and a
+#               last table gives each ratio's median over the rounds, judged
+#               against the band, and its range: one 10-step reading of
+#               either side swings by tens of percent on a shared VM.
+# One spec at a time, one side at a time: the two never share the cores or
 # the GPU.
 set -u -o pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -27,25 +33,51 @@ OUTDIR="${OUTDIR:-$(mktemp -d /tmp/tokenmeter-reference-XXXXXX)}"
 mkdir -p "$OUTDIR"
 [[ -x "$TOKENMETER" ]] || { echo "compare.sh: no tokenmeter at $TOKENMETER (set TOKENMETER)" >&2; exit 2; }
 status=0
-for spec in "$@"; do
-  name="$(basename "$spec" .json)"
-  dir="$OUTDIR/$name"
-  mkdir -p "$dir"
+REPEATS="${REPEATS:-1}"
+[[ "$REPEATS" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: REPEATS must be a positive integer (is '$REPEATS')" >&2; exit 2; }
+
+# tokenmeter's run of $spec into $dir; 1 when it failed.
+run_tokenmeter() {
+  local spec=$1 dir=$2
   rm -f "$dir/store.db"*
   echo "== $name: tokenmeter ($BACKEND)"
   if ! "$TOKENMETER" run --local --workers 1 --backend "$BACKEND" --store "$dir/store.db" \
       --spec "$spec" > "$dir/tokenmeter.txt" 2>&1; then
-    cat "$dir/tokenmeter.txt"; echo "compare.sh: tokenmeter failed on $spec" >&2; status=1; continue
+    cat "$dir/tokenmeter.txt"; echo "compare.sh: tokenmeter failed on $spec" >&2; return 1
   fi
   grep -E 'step time|tokens/s|time breakdown' "$dir/tokenmeter.txt"
-  "$TOKENMETER" results --store "$dir/store.db" --json > "$dir/tokenmeter.jsonl" || { status=1; continue; }
+  "$TOKENMETER" results --store "$dir/store.db" --json > "$dir/tokenmeter.jsonl"
+}
+
+# The reference's run of $spec into $dir; 1 when it failed.
+run_reference() {
+  local spec=$1 dir=$2
   echo "== $name: PyTorch ($DEVICE)"
   # shellcheck disable=SC2086
   if ! PYTHONUNBUFFERED=1 "$PYTHON" "$HERE/torch_step.py" "$spec" --device "$DEVICE" ${REF_ARGS:-} \
       --json "$dir/reference.json" > "$dir/reference.txt" 2> "$dir/reference.err"; then
-    tail -20 "$dir/reference.err"; echo "compare.sh: the reference failed on $spec" >&2; status=1; continue
+    tail -20 "$dir/reference.err"; echo "compare.sh: the reference failed on $spec" >&2; return 1
   fi
-  "$PYTHON" "$HERE/compare.py" "$dir/tokenmeter.jsonl" "$dir/reference.json" | tee "$dir/compare.txt"
+}
+
+for spec in "$@"; do
+  name="$(basename "$spec" .json)"
+  rounds=()
+  for ((round = 1; round <= REPEATS; round++)); do
+    dir="$OUTDIR/$name"
+    (( REPEATS > 1 )) && dir="$OUTDIR/$name/round-$round"
+    mkdir -p "$dir"
+    if (( round % 2 == 1 )); then
+      run_tokenmeter "$spec" "$dir" && run_reference "$spec" "$dir" || { status=1; continue 2; }
+    else
+      run_reference "$spec" "$dir" && run_tokenmeter "$spec" "$dir" || { status=1; continue 2; }
+    fi
+    "$PYTHON" "$HERE/compare.py" "$dir/tokenmeter.jsonl" "$dir/reference.json" | tee "$dir/compare.txt"
+    rounds+=("$dir")
+  done
+  if (( REPEATS > 1 )); then
+    "$PYTHON" "$HERE/compare.py" --rounds "${rounds[@]}" | tee "$OUTDIR/$name/rounds.txt"
+  fi
 done
 echo "results in $OUTDIR"
 exit $status

@@ -7,6 +7,8 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <utility>
 
@@ -76,6 +78,20 @@ absl::StatusOr<double> TimedOnDevice(cl_command_queue queue, const std::string& 
   if (rc == CL_SUCCESS) rc = clGetEventProfilingInfo(e1, CL_PROFILING_COMMAND_END, sizeof end, &end, nullptr);
   if (rc != CL_SUCCESS) return ClFailure("reading the queue's profiling clock", rc);
   return static_cast<double>(end - start) * 1e-9;
+}
+
+// A blocking copy of `elements` floats between `host` and the device buffer
+// `m` (nothing for 0: a rank with no input or output of its own). Throws
+// std::runtime_error on failure: the staged collectives' callers catch it
+// with Gloo's exceptions (cpu::GlooExceptionToStatus).
+inline void StagingCopy(cl_command_queue queue, bool to_device, cl_mem m, float* host, int64_t elements) {
+  if (elements <= 0) return;
+  const size_t bytes = static_cast<size_t>(elements) * sizeof(float);
+  const cl_int rc = to_device ? clEnqueueWriteBuffer(queue, m, CL_TRUE, 0, bytes, host, 0, nullptr, nullptr)
+                              : clEnqueueReadBuffer(queue, m, CL_TRUE, 0, bytes, host, 0, nullptr, nullptr);
+  if (rc != CL_SUCCESS) {
+    throw std::runtime_error(absl::StrCat("opencl: a staging copy of ", bytes, " bytes: error ", rc));
+  }
 }
 
 }  // namespace tokenmeter::kernels::opencl

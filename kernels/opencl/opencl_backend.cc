@@ -127,29 +127,16 @@ class OpenclBackend : public Backend {
                                               const IterationPlan& plan) override {
     StagingBuffer in(context_.get()), out(context_.get());
     cl_command_queue q = queue_.get();
-    auto copy = [q](bool write, cl_mem m, void* host, size_t bytes) {
-      if (bytes == 0) return;  // a rank with no input (or output) of its own
-      cl_int rc = write ? clEnqueueWriteBuffer(q, m, CL_TRUE, 0, bytes, host, 0, nullptr, nullptr)
-                        : clEnqueueReadBuffer(q, m, CL_TRUE, 0, bytes, host, 0, nullptr, nullptr);
-      if (rc != CL_SUCCESS) throw std::runtime_error(absl::StrCat("opencl: staging copy of ", bytes, " bytes: error ", rc));
-    };
     cpu::GlooCommunicator::HostStaging staging;
+    auto bytes = [](int64_t n) { return static_cast<size_t>(n) * sizeof(float); };
     staging.load = [&](const float* host, int64_t n) {
-      const size_t bytes = n * sizeof(float);
-      copy(true, in.Ensure(bytes), const_cast<float*>(host), bytes);
+      opencl::StagingCopy(q, true, in.Ensure(bytes(n)), const_cast<float*>(host), n);
     };
-    staging.to_host = [&](float* host, int64_t n) {
-      const size_t bytes = n * sizeof(float);
-      copy(false, in.Ensure(bytes), host, bytes);
-    };
+    staging.to_host = [&](float* host, int64_t n) { opencl::StagingCopy(q, false, in.Ensure(bytes(n)), host, n); };
     staging.to_device = [&](const float* host, int64_t n) {
-      const size_t bytes = n * sizeof(float);
-      copy(true, out.Ensure(bytes), const_cast<float*>(host), bytes);
+      opencl::StagingCopy(q, true, out.Ensure(bytes(n)), const_cast<float*>(host), n);
     };
-    staging.read_back = [&](float* host, int64_t n) {
-      const size_t bytes = n * sizeof(float);
-      copy(false, out.Ensure(bytes), host, bytes);
-    };
+    staging.read_back = [&](float* host, int64_t n) { opencl::StagingCopy(q, false, out.Ensure(bytes(n)), host, n); };
     return communicator_->RunStaged(op, count, dtype, plan, staging, "opencl");
   }
 

@@ -79,15 +79,6 @@ struct Staged {
   int64_t out_elements() const { return buffers.in_place ? buffers.input_elements : buffers.output_elements; }
 };
 
-// Blocking copies; a failure throws (caught with Gloo's, as one Status).
-void Copy(cl_command_queue q, bool to_device, cl_mem m, float* host, int64_t elements) {
-  if (elements == 0) return;
-  const size_t bytes = static_cast<size_t>(elements) * sizeof(float);
-  const cl_int rc = to_device ? clEnqueueWriteBuffer(q, m, CL_TRUE, 0, bytes, host, 0, nullptr, nullptr)
-                              : clEnqueueReadBuffer(q, m, CL_TRUE, 0, bytes, host, 0, nullptr, nullptr);
-  if (rc != CL_SUCCESS) throw std::runtime_error(absl::StrCat("opencl: a staging copy of ", bytes, " bytes: error ", rc));
-}
-
 absl::StatusOr<Memory> DeviceBuffer(cl_context context, int64_t elements, const float* fill) {
   cl_int rc = CL_SUCCESS;
   const size_t bytes = static_cast<size_t>(std::max<int64_t>(elements, 1)) * sizeof(float);
@@ -252,26 +243,26 @@ absl::StatusOr<StepRun> OpenclStepRunner::Run(const StepProgram& program, const 
         if (s.group.size == 1) return 0.0;  // a group of one: nothing to do
         if (check) {
           cpu::FillCollectiveInput(s.in.data(), s.buffers.input_elements, s.group.me);
-          Copy(q, true, s.device_in.get(), s.in.data(), s.buffers.input_elements);
+          StagingCopy(q, true, s.device_in.get(), s.in.data(), s.buffers.input_elements);
           if (!s.buffers.in_place) {
             std::fill(s.out.begin(), s.out.end(), std::numeric_limits<float>::quiet_NaN());
-            Copy(q, true, s.device_out.get(), s.out.data(), s.buffers.output_elements);
+            StagingCopy(q, true, s.device_out.get(), s.out.data(), s.buffers.output_elements);
           }
           std::fill(s.in.begin(), s.in.end(), std::numeric_limits<float>::quiet_NaN());
         }
         auto call = cpu::MakeGlooCall(op.op, s.group, s.in.data(), s.host_out(), op.count, static_cast<uint32_t>(j));
         const Clock::time_point start = Clock::now();
-        Copy(q, false, s.device_in.get(), s.in.data(), s.buffers.input_elements);
+        StagingCopy(q, false, s.device_in.get(), s.in.data(), s.buffers.input_elements);
         call();
-        Copy(q, true, s.device_out_mem(), s.host_out(), s.out_elements());
+        StagingCopy(q, true, s.device_out_mem(), s.host_out(), s.out_elements());
         const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
         if (check) {
           std::fill_n(s.host_out(), s.out_elements(), std::numeric_limits<float>::quiet_NaN());
-          Copy(q, false, s.device_out_mem(), s.host_out(), s.out_elements());
+          StagingCopy(q, false, s.device_out_mem(), s.host_out(), s.out_elements());
           wrong[j] = cpu::CountWrongOutputs(op.op, s.host_out(), op.count, s.group.size, s.group.me);
           // Later iterations reduce zeros: an in-place sum stays finite.
           std::fill(s.in.begin(), s.in.end(), 0.0f);
-          Copy(q, true, s.device_in.get(), s.in.data(), s.buffers.input_elements);
+          StagingCopy(q, true, s.device_in.get(), s.in.data(), s.buffers.input_elements);
         }
         return seconds;
       }
