@@ -161,6 +161,11 @@ class Backend {
     return absl::UnimplementedError(absl::StrCat("backend ", std::string(kind()), " does not run training steps yet"));
   }
 
+  // Whether RunCollective's (and a step's collectives') times include copies
+  // between the device and host memory around the transfer (a backend with
+  // no device-to-device transport, as opencl's): reports say so.
+  virtual bool CollectivesHostStaged() const { return false; }
+
   // Energy the device has used since the backend was created, in joules;
   // Unimplemented where the device does not report it.
   virtual absl::StatusOr<double> EnergyJoules() = 0;

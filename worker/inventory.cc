@@ -136,6 +136,7 @@ absl::StatusOr<v1::WorkerInventory> BuildInventory(const InventoryOptions& optio
   probe.cpu_threads = threads;
   auto backend = kernels::Backend::Create(options.backend, probe);
   if (!backend.ok()) return backend.status();
+  inv.set_collectives_host_staged((*backend)->CollectivesHostStaged());
   for (auto d : kAllDTypes) {
     const auto kd = *ToKernels(d);
     if ((*backend)->SupportsGemm(kd)) inv.add_gemm_dtypes(d);

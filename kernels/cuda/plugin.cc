@@ -19,6 +19,7 @@ extern "C" TOKENMETER_PLUGIN_EXPORT const tm_backend_plugin* tokenmeter_backend_
   static const k::plugin::PluginFactories factories = {
       .name = "cuda",
       .version = TOKENMETER_VERSION,
+      .collectives_host_staged = false,
       .initialize = nullptr,
       .new_backend = k::NewCudaBackend,
       .list_devices = k::ListCudaDevices,

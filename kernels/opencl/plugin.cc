@@ -8,6 +8,7 @@ extern "C" TOKENMETER_PLUGIN_EXPORT const tm_backend_plugin* tokenmeter_backend_
   static const k::plugin::PluginFactories factories = {
       .name = "opencl",
       .version = TOKENMETER_VERSION,
+      .collectives_host_staged = true,  // through Gloo (opencl_backend.h)
       .initialize = nullptr,
       .new_backend = k::NewOpenclBackend,
       .list_devices = k::ListOpenclDevices,

@@ -180,6 +180,11 @@ typedef struct tm_power_options {
   const char* sysfs_root;
 } tm_power_options;
 
+/* The backend's collectives move their data through host memory (read from
+ * the device, sent, written back), and their times include those copies:
+ * reports say so beside the figures (Backend::CollectivesHostStaged). */
+#define TM_FLAG_COLLECTIVES_HOST_STAGED 1u
+
 typedef struct tm_backend tm_backend;
 typedef struct tm_power_source tm_power_source;
 
@@ -190,6 +195,7 @@ typedef struct tm_backend_plugin {
   uint32_t abi_version; /* TOKENMETER_PLUGIN_ABI_VERSION it was built with */
   const char* name;     /* the backend's kind, as --backend names it */
   const char* version;  /* the plugin's own, for the worker's inventory */
+  uint32_t flags;       /* TM_FLAG_* below, or'ed */
 
   tm_status (*initialize)(char* error);
   /* Fills up to `capacity` devices and sets *count to how many there are. */

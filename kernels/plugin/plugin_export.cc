@@ -256,6 +256,7 @@ const tm_backend_plugin* ExportBackendPlugin(const PluginFactories* exported, ui
     t.abi_version = TOKENMETER_PLUGIN_ABI_VERSION;
     t.name = exported->name;
     t.version = exported->version;
+    t.flags = exported->collectives_host_staged ? TM_FLAG_COLLECTIVES_HOST_STAGED : 0;
     t.initialize = Initialize;
     t.list_devices = ListDevices;
     t.create = Create;

@@ -33,6 +33,7 @@ namespace tokenmeter::kernels::plugin {
 struct PluginFactories {
   const char* name;     // the backend's kind, as --backend names it
   const char* version;  // the plugin's own version
+  bool collectives_host_staged;  // Backend::CollectivesHostStaged of its backends
   absl::Status (*initialize)();  // optional: once, when the host loads it
   absl::StatusOr<std::unique_ptr<Backend>> (*new_backend)(const BackendOptions& options);
   absl::StatusOr<std::vector<DeviceDescription>> (*list_devices)();

@@ -325,6 +325,10 @@ class PluginBackend : public Backend {
     return run;
   }
 
+  bool CollectivesHostStaged() const override {
+    return (table_.flags & TM_FLAG_COLLECTIVES_HOST_STAGED) != 0;
+  }
+
   absl::StatusOr<double> EnergyJoules() override {
     double joules = 0;
     char error[TM_ERROR_CAPACITY] = {};

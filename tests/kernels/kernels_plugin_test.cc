@@ -49,6 +49,7 @@ TEST_F(PluginTest, DevicesAndAGemmCrossTheAbi) {
   EXPECT_EQ((*backend)->kind(), "fake");
   EXPECT_EQ((*backend)->device().uuid, "fake-0");
   EXPECT_TRUE((*backend)->SupportsGemm(DType::kFp32));
+  EXPECT_TRUE((*backend)->CollectivesHostStaged());  // the table's flag
   EXPECT_FALSE((*backend)->SupportsGemm(DType::kBf16));
   auto run = (*backend)->RunGemm({64, 48, 32, DType::kFp32}, {.warmup = 1, .timed = 4});
   ASSERT_TRUE(run.ok()) << run.status();

@@ -229,6 +229,7 @@ __attribute__((visibility("default"))) const tm_backend_plugin* tokenmeter_backe
   table.abi_version = TOKENMETER_PLUGIN_ABI_VERSION;
   table.name = FAKE_PLUGIN_NAME;
   table.version = "0.1-test";
+  table.flags = TM_FLAG_COLLECTIVES_HOST_STAGED; /* its all-reduce goes through the host's store */
   table.initialize = initialize;
   table.list_devices = list_devices;
   table.create = create;
