@@ -207,8 +207,7 @@ void PrintCollectiveTables(const v1::JobResult& r, std::ostream& out) {
     out << absl::StrFormat("# %s: %s v%d on %d ranks of %s (setup %s), job %s\n", name, r.spec().name(),
                            r.spec().version(), r.world_size(), r.device_model(), r.setup(), r.job_id());
     out << "# busbw = algbw x nccl-tests' factor: a re-calibration for a flat fabric, not a wire speed\n";
-    if (std::any_of(r.inventory().begin(), r.inventory().end(),
-                    [](const v1::WorkerInventory& w) { return w.collectives_host_staged(); })) {
+    if (workload::CollectivesHostStaged(r)) {
       out << "# host-staged: each time includes the copies device -> host -> device around the Gloo call\n";
     }
     out << absl::StrFormat("# %12s %12s %8s %11s %11s %11s %11s %11s %7s\n", "size", "count", "type", "time",

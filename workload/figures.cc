@@ -121,4 +121,11 @@ v1::FrameworkProfile ParseFrameworkProfile(absl::string_view name) {
   return v1::FRAMEWORK_PROFILE_UNSPECIFIED;
 }
 
+bool CollectivesHostStaged(const v1::JobResult& result) {
+  for (const v1::WorkerInventory& w : result.inventory()) {
+    if (w.collectives_host_staged()) return true;
+  }
+  return false;
+}
+
 }  // namespace tokenmeter::workload

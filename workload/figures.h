@@ -29,6 +29,11 @@ struct Bandwidth {
 };
 Bandwidth CollectiveBandwidth(v1::CollectiveOp op, int ranks, int64_t size_bytes, double seconds);
 
+// Whether a result's collective times include copies between the devices and
+// host memory (some worker's backend stages them: WorkerInventory's
+// collectives_host_staged): every table and chart of them says so.
+bool CollectivesHostStaged(const v1::JobResult& result);
+
 // Median, min, max, p10, p90 of the iteration times (sorted copy; the input is
 // left as measured). All zero for an empty input.
 v1::TimingSummary Summarize(std::span<const double> seconds);

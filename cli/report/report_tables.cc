@@ -28,7 +28,8 @@ std::string BusbwAtLargestSizes(const v1::JobResult& r) {
                                  FormatBytes(static_cast<double>(c->size_bytes())), ": ",
                                  FormatNumber(c->busbw_gbps()), " GB/s"));
   }
-  return parts.empty() ? kNone : absl::StrJoin(parts, "; ");
+  if (parts.empty()) return kNone;
+  return absl::StrCat(absl::StrJoin(parts, "; "), workload::CollectivesHostStaged(r) ? " (host-staged)" : "");
 }
 
 std::string Gigabytes(int64_t bytes) {

@@ -148,7 +148,8 @@ ChartSection BusbwCharts(const ResultList& newest_first, const ReportLimits& lim
     for (const auto& [key, r] : lines) {
       if (series.size() >= static_cast<size_t>(limits.max_lines_per_chart)) break;
       XySeries s;
-      s.name = absl::StrCat(r->setup(), " \u00b7 ", Ranks(r->world_size()), " \u00b7 ", WorkloadLabel(*r));
+      s.name = absl::StrCat(r->setup(), " \u00b7 ", Ranks(r->world_size()), " \u00b7 ", WorkloadLabel(*r),
+                            workload::CollectivesHostStaged(*r) ? " (host-staged)" : "");
       std::vector<const v1::CollectiveMeasurement*> rows;
       for (const auto& c : r->collective()) {
         if (c.op() == op && c.size_bytes() > 0) rows.push_back(&c);

@@ -92,5 +92,16 @@ TEST(Sweep, SplittingOpsRoundDownToWholeElementsPerRank) {
   EXPECT_EQ(sizes[2].size_bytes, 60);
 }
 
+// Collective times that include device-host copies are flagged when any
+// worker of the result staged them.
+TEST(FiguresTest, CollectivesAreHostStagedWhenAnyWorkerSaysSo) {
+  v1::JobResult r;
+  EXPECT_FALSE(CollectivesHostStaged(r));
+  r.add_inventory()->set_backend("cuda");
+  EXPECT_FALSE(CollectivesHostStaged(r));
+  r.add_inventory()->set_collectives_host_staged(true);
+  EXPECT_TRUE(CollectivesHostStaged(r));
+}
+
 }  // namespace
 }  // namespace tokenmeter::workload
