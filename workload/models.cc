@@ -145,6 +145,62 @@ absl::Status ValidateShape(const v1::ModelShape& m) {
   return absl::OkStatus();
 }
 
+// The step plan counts elements and bytes in int64 (step_plan.h). A shape
+// whose counts could not be held is refused before any is computed: each
+// size at most 2^40, and the largest products (in double here) at most 2^56,
+// which leaves room for the ~100 bytes per element the plan's traffic counts
+// and for the sums over ops. Real models are many orders of magnitude below.
+absl::Status CheckCountsFit(const v1::TrainStep& step) {
+  constexpr double kFieldLimit = 0x1p40, kCountLimit = 0x1p56;
+  const v1::ModelShape& m = step.model();
+  const std::pair<const char*, int64_t> fields[] = {
+      {"model.layers", m.layers()},
+      {"model.hidden_size", m.hidden_size()},
+      {"model.heads", m.heads()},
+      {"model.kv_heads", m.kv_heads()},
+      {"model.head_dim", m.head_dim()},
+      {"model.ffn_hidden_size", m.ffn_hidden_size()},
+      {"model.vocab_size", m.vocab_size()},
+      {"model.seq_len", m.seq_len()},
+      {"model.mla.q_lora_rank", m.mla().q_lora_rank()},
+      {"model.mla.kv_lora_rank", m.mla().kv_lora_rank()},
+      {"model.mla.qk_nope_head_dim", m.mla().qk_nope_head_dim()},
+      {"model.mla.qk_rope_head_dim", m.mla().qk_rope_head_dim()},
+      {"model.mla.v_head_dim", m.mla().v_head_dim()},
+      {"model.moe.routed_experts", m.moe().routed_experts()},
+      {"model.moe.shared_experts", m.moe().shared_experts()},
+      {"model.moe.experts_per_token", m.moe().experts_per_token()},
+      {"model.moe.expert_ffn_hidden_size", m.moe().expert_ffn_hidden_size()},
+      {"micro_batch", step.micro_batch()},
+  };
+  for (const auto& [name, value] : fields) {
+    if (static_cast<double>(value) > kFieldLimit) {
+      return Invalid(absl::StrCat("train_step.", name, " must be at most 2^40 (", kFieldLimit, "), got ", value));
+    }
+  }
+  const double tokens = static_cast<double>(step.micro_batch()) * static_cast<double>(m.seq_len());
+  const HeadDims dims = AttentionHeadDims(m);
+  const double head_width = static_cast<double>(m.heads()) * static_cast<double>(std::max(dims.qk, dims.v));
+  const double widest = std::max({static_cast<double>(m.hidden_size()), static_cast<double>(m.ffn_hidden_size()),
+                                  static_cast<double>(m.vocab_size()), head_width,
+                                  static_cast<double>(m.moe().experts_per_token()) *
+                                      static_cast<double>(std::max(m.hidden_size(), m.moe().expert_ffn_hidden_size()))});
+  const std::pair<const char*, double> counts[] = {
+      {"tokens per step (micro_batch x seq_len) x the widest activation", tokens * widest},
+      {"attention scores (micro_batch x heads x seq_len^2)",
+       static_cast<double>(step.micro_batch()) * static_cast<double>(m.heads()) * static_cast<double>(m.seq_len()) *
+           static_cast<double>(m.seq_len())},
+      {"parameters", CountParams(m).total},
+  };
+  for (const auto& [what, value] : counts) {
+    if (!(value <= kCountLimit)) {
+      return Invalid(absl::StrCat("train_step: ", what, " is ", value, ", more than the 2^56 (", kCountLimit,
+                                  ") the step plan can count"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateParallelism(const v1::TrainStep& step, int ranks) {
   const v1::ModelShape& m = step.model();
   const v1::Parallelism& p = step.parallel();
@@ -265,6 +321,7 @@ absl::Status ValidateTrainStep(const v1::TrainStep& step, int ranks, int64_t dev
   if (!step.has_model()) return Invalid("train_step.model is not set");
   TM_RETURN_IF_ERROR(ValidateShape(step.model()));
   TM_RETURN_IF_ERROR(Positive("micro_batch", step.micro_batch()));
+  TM_RETURN_IF_ERROR(CheckCountsFit(step));
   if (step.dtype() == v1::DTYPE_UNSPECIFIED) {
     return Invalid("train_step.dtype is not set (fp32, tf32, fp16, bf16 or fp8_e4m3)");
   }
