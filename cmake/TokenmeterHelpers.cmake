@@ -14,6 +14,28 @@ function(tokenmeter_library name)
   tokenmeter_warnings(${name})
 endfunction()
 
+# tokenmeter_plugin(kind SOURCES... DEPS...): the backend plugin
+# libtokenmeter-<kind>.so (kernels/plugin/plugin_abi.h), target
+# tokenmeter_<kind>_plugin, into the build's plugin directory where the
+# binary finds it, installed in lib/. Only its entry point is exported: the
+# C++ inside, static libraries included, stays the plugin's own.
+function(tokenmeter_plugin kind)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  set(target tokenmeter_${kind}_plugin)
+  add_library(${target} SHARED ${ARG_SOURCES})
+  target_link_libraries(${target} PRIVATE ${ARG_DEPS} tokenmeter_plugin_export)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(${target} PRIVATE TOKENMETER_VERSION="${PROJECT_VERSION}")
+  tokenmeter_warnings(${target})
+  set_target_properties(${target} PROPERTIES
+    OUTPUT_NAME tokenmeter-${kind}
+    LIBRARY_OUTPUT_DIRECTORY ${TOKENMETER_PLUGIN_DIR}
+    CXX_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  target_link_options(${target} PRIVATE -Wl,--exclude-libs,ALL)
+  install(TARGETS ${target} LIBRARY DESTINATION lib)
+endfunction()
+
 # tokenmeter_test(file DEPS... [LABELS...] [TIMEOUT s] [NEEDS_BINARY]): one test
 # binary per file, registered with CTest (as LevelDB's leveldb_test() does).
 # NEEDS_BINARY: the test runs the tokenmeter executable, so it is built first.
